@@ -82,8 +82,21 @@ func Check(ctx context.Context, files map[string][]byte, opts Options) ([]Findin
 // lineRE pulls "file:line:" or ":line:col" positions out of parser errors.
 var lineRE = regexp.MustCompile(`(?:line |:)(\d+)(?::\d+)?:`)
 
+// PosError is a parse error located in a file; parsers' own errors are
+// wrapped in it when their position is known.
+type PosError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *PosError) Error() string { return at(e.File, e.Line) + ": " + e.Msg }
+
 // parseFinding turns a parser's error into a finding at the line it names.
 func parseFinding(file string, err error) Finding {
+	if pe, ok := err.(*PosError); ok {
+		return Finding{pe.File, pe.Line, RuleParse, pe.Msg}
+	}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, file+": ")
 	line := 1

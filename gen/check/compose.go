@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -51,10 +52,11 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 			o.SetProjectName("lighthouse-check", false)
 		}
 	})
+	pos := indexYAML(&doc, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, composeError(file, pos, err)
 	}
-	return &Compose{File: file, Project: p, pos: indexYAML(&doc, 0)}, nil
+	return &Compose{File: file, Project: p, pos: pos}, nil
 }
 
 // interpolated lists the variable names a compose file interpolates with
@@ -114,4 +116,21 @@ func (c *Compose) RawEnv(service, name string) (string, bool) {
 // operator's environment rather than carrying it literally.
 func isInterpolation(raw string) bool {
 	return bytes.Contains([]byte(raw), []byte("${")) || strings.HasPrefix(raw, "$")
+}
+
+// composePath finds the dotted path a compose-go error talks about.
+var composePath = regexp.MustCompile(`\b(services|volumes|networks|secrets|configs)(\.[A-Za-z0-9_.-]+)?`)
+
+// composeError locates a loader error at the line of the path it names, and
+// says in words what the JSON-schema jargon means.
+func composeError(file string, pos *positions, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "validating "+file+": ")
+	line := 1
+	if m := composePath.FindString(msg); m != "" {
+		line = pos.line(m)
+	}
+	if strings.HasSuffix(msg, " false schema") {
+		msg = strings.TrimSuffix(msg, " false schema") + ": not allowed by the compose schema"
+	}
+	return &PosError{file, line, msg}
 }

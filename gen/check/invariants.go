@@ -707,19 +707,18 @@ func (v *view) volumes() {
 			}
 		}
 	}
+	// The script's directories resolve per side: a "$VAR" word takes that
+	// side's value of VAR.
 	for _, md := range v.s.Mkdirs {
-		p := md.Word
-		if name, ok := shellVar(p); ok {
-			p = cEnv[name]
+		cp, kp := md.Word, md.Word
+		if name, ok := shellVar(md.Word); ok {
+			cp, kp = cEnv[name], kube[name].value
 		}
-		if !strings.HasPrefix(p, "/") {
-			continue
+		if v.svc.ReadOnly && strings.HasPrefix(cp, "/") && !covered(cm, cp) {
+			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to compose's read-only root: no volume or tmpfs covers it (%s)", cp, at(FileCompose, v.sline("volumes")))
 		}
-		if v.svc.ReadOnly && !covered(cm, p) {
-			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to compose's read-only root: no volume or tmpfs covers it (%s)", p, at(FileCompose, v.sline("volumes")))
-		}
-		if kRO && !covered(km, p) {
-			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to Kubernetes' read-only root: no volumeMount covers it (%s)", p, at(FileKube, v.cline("volumeMounts")))
+		if kRO && strings.HasPrefix(kp, "/") && !covered(km, kp) {
+			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to Kubernetes' read-only root: no volumeMount covers it (%s)", kp, at(FileKube, v.cline("volumeMounts")))
 		}
 	}
 }

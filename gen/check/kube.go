@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -103,14 +104,15 @@ func decodeKube(file string, first int, chunk []byte) (KubeDoc, error) {
 		return KubeDoc{}, fmt.Errorf("%s:%d: unsupported apiVersion/kind %q", file, first, tm.APIVersion+"/"+tm.Kind)
 	}
 	obj := newObj()
+	pos := indexYAML(&node, first-1)
 	if err := sigsyaml.UnmarshalStrict(chunk, obj); err != nil {
-		return KubeDoc{}, fmt.Errorf("%s:%d: %s: %s", file, first, tm.Kind, strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "))
+		return KubeDoc{}, strictError(file, first, tm.Kind, pos, err)
 	}
 	name := ""
 	if m, ok := obj.(interface{ GetName() string }); ok {
 		name = m.GetName()
 	}
-	return KubeDoc{Start: first, Kind: tm.Kind, Name: name, Object: obj, pos: indexYAML(&node, first-1)}, nil
+	return KubeDoc{Start: first, Kind: tm.Kind, Name: name, Object: obj, pos: pos}, nil
 }
 
 // Line returns the file line of a dotted path inside the document.
@@ -138,3 +140,39 @@ func (k *Kube) ConfigMap(name string) (*corev1.ConfigMap, KubeDoc, bool) {
 	}
 	return nil, KubeDoc{}, false
 }
+
+// relLine matches the document-relative "line N" that YAML errors carry.
+var relLine = regexp.MustCompile(`line (\d+)`)
+
+// strictError turns a strict-decoding error into a one-line PosError at the
+// file line it names: YAML errors count lines from the document start, and an
+// unknown field is found by its key in the document.
+func strictError(file string, first int, kind string, pos *positions, err error) error {
+	msg := err.Error()
+	for _, p := range []string{"error unmarshaling JSON: while decoding JSON: ", "error converting YAML to JSON: ", "yaml: unmarshal errors:"} {
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, p))
+	}
+	line := first
+	if m := relLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		line = first + n - 1
+		msg = strings.TrimSpace(strings.Replace(msg, m[0]+":", "", 1))
+	}
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		key := m[1][strings.LastIndex(m[1], ".")+1:]
+		best := 0
+		for p, l := range pos.lines {
+			if (p == key || strings.HasSuffix(p, "."+key)) && (best == 0 || l < best) {
+				best = l
+			}
+		}
+		if best != 0 {
+			line = best
+		}
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	return &PosError{file, line, kind + ": " + msg}
+}
+
+// unknownField matches encoding/json's strict-mode complaint.
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
