@@ -37,7 +37,7 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	environment := types.Mapping{}
-	for _, name := range interpolated(data) {
+	for _, name := range requiredVars(data) {
 		environment[name] = placeholder
 	}
 	maps.Copy(environment, env)
@@ -59,12 +59,13 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	return &Compose{File: file, Project: p, pos: pos}, nil
 }
 
-// interpolated lists the variable names a compose file interpolates with
-// ${NAME...}; $$ escapes are skipped.
-func interpolated(data []byte) []string {
+// requiredVars lists the variables a compose file interpolates in the
+// required forms ${NAME:?...} or ${NAME?...}; $$ escapes are skipped. Only
+// these get a placeholder: a ${NAME:-default} keeps its default.
+func requiredVars(data []byte) []string {
 	var names []string
-	for i := 0; i < len(data); i++ {
-		if data[i] != '$' || i+1 >= len(data) {
+	for i := 0; i+1 < len(data); i++ {
+		if data[i] != '$' {
 			continue
 		}
 		if data[i+1] == '$' {
@@ -78,7 +79,8 @@ func interpolated(data []byte) []string {
 		for j < len(data) && (data[j] == '_' || isAlnum(data[j])) {
 			j++
 		}
-		if j > i+2 {
+		rest := data[j:]
+		if j > i+2 && (bytes.HasPrefix(rest, []byte(":?")) || bytes.HasPrefix(rest, []byte("?"))) {
 			names = append(names, string(data[i+2:j]))
 		}
 	}
@@ -115,7 +117,16 @@ func (c *Compose) RawEnv(service, name string) (string, bool) {
 // isInterpolation reports whether a raw value takes its content from the
 // operator's environment rather than carrying it literally.
 func isInterpolation(raw string) bool {
-	return bytes.Contains([]byte(raw), []byte("${")) || strings.HasPrefix(raw, "$")
+	return strings.Contains(raw, "${") || strings.HasPrefix(raw, "$")
+}
+
+// defaultRE matches an interpolation that falls back to a literal default.
+var defaultRE = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=][^}]`)
+
+// hasLiteralDefault reports whether an interpolation carries a literal
+// default (${NAME:-value}), which for a secret is a secret in the file.
+func hasLiteralDefault(raw string) bool {
+	return defaultRE.MatchString(raw)
 }
 
 // composePath finds the dotted path a compose-go error talks about.

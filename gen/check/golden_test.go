@@ -14,7 +14,7 @@ import (
 var update = os.Getenv("LIGHTHOUSE_UPDATE") == "1"
 
 // readArtifacts reads the four artifacts of a fixture folder.
-func readArtifacts(t *testing.T, dir string) map[string][]byte {
+func readArtifacts(t testing.TB, dir string) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	for _, f := range Files {
@@ -69,5 +69,26 @@ func TestGolden(t *testing.T) {
 				t.Errorf("findings differ (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEveryRuleHasAFixture: each rule is exercised by a broken folder whose
+// golden contains that rule, and the good folder's golden is empty.
+func TestEveryRuleHasAFixture(t *testing.T) {
+	good, err := os.ReadFile("testdata/good/findings.txt")
+	if err != nil || len(good) != 0 {
+		t.Fatalf("good fixture must have an empty golden: %q %v", good, err)
+	}
+	for _, rule := range []string{RuleParse, RuleHeader, RuleDockerLint, RuleShellcheck, RuleProcess, RuleUser,
+		RulePorts, RuleHealth, RulePrivileges, RuleEnv, RuleSecrets, RuleVolumes} {
+		matches, _ := filepath.Glob("testdata/" + rule + "*/findings.txt")
+		found := false
+		for _, m := range matches {
+			b, _ := os.ReadFile(m)
+			found = found || strings.Contains(string(b), ": "+rule+": ")
+		}
+		if !found {
+			t.Errorf("no testdata/%s*/ folder whose findings include rule %s", rule, rule)
+		}
 	}
 }

@@ -568,8 +568,11 @@ func (v *view) secrets() {
 	for _, n := range slices.Sorted(maps.Keys(kube)) {
 		e := kube[n]
 		raw, ok := v.c.RawEnv(v.svcName, n)
-		if e.secretRef && ok && !isInterpolation(raw) {
+		switch {
+		case e.secretRef && ok && !isInterpolation(raw):
 			v.add(FileCompose, v.sline("environment."+n), RuleSecrets, "%s is a literal in compose but a secretKeyRef in Kubernetes (%s): take it from the environment with ${%s:?...}", n, at(FileKube, e.line), n)
+		case e.secretRef && ok && hasLiteralDefault(raw):
+			v.add(FileCompose, v.sline("environment."+n), RuleSecrets, "%s falls back to a literal default in compose but is a secretKeyRef in Kubernetes (%s): use ${%s:?...}", n, at(FileKube, e.line), n)
 		}
 		if !e.secretRef && secretName.MatchString(n) && e.value != "" {
 			v.add(FileKube, e.line, RuleSecrets, "%s looks like a secret but its value is written in the manifest: use a secretKeyRef", n)
