@@ -20,6 +20,7 @@ const (
 	RuleEnv        = "env"
 	RuleSecrets    = "secrets"
 	RuleVolumes    = "volumes"
+	RuleSelectors  = "selectors"
 )
 
 // Finding is one violation, located at the line a reader should open first.

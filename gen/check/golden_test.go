@@ -80,7 +80,7 @@ func TestEveryRuleHasAFixture(t *testing.T) {
 		t.Fatalf("good fixture must have an empty golden: %q %v", good, err)
 	}
 	for _, rule := range []string{RuleParse, RuleHeader, RuleDockerLint, RuleShellcheck, RuleProcess, RuleUser,
-		RulePorts, RuleHealth, RulePrivileges, RuleEnv, RuleSecrets, RuleVolumes} {
+		RulePorts, RuleHealth, RulePrivileges, RuleEnv, RuleSecrets, RuleVolumes, RuleSelectors} {
 		matches, _ := filepath.Glob("testdata/" + rule + "*/findings.txt")
 		found := false
 		for _, m := range matches {

@@ -62,6 +62,7 @@ func (p *Parsed) Invariants() []Finding {
 	v.env()
 	v.secrets()
 	v.volumes()
+	v.selectors()
 	return SortFindings(v.fs)
 }
 
@@ -471,6 +472,12 @@ func (v *view) privileges() {
 			kFuse = kFuse || fuseResource(n)
 		}
 	}
+	switch fl := v.s.FuseCheckLine; {
+	case cFuse && fl == 0:
+		v.add(FileScript, v.s.LastLine, RulePrivileges, "compose maps /dev/fuse (%s) but the script never checks `[ -c /dev/fuse ]`: a missing device would fail late and obscurely", at(FileCompose, v.sline("devices")))
+	case !cFuse && fl != 0:
+		v.add(FileScript, fl, RulePrivileges, "the script requires /dev/fuse but compose does not map it (%s)", at(FileCompose, v.sline("")))
+	}
 	switch {
 	case cFuse && !kFuse:
 		v.add(FileCompose, v.sline("devices"), RulePrivileges, "compose maps /dev/fuse but Kubernetes neither requests a FUSE device resource nor is privileged (%s)", at(FileKube, v.cline("resources")))
@@ -735,4 +742,56 @@ func shellVar(w string) (string, bool) {
 		return "", false
 	}
 	return m[1], true
+}
+
+// selectors: the Service and the NetworkPolicy select the workload's pods, and
+// a StatefulSet's serviceName is the Service of this manifest.
+func (v *view) selectors() {
+	var labels map[string]string
+	labelsPath := "spec.template.metadata.labels"
+	var serviceName string
+	switch o := v.work.Object.(type) {
+	case *appsv1.StatefulSet:
+		labels, serviceName = o.Spec.Template.Labels, o.Spec.ServiceName
+	case *appsv1.Deployment:
+		labels = o.Spec.Template.Labels
+	}
+	lAt := at(FileKube, v.work.Line(labelsPath))
+	matches := func(sel map[string]string) bool {
+		for k, val := range sel {
+			if labels[k] != val {
+				return false
+			}
+		}
+		return true
+	}
+	var services []string
+	for _, doc := range v.k.Docs {
+		switch o := doc.Object.(type) {
+		case *corev1.Service:
+			services = append(services, o.Name)
+			if len(o.Spec.Selector) == 0 || !matches(o.Spec.Selector) {
+				v.add(FileKube, doc.Line("spec.selector"), RuleSelectors, "Service %s selects %s, which the pod template's labels %s do not match (%s)", o.Name, labelString(o.Spec.Selector), labelString(labels), lAt)
+			}
+		case *networkingv1.NetworkPolicy:
+			sel := o.Spec.PodSelector
+			if len(sel.MatchExpressions) > 0 {
+				v.add(FileKube, doc.Line("spec.podSelector"), RuleSelectors, "NetworkPolicy %s uses matchExpressions; only matchLabels can be checked", o.Name)
+			} else if len(sel.MatchLabels) == 0 || !matches(sel.MatchLabels) {
+				v.add(FileKube, doc.Line("spec.podSelector"), RuleSelectors, "NetworkPolicy %s selects %s, which the pod template's labels %s do not match (%s)", o.Name, labelString(sel.MatchLabels), labelString(labels), lAt)
+			}
+		}
+	}
+	if serviceName != "" && !slices.Contains(services, serviceName) {
+		v.add(FileKube, v.work.Line("spec.serviceName"), RuleSelectors, "serviceName %s names no Service of this manifest (%s)", serviceName, strings.Join(services, ", "))
+	}
+}
+
+// labelString prints labels as sorted k=v pairs, the kubectl selector syntax.
+func labelString(m map[string]string) string {
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		kv = append(kv, k+"="+m[k])
+	}
+	return "{" + strings.Join(kv, ",") + "}"
 }
