@@ -98,11 +98,12 @@ func parseFinding(file string, err error) Finding {
 		return Finding{pe.File, pe.Line, RuleParse, pe.Msg}
 	}
 	msg := err.Error()
-	msg = strings.TrimPrefix(msg, file+": ")
 	line := 1
-	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
+	// The finding carries the position; drop the parser's own "file:line:col: ".
+	msg = regexp.MustCompile(`^`+regexp.QuoteMeta(file)+`(:\d+)*: `).ReplaceAllString(msg, "")
 	return Finding{file, line, RuleParse, msg}
 }
 
