@@ -1,0 +1,159 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The four artifact file names the conventions fix.
+const (
+	FileDockerfile = "Dockerfile"
+	FileScript     = "start.sh"
+	FileCompose    = "compose.yaml"
+	FileKube       = "kubernetes.yaml"
+)
+
+// Files lists the artifacts in the order findings about missing files are reported.
+var Files = []string{FileDockerfile, FileScript, FileCompose, FileKube}
+
+// Options tune a check run. The zero value checks the artifacts alone.
+type Options struct {
+	// Dir is the folder the artifacts live in; compose resolves build contexts
+	// against it. Empty means the current directory.
+	Dir string
+	// Env is the operator environment for compose interpolation; variables the
+	// file interpolates and Env lacks get a placeholder.
+	Env map[string]string
+	// SpecDigest, when set, is the current spec's digest: a header recording
+	// another one is reported stale.
+	SpecDigest string
+	// Shellcheck runs shellcheck on the start script; a missing shellcheck is
+	// then an error, not a pass.
+	Shellcheck bool
+}
+
+// Parsed holds every artifact as its consumer's parser read it. Later checks
+// (the spec-side invariants, audit) build on these.
+type Parsed struct {
+	Dockerfile *Dockerfile
+	Script     *Script
+	Compose    *Compose
+	Kube       *Kube
+}
+
+// Artifacts parses the four artifacts and checks them against each other with
+// default options. files maps file names (FileDockerfile, ...) to contents.
+// The error is for input that cannot be checked at all (a missing file);
+// everything wrong inside the files is a Finding.
+func Artifacts(files map[string][]byte) ([]Finding, error) {
+	return Check(context.Background(), files, Options{})
+}
+
+// Check is Artifacts with options. Findings are sorted and deduplicated.
+func Check(ctx context.Context, files map[string][]byte, opts Options) ([]Finding, error) {
+	for _, f := range Files {
+		if _, ok := files[f]; !ok {
+			return nil, fmt.Errorf("missing artifact %s", f)
+		}
+	}
+	var fs []Finding
+	for _, f := range Files {
+		fs = append(fs, headerFindings(f, files[f], opts.SpecDigest)...)
+		fs = append(fs, secretScan(f, files[f])...)
+	}
+	p, parseFindings := Parse(ctx, files, opts)
+	fs = append(fs, parseFindings...)
+	if opts.Shellcheck {
+		sc, err := Shellcheck(ctx, FileScript, files[FileScript])
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, sc...)
+	}
+	if len(parseFindings) == 0 {
+		fs = append(fs, p.Invariants()...)
+	}
+	return SortFindings(fs), nil
+}
+
+// lineRE pulls "file:line:" or ":line:col" positions out of parser errors.
+var lineRE = regexp.MustCompile(`(?:line |:)(\d+)(?::\d+)?:`)
+
+// PosError is a parse error located in a file; parsers' own errors are
+// wrapped in it when their position is known.
+type PosError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *PosError) Error() string { return at(e.File, e.Line) + ": " + e.Msg }
+
+// parseFinding turns a parser's error into a finding at the line it names.
+func parseFinding(file string, err error) Finding {
+	if pe, ok := err.(*PosError); ok {
+		return Finding{pe.File, pe.Line, RuleParse, pe.Msg}
+	}
+	msg := err.Error()
+	line := 1
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	// The finding carries the position; drop the parser's own "file:line:col: ".
+	msg = regexp.MustCompile(`^`+regexp.QuoteMeta(file)+`(:\d+)*: `).ReplaceAllString(msg, "")
+	return Finding{file, line, RuleParse, msg}
+}
+
+// Parse parses each artifact with its consumer's parser. A file that does not
+// parse yields a RuleParse finding and a nil field; Dockerfile lint warnings are
+// findings too.
+func Parse(ctx context.Context, files map[string][]byte, opts Options) (*Parsed, []Finding) {
+	p := &Parsed{}
+	var fs []Finding
+	var err error
+	if data, ok := files[FileDockerfile]; ok {
+		if p.Dockerfile, err = ParseDockerfile(FileDockerfile, data); err != nil {
+			fs = append(fs, parseFinding(FileDockerfile, err))
+		} else {
+			fs = append(fs, p.Dockerfile.Lint...)
+		}
+	}
+	if data, ok := files[FileScript]; ok {
+		if p.Script, err = ParseScript(FileScript, data); err != nil {
+			fs = append(fs, parseFinding(FileScript, err))
+		}
+	}
+	if data, ok := files[FileCompose]; ok {
+		dir := opts.Dir
+		if dir == "" {
+			dir = "."
+		}
+		if p.Compose, err = ParseCompose(ctx, FileCompose, dir, data, opts.Env); err != nil {
+			fs = append(fs, parseFinding(FileCompose, err))
+		}
+	}
+	if data, ok := files[FileKube]; ok {
+		if p.Kube, err = ParseKubernetes(FileKube, data); err != nil {
+			fs = append(fs, parseFinding(FileKube, err))
+		}
+	}
+	return p, fs
+}
+
+// headerFindings reports a missing, hand-edited or stale generated header.
+func headerFindings(file string, data []byte, specDigest string) []Finding {
+	line := 1
+	if strings.HasPrefix(string(data), "#!") {
+		line = 2
+	}
+	switch st := FreshnessOf(data, specDigest); st {
+	case NoHeader:
+		return []Finding{{file, line, RuleHeader, "no lighthouse-gen header: written by hand, or its header was edited"}}
+	case HandEdited, Stale:
+		return []Finding{{file, line + 1, RuleHeader, st.String()}}
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package check
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+)
+
+// Dockerfile is the final stage of a Dockerfile as BuildKit reads it, reduced to
+// what the invariants compare, each value with its line.
+type Dockerfile struct {
+	File   string
+	Stages []instructions.Stage // every stage, as BuildKit's instructions package parsed it
+
+	Entrypoint     []string // exec-form ENTRYPOINT of the final stage; nil if absent
+	EntrypointLine int
+	EntrypointExec bool // false when shell form (then Entrypoint is the shell line)
+	CmdLine        int  // line of a CMD in the final stage, 0 if none
+	User           string
+	UserLine       int
+	Expose         []PortLine // EXPOSE ports as "8765/tcp"
+	Health         *HealthCheck
+	Copies         []CopyLine // COPY/ADD in the final stage
+	Env            []KeyValueLine
+	Args           []KeyValueLine
+	Lint           []Finding // BuildKit parser warnings and lint rule violations
+}
+
+// PortLine is a "port/proto" string with where it was declared.
+type PortLine struct {
+	Port string
+	Line int
+}
+
+// CopyLine is one COPY or ADD of the final stage.
+type CopyLine struct {
+	From    string // --from stage, "" for the build context
+	Sources []string
+	Dest    string
+	Line    int
+}
+
+// KeyValueLine is one ENV or ARG with its line.
+type KeyValueLine struct {
+	Key, Value string
+	Line       int
+}
+
+// HealthCheck is a container health check in Docker's terms; compose and the
+// Dockerfile both produce one so they can be compared field by field.
+type HealthCheck struct {
+	Test        []string // e.g. ["CMD", "/usr/local/bin/x", "healthcheck"]
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration
+	Retries     int
+	Line        int
+}
+
+// ParseDockerfile parses a Dockerfile with BuildKit's parser and instructions
+// package, running its lint rules; warnings become RuleDockerLint findings.
+// A Dockerfile BuildKit cannot parse is an error.
+func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
+	res, err := parser.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	d := &Dockerfile{File: file}
+	for _, w := range res.Warnings {
+		line := 0
+		if w.Location != nil {
+			line = w.Location.Start.Line
+		}
+		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, w.Short})
+	}
+	lint := linter.New(&linter.Config{Warn: func(rule, _, _, msg string, loc []parser.Range) {
+		line := 0
+		if len(loc) > 0 {
+			line = loc[0].Start.Line
+		}
+		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, rule + ": " + msg})
+	}})
+	stages, _, err := instructions.Parse(res.AST, lint)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(stages) == 0 {
+		return nil, fmt.Errorf("%s: no FROM: not a Dockerfile", file)
+	}
+	d.Stages = stages
+	for _, c := range stages[len(stages)-1].Commands {
+		line := lineOf(c)
+		switch c := c.(type) {
+		case *instructions.EntrypointCommand:
+			d.Entrypoint, d.EntrypointLine, d.EntrypointExec = c.CmdLine, line, !c.PrependShell
+		case *instructions.CmdCommand:
+			d.CmdLine = line
+		case *instructions.UserCommand:
+			d.User, d.UserLine = c.User, line
+		case *instructions.ExposeCommand:
+			for _, p := range c.Ports {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				d.Expose = append(d.Expose, PortLine{strings.ToLower(p), line})
+			}
+		case *instructions.HealthCheckCommand:
+			h := c.Health
+			d.Health = &HealthCheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+				StartPeriod: h.StartPeriod, Retries: h.Retries, Line: line}
+		case *instructions.CopyCommand:
+			d.Copies = append(d.Copies, CopyLine{c.From, c.SourcePaths, c.DestPath, line})
+		case *instructions.AddCommand:
+			d.Copies = append(d.Copies, CopyLine{"", c.SourcePaths, c.DestPath, line})
+		case *instructions.EnvCommand:
+			for _, kv := range c.Env {
+				d.Env = append(d.Env, KeyValueLine{kv.Key, kv.Value, line})
+			}
+		case *instructions.ArgCommand:
+			for _, a := range c.Args {
+				v := ""
+				if a.Value != nil {
+					v = *a.Value
+				}
+				d.Args = append(d.Args, KeyValueLine{a.Key, v, line})
+			}
+		}
+	}
+	return d, nil
+}
+
+// lineOf is the first line of a parsed instruction.
+func lineOf(c instructions.Command) int {
+	if l, ok := c.(interface{ Location() []parser.Range }); ok && len(l.Location()) > 0 {
+		return l.Location()[0].Start.Line
+	}
+	return 0
+}
+
+// CopiedTo returns the COPY/ADD of the final stage whose destination is path.
+func (d *Dockerfile) CopiedTo(path string) (CopyLine, bool) {
+	for _, c := range d.Copies {
+		if c.Dest == path {
+			return c, true
+		}
+	}
+	return CopyLine{}, false
+}

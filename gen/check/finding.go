@@ -1,0 +1,55 @@
+package check
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Rule names used in findings. They are stable: audits, goldens and CI grep for them.
+const (
+	RuleParse      = "parse"
+	RuleHeader     = "header"
+	RuleDockerLint = "dockerfile-lint"
+	RuleShellcheck = "shellcheck"
+	RuleProcess    = "process"
+	RuleUser       = "user"
+	RulePorts      = "ports"
+	RuleHealth     = "health"
+	RulePrivileges = "privileges"
+	RuleEnv        = "env"
+	RuleSecrets    = "secrets"
+	RuleVolumes    = "volumes"
+	RuleSelectors  = "selectors"
+)
+
+// Finding is one violation, located at the line a reader should open first.
+// When a rule compares two artifacts, Message names the other file and line too,
+// so the finding can be acted on without re-running anything.
+type Finding struct {
+	File    string
+	Line    int
+	Rule    string
+	Message string
+}
+
+// String formats the finding the way compilers do, so editors can jump to it.
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Message)
+}
+
+// SortFindings orders findings by file, line, rule and message and drops exact
+// duplicates (two rules can see one disagreement from both sides), which keeps
+// printed output and goldens deterministic.
+func SortFindings(fs []Finding) []Finding {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
+	})
+	return slices.Compact(fs)
+}
+
+// at formats a location for use inside a message ("compose.yaml:12").
+func at(file string, line int) string {
+	return fmt.Sprintf("%s:%d", file, line)
+}

@@ -1,0 +1,157 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// Script is the start script as a POSIX shell parser reads it.
+type Script struct {
+	File string
+	AST  *syntax.File
+
+	// Exec is the final command's words after "exec" (binary first), when the
+	// script's last top-level command is an exec; nil otherwise.
+	Exec     []string
+	ExecLine int
+	// LastLine is the line of the last top-level command, exec or not.
+	LastLine int
+	// Required maps each variable checked with `: "${NAME:?...}"` to its line.
+	Required map[string]int
+	// Refs maps every variable the script expands to its first line.
+	Refs map[string]int
+	// FuseCheckLine is the line of a `[ -c /dev/fuse ]` test, 0 if none.
+	FuseCheckLine int
+	// Mkdirs are the arguments of `mkdir -p`, literal or "$VAR", with lines.
+	Mkdirs []WordLine
+}
+
+// WordLine is a shell word printed back as source, with its line.
+type WordLine struct {
+	Word string
+	Line int
+}
+
+// ParseScript parses a start script in POSIX mode (what /bin/sh is promised to
+// understand) and extracts what the invariants compare.
+func ParseScript(file string, data []byte) (*Script, error) {
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(bytes.NewReader(data), file)
+	if err != nil {
+		return nil, err
+	}
+	s := &Script{File: file, AST: f, Required: map[string]int{}, Refs: map[string]int{}}
+	if n := len(f.Stmts); n > 0 {
+		last := f.Stmts[n-1]
+		s.LastLine = int(last.Pos().Line())
+		if call, ok := last.Cmd.(*syntax.CallExpr); ok && len(call.Args) > 1 && wordString(call.Args[0]) == "exec" {
+			for _, a := range call.Args[1:] {
+				s.Exec = append(s.Exec, wordString(a))
+			}
+			s.ExecLine = s.LastLine
+		}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.ParamExp:
+			if n.Param != nil {
+				if _, seen := s.Refs[n.Param.Value]; !seen {
+					s.Refs[n.Param.Value] = int(n.Pos().Line())
+				}
+			}
+		case *syntax.CallExpr:
+			s.call(n)
+		}
+		return true
+	})
+	return s, nil
+}
+
+// call records required-variable checks, `[ -c /dev/fuse ]` and `mkdir -p`.
+func (s *Script) call(c *syntax.CallExpr) {
+	if len(c.Args) == 0 {
+		return
+	}
+	line := int(c.Pos().Line())
+	args := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = wordString(a)
+	}
+	switch args[0] {
+	case ":":
+		for _, a := range c.Args[1:] {
+			for _, p := range a.Parts {
+				if dq, ok := p.(*syntax.DblQuoted); ok && len(dq.Parts) == 1 {
+					p = dq.Parts[0]
+				}
+				if pe, ok := p.(*syntax.ParamExp); ok && pe.Exp != nil && pe.Exp.Op == syntax.ErrorUnsetOrNull && pe.Param != nil {
+					s.Required[pe.Param.Value] = line
+				}
+			}
+		}
+	case "[", "test":
+		if slices.Contains(args, "-c") && slices.Contains(args, "/dev/fuse") {
+			s.FuseCheckLine = line
+		}
+	case "mkdir":
+		for _, a := range args[1:] {
+			if !strings.HasPrefix(a, "-") {
+				s.Mkdirs = append(s.Mkdirs, WordLine{strings.Trim(a, `"`), line})
+			}
+		}
+	}
+}
+
+// wordString prints a word back as shell source; a plain literal prints as itself.
+func wordString(w *syntax.Word) string {
+	if lit := w.Lit(); lit != "" {
+		return lit
+	}
+	var b strings.Builder
+	syntax.NewPrinter().Print(&b, w)
+	return b.String()
+}
+
+// ErrNoShellcheck is returned when the shellcheck binary is not installed:
+// a missing linter must fail loudly, never pass silently.
+var ErrNoShellcheck = errors.New("shellcheck is not installed (apt-get install shellcheck); cannot lint the start script")
+
+// Shellcheck runs `shellcheck -s sh -f json` on a start script and returns
+// each comment as a RuleShellcheck finding.
+func Shellcheck(ctx context.Context, file string, data []byte) ([]Finding, error) {
+	bin, err := exec.LookPath("shellcheck")
+	if err != nil {
+		return nil, ErrNoShellcheck
+	}
+	cmd := exec.CommandContext(ctx, bin, "-s", "sh", "-f", "json", "-")
+	cmd.Stdin = bytes.NewReader(data)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err = cmd.Run()
+	// shellcheck exits 1 when it has comments; anything else is a failure to run.
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return nil, fmt.Errorf("shellcheck %s: %v: %s", file, err, strings.TrimSpace(stderr.String()))
+	}
+	var comments []struct {
+		Line    int    `json:"line"`
+		Level   string `json:"level"`
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &comments); err != nil {
+		return nil, fmt.Errorf("shellcheck %s: unreadable output: %v", file, err)
+	}
+	var fs []Finding
+	for _, c := range comments {
+		fs = append(fs, Finding{file, c.Line, RuleShellcheck, fmt.Sprintf("SC%d (%s): %s", c.Code, c.Level, c.Message)})
+	}
+	return fs, nil
+}

@@ -1,0 +1,44 @@
+// Command kubevalidate validates Kubernetes manifests exactly as a v1.37 API
+// server does on create, with no cluster: it decodes raw YAML strictly
+// (unknown and duplicate fields are errors), applies the API server's
+// defaults, converts to the internal types and runs the registry strategy's
+// rest.BeforeCreate (PrepareForCreate, Validate, declarative validation).
+//
+// It lives in its own Go module because k8s.io/kubernetes can only be required
+// with its staging modules replaced, and that replace block must stay out of
+// the main module.
+//
+// Usage:
+//
+//	go -C gen/kubevalidate run . FILE...
+//
+// Each error is printed as "file:line: kind/name: field: message"; the exit
+// status is 1 when there is any, 2 when a file cannot be read.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: kubevalidate FILE...")
+		os.Exit(2)
+	}
+	failed := false
+	for _, file := range os.Args[1:] {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		for _, p := range Validate(file, data) {
+			fmt.Println(p)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
