@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ev(typ, agent string) Event {
+	return Event{Type: typ, AgentID: agent, Data: json.RawMessage(`{"n":1}`)}
+}
+
+func TestAppendAssignsSequenceIDAndTime(t *testing.T) {
+	s := open(t, t.TempDir())
+	got, err := s.Append(context.Background(), ev("a", "x"), ev("b", "y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Sequence != 1 || got[1].Sequence != 2 {
+		t.Fatalf("sequences: %+v", got)
+	}
+	if got[0].ID == "" || got[0].ID == got[1].ID || got[0].Timestamp.IsZero() {
+		t.Fatalf("ids/timestamps not assigned: %+v", got)
+	}
+	if s.LastSequence() != 2 {
+		t.Fatalf("LastSequence = %d", s.LastSequence())
+	}
+}
+
+func TestSequenceContinuesAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.Append(context.Background(), ev("a", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	if s.LastSequence() != 5 {
+		t.Fatalf("LastSequence after reopen = %d, want 5", s.LastSequence())
+	}
+	got, err := s.Append(context.Background(), ev("a", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Sequence != 6 {
+		t.Fatalf("sequence after reopen = %d, want 6", got[0].Sequence)
+	}
+}
+
+func TestSecondOpenFailsFastWithClearError(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir)
+	start := time.Now()
+	_, err := Open(dir, Options{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "is locked by another lighthouse-bridge process") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("unclear message: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("second Open took %v", time.Since(start))
+	}
+}
+
+func TestConcurrentAppendsAreGapFreeAndGroupCommitted(t *testing.T) {
+	var mu sync.Mutex
+	commits := 0
+	s, err := Open(t.TempDir(), Options{OnCommit: func(int, time.Duration) { mu.Lock(); commits++; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const workers, each = 32, 20
+	var wg sync.WaitGroup
+	seen := make(chan uint64, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				got, err := s.Append(context.Background(), ev("t", "a"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seen <- got[0].Sequence
+			}
+		}()
+	}
+	wg.Wait()
+	close(seen)
+	set := map[uint64]bool{}
+	for q := range seen {
+		if set[q] {
+			t.Fatalf("sequence %d handed out twice", q)
+		}
+		set[q] = true
+	}
+	for q := uint64(1); q <= workers*each; q++ {
+		if !set[q] {
+			t.Fatalf("gap at %d", q)
+		}
+	}
+	if commits >= workers*each {
+		t.Errorf("%d commits for %d appends: no group commit", commits, workers*each)
+	}
+	t.Logf("%d appends in %d commits", workers*each, commits)
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	seqs []uint64
+}
+
+func (r *recorder) Apply(e Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seqs = append(r.seqs, e.Sequence)
+	return nil
+}
+
+func TestAttachReplaysThenFollowsWithoutGapsOrRepeats(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		s.Append(ctx, ev("a", "x"))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			s.Append(ctx, ev("a", "x"))
+		}
+	}()
+	full, tail := &recorder{}, &recorder{}
+	if err := s.Attach(0, full); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attach(4, tail); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	check := func(name string, r *recorder, first uint64) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i, q := range r.seqs {
+			if q != first+uint64(i) {
+				t.Fatalf("%s: position %d has sequence %d, want %d", name, i, q, first+uint64(i))
+			}
+		}
+		if last := r.seqs[len(r.seqs)-1]; last != 210 {
+			t.Fatalf("%s: last applied %d, want 210", name, last)
+		}
+	}
+	check("full", full, 1)
+	check("tail", tail, 5)
+}
+
+func TestQueryFilters(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := now
+	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		e := ev([]string{"file_modified", "task_started"}[i%2], []string{"alice", "bob", "carol"}[i%3])
+		e.AggregateID = fmt.Sprintf("agg%d", i%2)
+		clock = now.Add(time.Duration(i) * time.Minute)
+		if _, err := s.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := func(f Filter) string {
+		evs, err := s.Query(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, e := range evs {
+			fmt.Fprintf(&b, "%d,", e.Sequence)
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name string
+		f    Filter
+		want string
+	}{
+		{"all", Filter{}, "1,2,3,4,5,6,"},
+		{"type", Filter{Type: "task_started"}, "2,4,6,"},
+		{"agent", Filter{AgentID: "alice"}, "1,4,"},
+		{"aggregate", Filter{AggregateID: "agg0"}, "1,3,5,"},
+		{"since", Filter{Since: 4}, "5,6,"},
+		{"start", Filter{Start: now.Add(3 * time.Minute)}, "4,5,6,"},
+		{"end", Filter{End: now.Add(1 * time.Minute)}, "1,2,"},
+		{"limit", Filter{Limit: 2}, "1,2,"},
+		{"combined", Filter{Type: "file_modified", AgentID: "carol"}, "3,"},
+		{"none", Filter{AgentID: "nobody"}, ""},
+	}
+	for _, tc := range cases {
+		if got := seqs(tc.f); got != tc.want {
+			t.Errorf("%s: got %s want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestBackupRestores(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		s.Append(ctx, ev("a", "x"))
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r := open(t, dir)
+	if r.LastSequence() != 3 {
+		t.Fatalf("restored LastSequence = %d", r.LastSequence())
+	}
+}
+
+func TestWaitAndClose(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(context.Background(), 0) }()
+	s.Append(context.Background(), ev("a", "x"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- s.Wait(context.Background(), 1) }()
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+	if _, err := s.Append(context.Background(), ev("a", "x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	if s.Healthy() == nil {
+		t.Fatal("closed store reports healthy")
+	}
+}
