@@ -30,8 +30,17 @@ var bucketEvents = []byte("events")
 // Errors callers can test for.
 var (
 	ErrClosed = errors.New("event store is closed")
-	ErrLocked = errors.New("event store is locked by another lighthouse-bridge process")
+	ErrLocked = errors.New("event store is locked")
 )
+
+// lockedError names the locked file; errors.Is(err, ErrLocked) holds.
+type lockedError struct{ path string }
+
+func (e lockedError) Error() string {
+	return "event store " + e.path + " is locked by another lighthouse-bridge process"
+}
+
+func (e lockedError) Is(target error) bool { return target == ErrLocked }
 
 // Options tune Open. The zero value is fine.
 type Options struct {
@@ -100,7 +109,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("event store %s is locked by another lighthouse-bridge process: %w", path, ErrLocked)
+		return nil, lockedError{path}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)

@@ -78,8 +78,21 @@ type Options struct {
 
 // Validator applies the rules, then the escalation.
 type Validator struct {
-	opts    Options
-	pending atomic.Int64
+	opts      Options
+	escalator atomic.Pointer[escalatorBox]
+	pending   atomic.Int64
+}
+
+type escalatorBox struct{ e Escalator }
+
+// SetEscalator installs (or, with nil, removes) the expert escalation: the
+// coordination step calls it once experts can be reached.
+func (v *Validator) SetEscalator(e Escalator) {
+	if e == nil {
+		v.escalator.Store(nil)
+		return
+	}
+	v.escalator.Store(&escalatorBox{e})
 }
 
 // New returns a Validator.
@@ -87,7 +100,9 @@ func New(opts Options) *Validator {
 	if opts.EscalationTimeout <= 0 {
 		opts.EscalationTimeout = 30 * time.Second
 	}
-	return &Validator{opts: opts}
+	v := &Validator{opts: opts}
+	v.SetEscalator(opts.Escalator)
+	return v
 }
 
 // Pending is the number of validations waiting for an expert now.
@@ -100,10 +115,10 @@ func (v *Validator) Validate(ctx context.Context, req Request) Decision {
 		return d
 	}
 	capability := NeededCapability(req)
-	if v.opts.Escalator != nil {
+	if box := v.escalator.Load(); box != nil {
 		v.pending.Add(1)
 		ectx, cancel := context.WithTimeout(ctx, v.opts.EscalationTimeout)
-		d, ok, err := v.opts.Escalator.Escalate(ectx, req, capability)
+		d, ok, err := box.e.Escalate(ectx, req, capability)
 		cancel()
 		v.pending.Add(-1)
 		if err == nil && ok && (d.Decision == Approved || d.Decision == Blocked || d.Decision == Escalate) {
