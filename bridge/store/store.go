@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -210,7 +209,6 @@ func (s *Store) commitBatch(batch []*request, n int) {
 	seq := s.last
 	s.mu.RUnlock()
 	now := s.now().UTC()
-	var buf bytes.Buffer
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		for _, r := range batch {
@@ -223,11 +221,12 @@ func (s *Store) commitBatch(batch []*request, n int) {
 				if len(e.Data) == 0 {
 					e.Data = json.RawMessage("null")
 				}
-				buf.Reset()
-				if err := json.NewEncoder(&buf).Encode(e); err != nil {
+				// bbolt keeps value slices until commit: each needs its own.
+				v, err := json.Marshal(e)
+				if err != nil {
 					return fmt.Errorf("encode event: %w", err)
 				}
-				if err := b.Put(seqKey(seq), bytes.TrimRight(buf.Bytes(), "\n")); err != nil {
+				if err := b.Put(seqKey(seq), v); err != nil {
 					return err
 				}
 			}

@@ -277,3 +277,26 @@ func TestWaitAndClose(t *testing.T) {
 		t.Fatal("closed store reports healthy")
 	}
 }
+
+func TestBatchKeepsEveryEventsData(t *testing.T) {
+	s := open(t, t.TempDir())
+	var in []Event
+	for i := 0; i < 300; i++ {
+		in = append(in, Event{Type: "t", Data: json.RawMessage(fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, strings.Repeat("x", i%17)))})
+	}
+	if _, err := s.Append(context.Background(), in...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Query(Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) {
+		t.Fatalf("%d events back, want %d", len(got), len(in))
+	}
+	for i := range in {
+		if string(got[i].Data) != string(in[i].Data) {
+			t.Fatalf("event %d data %s, want %s", i, got[i].Data, in[i].Data)
+		}
+	}
+}
