@@ -194,7 +194,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code := fmt.Sprint(rw.status)
 		s.metrics.Requests.WithLabelValues(route, r.Method, code).Inc()
 		s.metrics.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}
 	}()
 	if pattern == "" {
 		s.notFound(rw, r)

@@ -30,12 +30,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Skip("crash test builds and kills the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "lighthouse-bridge")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := buildBinary(t, dir)
 	secret := "crash-test-secret-crash-test-secret"
 	key, _ := auth.AgentKey([]byte(secret), "crasher", false)
 
@@ -120,8 +115,12 @@ func startBinary(t *testing.T, bin, dir, secret string) *proc {
 		"LIGHTHOUSE_SNAPSHOT_PATH=" + filepath.Join(dir, "snapshots"),
 		"LIGHTHOUSE_AUTH_SECRET=" + secret,
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	logf, err := os.OpenFile(filepath.Join(dir, "bridge.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +136,8 @@ func startBinary(t *testing.T, bin, dir, secret string) *proc {
 		}
 		if time.Now().After(deadline) {
 			p.kill()
-			t.Fatalf("bridge not ready after 10s: %v\n%s", err, stderr.String())
+			log, _ := os.ReadFile(filepath.Join(dir, "bridge.log"))
+			t.Fatalf("bridge not ready after 10s: %v\n%s", err, log)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
