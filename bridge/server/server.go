@@ -34,6 +34,8 @@ type Options struct {
 	Now func() time.Time
 	// EscalationTimeout is how long /validate waits for an expert. Default 30s.
 	EscalationTimeout time.Duration
+	// ReadTimeout bounds reading one request (headers and body). Default 60s.
+	ReadTimeout time.Duration
 }
 
 // Bridge is one assembled service.
@@ -66,6 +68,9 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 60 * time.Second
 	}
 	if err := os.MkdirAll(cfg.SnapshotPath, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
@@ -172,7 +177,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           b.api,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       b.opts.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),

@@ -206,3 +206,50 @@ func TestMountPointMakesFuseRequired(t *testing.T) {
 		t.Fatalf("status once mounted: %d", resp.StatusCode)
 	}
 }
+
+// TestStreamOutlivesReadTimeout: an SSE stream stays open and delivers
+// events long after the server's ReadTimeout.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	b, err := New(cfg, Options{ReadTimeout: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + ln.Addr().String()
+	tok := session(t, url, "alice")
+	req, _ := http.NewRequest("GET", url+"/event/stream?since=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(400 * time.Millisecond)
+	post(t, url+"/event/store", tok, `{"event_type":"late","data":1}`)
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var all string
+		for {
+			n, err := resp.Body.Read(buf)
+			all += string(buf[:n])
+			if strings.Contains(all, "event: late") || err != nil {
+				got <- all
+				return
+			}
+		}
+	}()
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "event: late") {
+			t.Fatalf("stream ended without the event: %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event on the stream")
+	}
+}
