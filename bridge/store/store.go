@@ -26,6 +26,24 @@ const MaxBatch = 4096
 
 var bucketEvents = []byte("events")
 
+// Secondary indexes for Query's equality filters. A key is the field's
+// value, a 0 byte and the 8-byte sequence; the value is empty.
+var (
+	bucketByType      = []byte("idx_event_type")
+	bucketByAgent     = []byte("idx_agent_id")
+	bucketByAggregate = []byte("idx_aggregate_id")
+)
+
+// indexes maps each index bucket to the field it holds.
+var indexes = []struct {
+	bucket []byte
+	field  func(*Event) string
+}{
+	{bucketByType, func(e *Event) string { return e.Type }},
+	{bucketByAgent, func(e *Event) string { return e.AgentID }},
+	{bucketByAggregate, func(e *Event) string { return e.AggregateID }},
+}
+
 // Errors callers can test for.
 var (
 	ErrClosed = errors.New("event store is closed")
@@ -131,7 +149,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		if k, _ := b.Cursor().Last(); k != nil {
 			s.last = binary.BigEndian.Uint64(k)
 		}
-		return nil
+		return ensureIndexes(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -227,6 +245,9 @@ func (s *Store) commitBatch(batch []*request, n int) {
 					return fmt.Errorf("encode event: %w", err)
 				}
 				if err := b.Put(seqKey(seq), v); err != nil {
+					return err
+				}
+				if err := index(tx, e); err != nil {
 					return err
 				}
 			}
@@ -427,8 +448,18 @@ func (f Filter) Match(e Event) bool {
 	return true
 }
 
-// Query returns the events matching f in sequence order.
+// Query returns the events matching f in sequence order. An equality
+// filter (aggregate, agent or type, in that order of preference) is served
+// from its index; time bounds alone scan from Since.
 func (s *Store) Query(f Filter) ([]Event, error) {
+	for _, ix := range []struct {
+		bucket []byte
+		value  string
+	}{{bucketByAggregate, f.AggregateID}, {bucketByAgent, f.AgentID}, {bucketByType, f.Type}} {
+		if ix.value != "" {
+			return s.queryIndex(ix.bucket, ix.value, f)
+		}
+	}
 	out := []Event{}
 	err := s.ReadFrom(f.Since, func(e Event) error {
 		if !f.Match(e) {
@@ -441,6 +472,89 @@ func (s *Store) Query(f Filter) ([]Event, error) {
 		return nil
 	})
 	return out, err
+}
+
+func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, error) {
+	out := []Event{}
+	prefix := append([]byte(value), 0)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bucketEvents)
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.Seek(append(append([]byte(nil), prefix...), seqKey(f.Since+1)...)); k != nil; k, _ = c.Next() {
+			if len(k) < len(prefix) || string(k[:len(prefix)]) != string(prefix) {
+				break
+			}
+			if len(k) != len(prefix)+8 {
+				continue // a longer value that shares the prefix
+			}
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			v := events.Get(k[len(prefix):])
+			if v == nil {
+				return fmt.Errorf("index %s lists missing event %d", bucket, seq)
+			}
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %d: %w", seq, err)
+			}
+			if !f.Match(e) {
+				continue
+			}
+			out = append(out, e)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// index adds e to the secondary indexes.
+func index(tx *bolt.Tx, e *Event) error {
+	for _, ix := range indexes {
+		v := ix.field(e)
+		if v == "" {
+			continue
+		}
+		k := make([]byte, 0, len(v)+9)
+		k = append(append(append(k, v...), 0), seqKey(e.Sequence)...)
+		if err := tx.Bucket(ix.bucket).Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureIndexes creates missing index buckets and fills them from the
+// log, so a store written before the indexes existed is indexed on open.
+func ensureIndexes(tx *bolt.Tx) error {
+	missing := false
+	for _, ix := range indexes {
+		if tx.Bucket(ix.bucket) == nil {
+			missing = true
+			if _, err := tx.CreateBucket(ix.bucket); err != nil {
+				return err
+			}
+		}
+	}
+	if !missing {
+		return nil
+	}
+	for _, ix := range indexes {
+		if err := tx.DeleteBucket(ix.bucket); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(ix.bucket); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketEvents).ForEach(func(_, v []byte) error {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		return index(tx, &e)
+	})
 }
 
 // Backup writes a consistent copy of the live store to w (bbolt's

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, dir string) *Store {
@@ -299,4 +302,72 @@ func TestBatchKeepsEveryEventsData(t *testing.T) {
 			t.Fatalf("event %d data %s, want %s", i, got[i].Data, in[i].Data)
 		}
 	}
+}
+
+// TestIndexedQueryEqualsScan holds every filter combination served from an
+// index equal to a plain scan of the log.
+func TestIndexedQueryEqualsScan(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	types := []string{"a", "b", "a_b", "ab"}
+	agents := []string{"", "x", "x0", "y"}
+	aggs := []string{"", "k", "k\x00\x00\x00\x00\x00\x00\x00", "kk"}
+	var batch []Event
+	for i := 0; i < 400; i++ {
+		batch = append(batch, Event{Type: types[rng.IntN(4)], AgentID: agents[rng.IntN(4)], AggregateID: aggs[rng.IntN(4)], Data: json.RawMessage("1")})
+		if len(batch) == 37 || i == 399 {
+			if _, err := s.Append(context.Background(), batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	check := func(s *Store) {
+		all, err := s.Query(Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range append(types, "", "none") {
+			for _, ag := range append(agents, "none") {
+				for _, agg := range append(aggs, "none") {
+					for _, since := range []uint64{0, 17, 390} {
+						for _, limit := range []int{0, 5} {
+							f := Filter{Type: typ, AgentID: ag, AggregateID: agg, Since: since, Limit: limit}
+							var want []uint64
+							for _, e := range all {
+								if e.Sequence > since && f.Match(e) && (limit == 0 || len(want) < limit) {
+									want = append(want, e.Sequence)
+								}
+							}
+							got, err := s.Query(f)
+							if err != nil {
+								t.Fatal(err)
+							}
+							var gs []uint64
+							for _, e := range got {
+								gs = append(gs, e.Sequence)
+							}
+							if fmt.Sprint(gs) != fmt.Sprint(want) {
+								t.Fatalf("%+v: got %v want %v", f, gs, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	check(s)
+	// A store without indexes (written before they existed) is indexed on open.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.DeleteBucket(bucketByAgent)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	check(s)
 }
