@@ -296,7 +296,9 @@ func (s *Store) applyLocked(e Event) {
 // then registers ps so they receive every later event once it is durable.
 // It is the one place replay happens: start-up passes 0, or the sequence
 // of a loaded snapshot to replay only the tail. No event is missed or
-// applied twice between the replay and the live feed.
+// applied twice between the replay and the live feed. Live events are
+// applied on the writer goroutine before their appenders are answered, so
+// Apply must be quick and must not call back into the Store.
 func (s *Store) Attach(from uint64, ps ...Projection) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
