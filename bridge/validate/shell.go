@@ -19,9 +19,7 @@ type shellVerdict struct {
 // operator precedes them; the parser-based checks below complement it.
 var pathToken = regexp.MustCompile(`(?:^|[\s'"=:<>|;&(),` + "`" + `])(/[^\s'"|;&<>()` + "`" + `]*)`)
 
-// rawDanger catches dangerous forms even inside strings the parser sees as
-// data (bash -c '...', xargs, find -exec), at the price of blocking a
-// harmless mention: when in doubt, block.
+// rawDanger catches dangerous forms inside strings the parser sees as data.
 var rawDanger = []struct {
 	re  *regexp.Regexp
 	why string
@@ -51,21 +49,37 @@ func analyzeShell(cmd string) shellVerdict {
 			return v
 		}
 	}
-	for _, d := range rawDanger {
-		if d.re.MatchString(cmd) {
-			v.dangerous = d.why
-			return v
-		}
-	}
 	f, err := syntax.NewParser().Parse(strings.NewReader(cmd), "")
 	if err != nil {
-		return v // unparsable: neither dangerous by the rules nor safe
+		v.dangerous = rawDangerous(cmd)
+		return v // unparsable: never safe
 	}
 	a := &astCheck{safe: true}
 	a.file(f, 0)
 	v.systemPath, v.dangerous = a.systemPath, a.dangerous
-	v.safe = a.safe && a.calls > 0 && v.systemPath == "" && v.dangerous == ""
+	if v.systemPath != "" || v.dangerous != "" {
+		return v
+	}
+	if a.safe && a.calls > 0 {
+		// Only read-only commands with literal arguments run: a dangerous
+		// word among them ("grep shutdown") is data, not a command.
+		v.safe = true
+		return v
+	}
+	v.dangerous = rawDangerous(cmd)
 	return v
+}
+
+// rawDangerous is the text check for commands the parser cannot see into
+// (ssh host '...', python -c '...'): they are not read-only anyway, so
+// blocking a harmless mention costs nothing.
+func rawDangerous(cmd string) string {
+	for _, d := range rawDanger {
+		if d.re.MatchString(cmd) {
+			return d.why
+		}
+	}
+	return ""
 }
 
 type astCheck struct {
@@ -140,6 +154,15 @@ func (a *astCheck) call(c *syntax.CallExpr, depth int) {
 	name := path.Base(args[0])
 	if why := dangerousCall(name, args[1:]); why != "" {
 		a.dangerous = why
+	}
+	if name == "find" {
+		for _, sub := range findExecs(args[1:]) {
+			if sub = unwrap(sub); len(sub) > 0 {
+				if why := dangerousCall(path.Base(sub[0]), sub[1:]); why != "" {
+					a.dangerous = why
+				}
+			}
+		}
 	}
 	switch {
 	case safeCommands[name] && args[0] == name:
@@ -247,6 +270,24 @@ func dangerousCall(name string, args []string) string {
 		return "mkfs"
 	}
 	return ""
+}
+
+// findExecs returns the commands find runs with -exec, -execdir, -ok and
+// -okdir (up to ";" or "+").
+func findExecs(args []string) [][]string {
+	var out [][]string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "-exec", "-execdir", "-ok", "-okdir":
+			j := i + 1
+			for j < len(args) && args[j] != ";" && args[j] != "+" {
+				j++
+			}
+			out = append(out, args[i+1:j])
+			i = j
+		}
+	}
+	return out
 }
 
 // nestedScript returns the script a command runs from its arguments
