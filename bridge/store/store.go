@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -227,26 +228,52 @@ func (s *Store) commitBatch(batch []*request, n int) {
 	seq := s.last
 	s.mu.RUnlock()
 	now := s.now().UTC()
+	// Encode first: an event that cannot be encoded fails its own request
+	// and takes no sequence, without failing the others in the batch.
+	ok := batch[:0:0]
+	var values [][]byte
+	for _, r := range batch {
+		first, vals := seq, make([][]byte, 0, len(r.events))
+		for i := range r.events {
+			seq++
+			e := &r.events[i]
+			e.Sequence = seq
+			e.ID = uuid.NewString()
+			e.Timestamp = now
+			if len(e.Data) == 0 {
+				e.Data = json.RawMessage("null")
+			}
+			// bbolt keeps value slices until commit: each needs its own.
+			v, err := json.Marshal(e)
+			if err != nil {
+				r.err = fmt.Errorf("encode event %q: %w", e.Type, err)
+				break
+			}
+			vals = append(vals, v)
+		}
+		if r.err != nil {
+			seq = first
+			n -= len(r.events)
+			close(r.done)
+			continue
+		}
+		ok = append(ok, r)
+		values = append(values, vals...)
+	}
+	batch = ok
+	if len(batch) == 0 {
+		return
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
+		i := 0
 		for _, r := range batch {
-			for i := range r.events {
-				seq++
-				e := &r.events[i]
-				e.Sequence = seq
-				e.ID = uuid.NewString()
-				e.Timestamp = now
-				if len(e.Data) == 0 {
-					e.Data = json.RawMessage("null")
-				}
-				// bbolt keeps value slices until commit: each needs its own.
-				v, err := json.Marshal(e)
-				if err != nil {
-					return fmt.Errorf("encode event: %w", err)
-				}
-				if err := b.Put(seqKey(seq), v); err != nil {
+			for j := range r.events {
+				e := &r.events[j]
+				if err := b.Put(seqKey(e.Sequence), values[i]); err != nil {
 					return err
 				}
+				i++
 				if err := index(tx, e); err != nil {
 					return err
 				}
@@ -398,6 +425,9 @@ func (s *Store) ReadFrom(from uint64, fn func(Event) error) error {
 var ErrStop = errors.New("stop reading")
 
 func (s *Store) readFrom(from, upTo uint64, fn func(Event) error) error {
+	if from == math.MaxUint64 {
+		return nil // nothing can follow the largest sequence
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
@@ -478,6 +508,9 @@ func (s *Store) Query(f Filter) ([]Event, error) {
 
 func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, error) {
 	out := []Event{}
+	if f.Since == math.MaxUint64 {
+		return out, nil
+	}
 	prefix := append([]byte(value), 0)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)

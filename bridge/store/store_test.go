@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -370,4 +371,42 @@ func TestIndexedQueryEqualsScan(t *testing.T) {
 	s.Close()
 	s = open(t, dir)
 	check(s)
+}
+
+func TestBadEventFailsAloneAndMaxSinceIsEmpty(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := ev("t", "a")
+			if i%5 == 0 {
+				e.Metadata = json.RawMessage(`{not json`)
+			}
+			_, errs[i] = s.Append(ctx, e)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%5 == 0) != (err != nil) {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if s.LastSequence() != 16 || s.Healthy() != nil {
+		t.Fatalf("last %d, healthy %v: a bad event disturbed the others", s.LastSequence(), s.Healthy())
+	}
+	all, _ := s.Query(Filter{})
+	for i, e := range all {
+		if e.Sequence != uint64(i+1) {
+			t.Fatalf("gap at %d: %d", i, e.Sequence)
+		}
+	}
+	for _, f := range []Filter{{Since: math.MaxUint64}, {Since: math.MaxUint64, Type: "t"}} {
+		if got, err := s.Query(f); err != nil || len(got) != 0 {
+			t.Fatalf("since max: %d events, %v", len(got), err)
+		}
+	}
 }
