@@ -5,3 +5,7 @@ GO ?= go
 test:
 	$(GO) vet ./...
 	$(GO) test ./...
+
+.PHONY: bench-bridge
+bench-bridge:
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./bridge/server

@@ -1,0 +1,351 @@
+// Package api is the Bridge's HTTP layer: the standard library router,
+// the auth middleware, strict JSON decoding with the 1 MiB limit, JSON
+// errors for every client mistake, metrics per route, and the routes of
+// the core (health, status, metrics, sessions, events, validation). Later
+// parts add their routes with Handle and their readiness with SetComponent.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+	"github.com/lighthouse-project/lighthouse/bridge/validate"
+)
+
+// Access says who may call a route.
+type Access int
+
+const (
+	// Public routes need no token (health, status, metrics, session creation).
+	Public Access = iota
+	// Agent routes need a valid session token of any agent.
+	Agent
+	// Admin routes need a session created with an admin key.
+	Admin
+)
+
+// ServiceName is reported by /health.
+const ServiceName = "lighthouse-bridge"
+
+// ErrDisabled, returned by a component check, reports the component as
+// "disabled" (not configured) rather than failing.
+var ErrDisabled = errors.New("disabled")
+
+// Options are the Server's dependencies.
+type Options struct {
+	Store     *store.Store
+	Auth      *auth.Manager
+	Validator *validate.Validator
+	Metrics   *Metrics     // nil: NewMetrics()
+	Logger    *slog.Logger // nil: slog.Default()
+	Now       func() time.Time
+	// Heartbeat is the interval of SSE keep-alive comments. Default 15s.
+	Heartbeat time.Duration
+}
+
+// Server is the HTTP API. Its zero value is not usable; call New.
+type Server struct {
+	store     *store.Store
+	auth      *auth.Manager
+	validator *validate.Validator
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+	heartbeat time.Duration
+	started   time.Time
+
+	mux         *http.ServeMux
+	requireAuth func(http.Handler) http.Handler
+
+	mu         sync.RWMutex
+	components map[string]component
+	stopping   chan struct{}
+	stopOnce   sync.Once
+}
+
+type component struct {
+	required bool
+	check    func(context.Context) error
+}
+
+// New builds the server with the core routes and the event_store
+// readiness component.
+func New(o Options) *Server {
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	s := &Server{
+		store: o.Store, auth: o.Auth, validator: o.Validator, metrics: o.Metrics, log: o.Logger,
+		now: o.Now, heartbeat: o.Heartbeat, started: o.Now(),
+		mux:        http.NewServeMux(),
+		components: map[string]component{},
+		stopping:   make(chan struct{}),
+	}
+	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+		WriteError(w, status, msg)
+	})
+	s.SetComponent("event_store", true, func(context.Context) error { return o.Store.Healthy() })
+	s.metrics.GaugeFunc("lighthouse_event_store_size_bytes", "Size of the bbolt event store file.", func() float64 { return float64(o.Store.Size()) })
+	s.metrics.GaugeFunc("lighthouse_event_store_last_sequence", "Sequence of the newest durable event.", func() float64 { return float64(o.Store.LastSequence()) })
+	s.metrics.GaugeFunc("lighthouse_sessions_active", "Live (unexpired) sessions.", func() float64 {
+		n, _ := o.Auth.Sessions().Active(s.now())
+		return float64(n)
+	})
+	s.metrics.GaugeFunc("lighthouse_validations_pending", "Validations waiting for an expert.", func() float64 { return float64(o.Validator.Pending()) })
+	s.routes()
+	return s
+}
+
+// Metrics are the server's metrics (to register more or increment FUSE ops).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Logger is the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Handle registers a route with a Go 1.22 pattern ("POST /shadow/{path...}").
+// Agent and Admin routes run behind the auth middleware, so handlers read
+// the caller with Caller or auth.FromContext.
+func (s *Server) Handle(pattern string, access Access, h http.Handler) {
+	switch access {
+	case Agent:
+		h = s.requireAuth(h)
+	case Admin:
+		inner := h
+		h = s.requireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if id, _ := auth.FromContext(r.Context()); !id.Admin {
+				WriteError(w, http.StatusForbidden, "this route needs an admin session (a key minted with --role admin)")
+				return
+			}
+			inner.ServeHTTP(w, r)
+		}))
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// HandleFunc is Handle for a function.
+func (s *Server) HandleFunc(pattern string, access Access, h func(http.ResponseWriter, *http.Request)) {
+	s.Handle(pattern, access, http.HandlerFunc(h))
+}
+
+// SetComponent adds or replaces a readiness component of /status. A
+// required component that fails makes /status 503; the FUSE view
+// registers "fuse_mount", snapshots "snapshots". check returning
+// ErrDisabled reports "disabled".
+func (s *Server) SetComponent(name string, required bool, check func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.components[name] = component{required: required, check: check}
+}
+
+// Stopping returns a channel closed when shutdown begins, so long-lived
+// handlers (SSE streams) end and let the graceful shutdown finish.
+func (s *Server) Stopping() <-chan struct{} { return s.stopping }
+
+// BeginShutdown marks the server as stopping: /status answers 503 and
+// streams end. http.Server.RegisterOnShutdown(s.BeginShutdown) wires it.
+func (s *Server) BeginShutdown() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+func (s *Server) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// ServeHTTP answers unknown routes and wrong methods with JSON errors,
+// recovers panics as 500, logs and counts every request by its pattern.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	_, pattern := s.mux.Handler(r)
+	route := pattern
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "route", route, "panic", fmt.Sprint(p))
+			if !rw.wrote {
+				WriteError(rw, http.StatusInternalServerError, "internal error")
+			}
+		}
+		if route == "" {
+			route = "unmatched"
+		}
+		code := fmt.Sprint(rw.status)
+		s.metrics.Requests.WithLabelValues(route, r.Method, code).Inc()
+		s.metrics.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}
+	}()
+	if pattern == "" {
+		s.notFound(rw, r)
+		return
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+// notFound turns the router's plain-text 404, 405 and redirects into
+// JSON answers, keeping its Allow and Location headers.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch {
+	case rec.status == http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow")))
+	case rec.status >= 300 && rec.status < 400:
+		w.Header().Set("Location", rec.header.Get("Location"))
+		WriteError(w, rec.status, "moved to "+rec.header.Get("Location"))
+	default:
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	}
+}
+
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) routes() {
+	s.HandleFunc("GET /health", Public, s.handleHealth)
+	s.HandleFunc("GET /health/live", Public, s.handleHealth)
+	s.HandleFunc("GET /status", Public, s.handleStatus)
+	s.HandleFunc("GET /health/ready", Public, s.handleStatus)
+	s.Handle("GET /metrics", Public, s.metricsHandler())
+	s.HandleFunc("POST /session/create", Public, s.handleSessionCreate)
+	s.HandleFunc("POST /session/validate", Public, s.handleSessionValidate)
+	s.HandleFunc("POST /event/store", Agent, s.handleEventStore)
+	s.HandleFunc("GET /event/query", Agent, s.handleEventQuery)
+	s.HandleFunc("GET /event/stream", Agent, s.handleEventStream)
+	s.HandleFunc("POST /validate", Agent, s.handleValidate)
+}
+
+// status is the body of /status.
+type status struct {
+	Status             string            `json:"status"`
+	Mode               string            `json:"mode"`
+	Components         map[string]string `json:"components"`
+	ActiveAgents       int               `json:"active_agents"`
+	PendingValidations int               `json:"pending_validations"`
+	UptimeSeconds      float64           `json:"uptime_seconds"`
+	LastSequence       uint64            `json:"last_sequence"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": ServiceName})
+}
+
+// Ready runs every component check: ok is true when all required ones pass.
+func (s *Server) Ready(ctx context.Context) (ok bool, components map[string]string) {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.components))
+	for n := range s.components {
+		names = append(names, n)
+	}
+	comps := make(map[string]component, len(s.components))
+	for n, c := range s.components {
+		comps[n] = c
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ok = true
+	components = map[string]string{}
+	for _, n := range names {
+		c := comps[n]
+		err := c.check(ctx)
+		switch {
+		case err == nil:
+			components[n] = "ok"
+		case errors.Is(err, ErrDisabled):
+			components[n] = "disabled"
+		default:
+			components[n] = "error: " + err.Error()
+			if c.required {
+				ok = false
+			}
+		}
+	}
+	return ok, components
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	ok, comps := s.Ready(r.Context())
+	_, agents := s.auth.Sessions().Active(s.now())
+	st := status{
+		Status: "ready", Mode: "serving", Components: comps, ActiveAgents: agents,
+		PendingValidations: s.validator.Pending(),
+		UptimeSeconds:      s.now().Sub(s.started).Seconds(),
+		LastSequence:       s.store.LastSequence(),
+	}
+	code := http.StatusOK
+	if s.isStopping() {
+		ok = false
+		st.Mode = "stopping"
+	}
+	if !ok {
+		st.Status = "not_ready"
+		if st.Mode != "stopping" {
+			st.Mode = "degraded"
+		}
+		code = http.StatusServiceUnavailable
+	}
+	WriteJSON(w, code, st)
+}

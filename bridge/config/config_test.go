@@ -1,0 +1,122 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func validEnv() map[string]string {
+	return map[string]string{
+		EnvEventStorePath: "/data/events",
+		EnvSnapshotPath:   "/data/snapshots",
+		EnvAuthSecret:     strings.Repeat("s", 32),
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(validEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "0.0.0.0" || c.Port != 8765 || c.LogLevel != slog.LevelInfo || c.MountPoint != "" {
+		t.Fatalf("defaults wrong: %+v", c)
+	}
+	if c.Addr() != "0.0.0.0:8765" {
+		t.Fatalf("Addr = %q", c.Addr())
+	}
+}
+
+func TestLoadAll(t *testing.T) {
+	m := validEnv()
+	m[EnvHost] = "127.0.0.1"
+	m[EnvPort] = "9000"
+	m[EnvLogLevel] = "debug"
+	m[EnvMountPoint] = "/mnt/shadow/"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "127.0.0.1" || c.Port != 9000 || c.LogLevel != slog.LevelDebug || c.MountPoint != "/mnt/shadow" {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	cases := []struct {
+		name, key, val, want string
+	}{
+		{"missing secret", EnvAuthSecret, "", "LIGHTHOUSE_AUTH_SECRET is required"},
+		{"short secret", EnvAuthSecret, "short", "LIGHTHOUSE_AUTH_SECRET is too short"},
+		{"missing store", EnvEventStorePath, "", "LIGHTHOUSE_EVENT_STORE_PATH is required"},
+		{"relative store", EnvEventStorePath, "data", "LIGHTHOUSE_EVENT_STORE_PATH must be an absolute path"},
+		{"missing snapshots", EnvSnapshotPath, "", "LIGHTHOUSE_SNAPSHOT_PATH is required"},
+		{"bad port", EnvPort, "http", "LIGHTHOUSE_PORT must be a port number"},
+		{"port out of range", EnvPort, "70000", "LIGHTHOUSE_PORT must be a port number"},
+		{"bad level", EnvLogLevel, "loud", "LIGHTHOUSE_LOG_LEVEL must be one of"},
+		{"bad host", EnvHost, "not a host", "LIGHTHOUSE_HOST must be"},
+		{"relative mount", EnvMountPoint, "mnt", "LIGHTHOUSE_MOUNT_POINT must be an absolute path"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := validEnv()
+			m[tc.key] = tc.val
+			_, err := Load(env(m))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(env(map[string]string{}))
+	if err == nil {
+		t.Fatal("empty environment accepted")
+	}
+	for _, v := range []string{EnvAuthSecret, EnvEventStorePath, EnvSnapshotPath} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("error %q does not name %s", err, v)
+		}
+	}
+}
+
+func TestLoadReadsOnlyDeclaredVariables(t *testing.T) {
+	declared := map[string]bool{}
+	for _, v := range Variables() {
+		declared[v] = true
+	}
+	if len(declared) != 7 {
+		t.Fatalf("Variables() = %v, want the contract's 7", Variables())
+	}
+	m := validEnv()
+	read := map[string]bool{}
+	_, err := Load(func(k string) string { read[k] = true; return m[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range read {
+		if !declared[k] {
+			t.Errorf("Load read %s, which Variables() does not list", k)
+		}
+	}
+	for k := range declared {
+		if !read[k] {
+			t.Errorf("Variables() lists %s, which Load never reads", k)
+		}
+	}
+}
+
+func TestHealthcheckAndTokenNeedLittle(t *testing.T) {
+	l, err := LoadListen(env(map[string]string{EnvPort: "8000"}))
+	if err != nil || l.Port != 8000 || l.Host != DefaultHost {
+		t.Fatalf("LoadListen = %+v, %v", l, err)
+	}
+	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: strings.Repeat("k", 40)})); err != nil {
+		t.Fatal(err)
+	}
+}

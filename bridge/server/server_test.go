@@ -1,0 +1,255 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/api"
+	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+)
+
+var secret = []byte("server-test-secret-server-test-secret")
+
+func testConfig(dir string) config.Config {
+	return config.Config{
+		Host: "127.0.0.1", EventStorePath: filepath.Join(dir, "events"),
+		SnapshotPath: filepath.Join(dir, "snapshots"), AuthSecret: secret,
+	}
+}
+
+type running struct {
+	b    *Bridge
+	url  string
+	stop context.CancelFunc
+	done chan error
+}
+
+func start(t *testing.T, cfg config.Config, setup func(*Bridge)) *running {
+	t.Helper()
+	b, err := New(cfg, Options{GracePeriod: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(b)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{b: b, url: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- b.Serve(ctx, ln) }()
+	t.Cleanup(func() { r.shutdown(t) })
+	return r
+}
+
+func (r *running) shutdown(t *testing.T) error {
+	r.stop()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after shutdown")
+	}
+	return nil
+}
+
+func post(t *testing.T, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func session(t *testing.T, url, agent string) string {
+	key, _ := auth.AgentKey(secret, agent, false)
+	code, m := post(t, url+"/session/create", "", fmt.Sprintf(`{"agent_id":%q,"agent_key":%q}`, agent, key))
+	if code != 200 {
+		t.Fatalf("session: %d %v", code, m)
+	}
+	return m["session_token"].(string)
+}
+
+func TestShutdownFinishesInFlightRequestsAndClosesStore(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	var hooked bool
+	r := start(t, cfg, func(b *Bridge) {
+		b.API().HandleFunc("GET /slow", api.Public, func(w http.ResponseWriter, _ *http.Request) {
+			time.Sleep(300 * time.Millisecond)
+			api.WriteJSON(w, 200, map[string]string{"done": "yes"})
+		})
+		b.OnShutdown(func(context.Context) error { hooked = true; return nil })
+	})
+	tok := session(t, r.url, "alice")
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(r.url + "/slow")
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("Serve returned %v after a clean shutdown", err)
+	}
+	if code := <-got; code != 200 {
+		t.Fatalf("in-flight request got %d", code)
+	}
+	if !hooked {
+		t.Fatal("shutdown hook not run")
+	}
+	if _, err := http.Get(r.url + "/health"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+	// The lock is released and the session survives the restart.
+	r2 := start(t, cfg, nil)
+	if code, m := post(t, r2.url+"/event/store", tok, `{"event_type":"after_restart","data":1}`); code != 200 || m["sequence"] != float64(2) {
+		t.Fatalf("after restart: %d %v", code, m)
+	}
+}
+
+func TestSecondBridgeOnSameStoreFailsFast(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	start(t, cfg, nil)
+	t0 := time.Now()
+	_, err := New(cfg, Options{})
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "locked by another lighthouse-bridge process") {
+		t.Fatalf("second bridge: %v", err)
+	}
+	if time.Since(t0) > 3*time.Second {
+		t.Fatalf("took %v", time.Since(t0))
+	}
+}
+
+type counter struct {
+	mu   sync.Mutex
+	seqs []uint64
+}
+
+func (c *counter) Apply(e store.Event) error {
+	c.mu.Lock()
+	c.seqs = append(c.seqs, e.Sequence)
+	c.mu.Unlock()
+	return nil
+}
+
+func TestProjectionsReplayThenFollow(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	r := start(t, cfg, nil)
+	tok := session(t, r.url, "alice") // 1
+	for i := 0; i < 3; i++ {
+		post(t, r.url+"/event/store", tok, `{"event_type":"x","data":1}`) // 2..4
+	}
+	r.shutdown(t)
+	full, tail := &counter{}, &counter{}
+	r = start(t, cfg, func(b *Bridge) { b.AddProjection(full) })
+	post(t, r.url+"/event/store", tok, `{"event_type":"x","data":1}`) // 5
+	r.shutdown(t)
+	r = start(t, cfg, func(b *Bridge) { b.AddProjection(tail); b.SetReplayStart(3) })
+	// Replaying from 3 skipped alice's session (a snapshot restores it);
+	// a new session is event 6.
+	tok = session(t, r.url, "alice")
+	post(t, r.url+"/event/store", tok, `{"event_type":"x","data":1}`) // 7
+	if fmt.Sprint(full.seqs) != "[1 2 3 4 5]" || fmt.Sprint(tail.seqs) != "[4 5 6 7]" {
+		t.Fatalf("full %v tail %v", full.seqs, tail.seqs)
+	}
+}
+
+func TestMountPointMakesFuseRequired(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MountPoint = "/mnt/shadow"
+	r := start(t, cfg, nil)
+	resp, err := http.Get(r.url + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || st["components"].(map[string]any)["fuse_mount"] != "error: not mounted" {
+		t.Fatalf("status with unmounted FUSE: %d %v", resp.StatusCode, st)
+	}
+	r.b.API().SetComponent("fuse_mount", true, func(context.Context) error { return nil })
+	resp, _ = http.Get(r.url + "/status")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status once mounted: %d", resp.StatusCode)
+	}
+}
+
+// TestStreamOutlivesReadTimeout: an SSE stream stays open and delivers
+// events long after the server's ReadTimeout.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	b, err := New(cfg, Options{ReadTimeout: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + ln.Addr().String()
+	tok := session(t, url, "alice")
+	req, _ := http.NewRequest("GET", url+"/event/stream?since=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(400 * time.Millisecond)
+	post(t, url+"/event/store", tok, `{"event_type":"late","data":1}`)
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var all string
+		for {
+			n, err := resp.Body.Read(buf)
+			all += string(buf[:n])
+			if strings.Contains(all, "event: late") || err != nil {
+				got <- all
+				return
+			}
+		}
+	}()
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "event: late") {
+			t.Fatalf("stream ended without the event: %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event on the stream")
+	}
+}

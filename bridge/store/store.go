@@ -1,0 +1,632 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the bbolt file inside LIGHTHOUSE_EVENT_STORE_PATH.
+const FileName = "events.db"
+
+// MaxBatch bounds how many events share one transaction and fsync, so one
+// commit stays short even under a flood of appends.
+const MaxBatch = 4096
+
+var bucketEvents = []byte("events")
+
+// Secondary indexes for Query's equality filters. A key is the field's
+// value, a 0 byte and the 8-byte sequence; the value is empty.
+var (
+	bucketByType      = []byte("idx_event_type")
+	bucketByAgent     = []byte("idx_agent_id")
+	bucketByAggregate = []byte("idx_aggregate_id")
+)
+
+// indexes maps each index bucket to the field it holds.
+var indexes = []struct {
+	bucket []byte
+	field  func(*Event) string
+}{
+	{bucketByType, func(e *Event) string { return e.Type }},
+	{bucketByAgent, func(e *Event) string { return e.AgentID }},
+	{bucketByAggregate, func(e *Event) string { return e.AggregateID }},
+}
+
+// Errors callers can test for.
+var (
+	ErrClosed = errors.New("event store is closed")
+	ErrLocked = errors.New("event store is locked")
+)
+
+// lockedError names the locked file; errors.Is(err, ErrLocked) holds.
+type lockedError struct{ path string }
+
+func (e lockedError) Error() string {
+	return "event store " + e.path + " is locked by another lighthouse-bridge process"
+}
+
+func (e lockedError) Is(target error) bool { return target == ErrLocked }
+
+// Options tune Open. The zero value is fine.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock before failing.
+	// Short, so a second process fails fast. Default 500ms.
+	LockTimeout time.Duration
+	// Logger receives projection failures. Default slog.Default().
+	Logger *slog.Logger
+	// Now stamps events. Default time.Now.
+	Now func() time.Time
+	// OnCommit, if set, is called after each durable batch with its size and
+	// the time the commit took (for metrics).
+	OnCommit func(events int, took time.Duration)
+}
+
+// Store is the append-only event log. All methods are safe for concurrent
+// use. Appends go through one writer goroutine that drains a queue into a
+// single bbolt transaction per batch: callers wait only for the fsync of
+// the batch that carries their event, never on a timer.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+	commit func(int, time.Duration)
+
+	queue chan *request
+	done  chan struct{} // closed when the writer has exited
+
+	// sendMu orders Close after every in-flight send to queue, so the
+	// queue is never written after it is closed.
+	sendMu     sync.RWMutex
+	sendClosed bool
+
+	mu          sync.RWMutex // guards the fields below
+	closed      bool
+	last        uint64
+	projections []Projection
+	notify      chan struct{} // closed and replaced on every commit
+	writeErr    error         // last commit failure, nil once a commit succeeds
+
+	closeOnce sync.Once
+}
+
+type request struct {
+	events []Event
+	err    error
+	done   chan struct{}
+}
+
+// Open opens (creating if needed) the event store in directory dir and
+// takes its exclusive lock. A second process gets ErrLocked quickly.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("event store directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, lockedError{path}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		log:    opts.Logger,
+		now:    opts.Now,
+		commit: opts.OnCommit,
+		queue:  make(chan *request, MaxBatch),
+		done:   make(chan struct{}),
+		notify: make(chan struct{}),
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketEvents)
+		if err != nil {
+			return err
+		}
+		if k, _ := b.Cursor().Last(); k != nil {
+			s.last = binary.BigEndian.Uint64(k)
+		}
+		return ensureIndexes(tx)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Path is the bbolt file's path.
+func (s *Store) Path() string { return s.path }
+
+// Append makes events durable and returns them with Sequence, ID and
+// Timestamp assigned, in order. It returns only after the fsync of the
+// transaction that holds them; all of them are stored or none is.
+func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	r := &request{events: append([]Event(nil), events...), done: make(chan struct{})}
+	s.sendMu.RLock()
+	if s.sendClosed {
+		s.sendMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.queue <- r:
+		s.sendMu.RUnlock()
+	case <-ctx.Done():
+		s.sendMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once queued the event may commit; wait for the outcome so the caller
+	// never reports failure for an event that is in fact stored.
+	<-r.done
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.events, nil
+}
+
+// writer is the single goroutine that commits. It takes one request,
+// drains whatever else is queued (up to MaxBatch events) and commits them
+// in one transaction.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*request, 0, 64)
+	for {
+		r, ok := <-s.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+		n := len(r.events)
+	drain:
+		for n < MaxBatch {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch, n)
+	}
+}
+
+func (s *Store) commitBatch(batch []*request, n int) {
+	start := time.Now()
+	s.mu.RLock()
+	seq := s.last
+	s.mu.RUnlock()
+	now := s.now().UTC()
+	// Encode first: an event that cannot be encoded fails its own request
+	// and takes no sequence, without failing the others in the batch.
+	ok := batch[:0:0]
+	var values [][]byte
+	for _, r := range batch {
+		first, vals := seq, make([][]byte, 0, len(r.events))
+		for i := range r.events {
+			seq++
+			e := &r.events[i]
+			e.Sequence = seq
+			e.ID = uuid.NewString()
+			e.Timestamp = now
+			if len(e.Data) == 0 {
+				e.Data = json.RawMessage("null")
+			}
+			// bbolt keeps value slices until commit: each needs its own.
+			v, err := json.Marshal(e)
+			if err != nil {
+				r.err = fmt.Errorf("encode event %q: %w", e.Type, err)
+				break
+			}
+			vals = append(vals, v)
+		}
+		if r.err != nil {
+			seq = first
+			n -= len(r.events)
+			close(r.done)
+			continue
+		}
+		ok = append(ok, r)
+		values = append(values, vals...)
+	}
+	batch = ok
+	if len(batch) == 0 {
+		return
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		i := 0
+		for _, r := range batch {
+			for j := range r.events {
+				e := &r.events[j]
+				if err := b.Put(seqKey(e.Sequence), values[i]); err != nil {
+					return err
+				}
+				i++
+				if err := index(tx, e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.mu.Lock()
+		s.writeErr = err
+		s.mu.Unlock()
+		s.log.Error("event store commit failed", "error", err, "events", n)
+		for _, r := range batch {
+			r.err = fmt.Errorf("event store commit: %w", err)
+			close(r.done)
+		}
+		return
+	}
+	if s.commit != nil {
+		s.commit(n, time.Since(start))
+	}
+	s.mu.Lock()
+	s.last = seq
+	s.writeErr = nil
+	for _, r := range batch {
+		for _, e := range r.events {
+			s.applyLocked(e)
+		}
+	}
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+func (s *Store) applyLocked(e Event) {
+	for _, p := range s.projections {
+		if err := p.Apply(e); err != nil {
+			s.log.Error("projection failed to apply event", "error", err, "sequence", e.Sequence, "event_type", e.Type)
+		}
+	}
+}
+
+// Attach replays every event after sequence from through ps, in order,
+// then registers ps so they receive every later event once it is durable.
+// It is the one place replay happens: start-up passes 0, or the sequence
+// of a loaded snapshot to replay only the tail. No event is missed or
+// applied twice between the replay and the live feed. Live events are
+// applied on the writer goroutine before their appenders are answered, so
+// Apply must be quick and must not call back into the Store.
+func (s *Store) Attach(from uint64, ps ...Projection) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.last <= from {
+		s.projections = append(s.projections, ps...)
+		return nil
+	}
+	// Read only up to the last applied sequence: a batch committed but not
+	// yet applied will reach ps through the live feed, not twice.
+	err := s.readFrom(from, s.last, func(e Event) error {
+		for _, p := range ps {
+			if err := p.Apply(e); err != nil {
+				return fmt.Errorf("replay event %d (%s): %w", e.Sequence, e.Type, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.projections = append(s.projections, ps...)
+	return nil
+}
+
+// LastSequence is the sequence of the newest durable event (0 when empty).
+func (s *Store) LastSequence() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last
+}
+
+// Changed returns a channel closed at the next commit. With LastSequence
+// it lets a reader (the SSE stream) wait for new events without polling.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.notify
+}
+
+// Wait blocks until the log holds an event after sequence after, or ctx
+// ends, or the store closes.
+func (s *Store) Wait(ctx context.Context, after uint64) error {
+	for {
+		s.mu.RLock()
+		last, ch, closed := s.last, s.notify, s.closed
+		s.mu.RUnlock()
+		if last > after {
+			return nil
+		}
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Healthy reports whether the store is open and its last commit succeeded:
+// the readiness check behind /status.
+func (s *Store) Healthy() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.writeErr != nil {
+		return fmt.Errorf("last commit failed: %w", s.writeErr)
+	}
+	return nil
+}
+
+// Size is the size of the bbolt file in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	if err := s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil }); err != nil {
+		return 0
+	}
+	return n
+}
+
+// ReadFrom calls fn for every event after sequence from, in order, until
+// fn returns an error or the log ends. ErrStop ends the read early
+// without an error.
+func (s *Store) ReadFrom(from uint64, fn func(Event) error) error {
+	return s.readFrom(from, 0, fn)
+}
+
+// ErrStop may be returned by a ReadFrom callback to stop reading.
+var ErrStop = errors.New("stop reading")
+
+func (s *Store) readFrom(from, upTo uint64, fn func(Event) error) error {
+	if from == math.MaxUint64 {
+		return nil // nothing can follow the largest sequence
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if upTo > 0 && e.Sequence > upTo {
+				return ErrStop
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// Filter selects events for Query. Zero fields do not filter.
+type Filter struct {
+	Type        string
+	AgentID     string
+	AggregateID string
+	Since       uint64    // only events with a greater sequence
+	Start, End  time.Time // inclusive time bounds
+	Limit       int       // at most this many; 0 means no limit
+}
+
+// Match reports whether e passes every filter but Since and Limit.
+func (f Filter) Match(e Event) bool {
+	if f.Type != "" && e.Type != f.Type {
+		return false
+	}
+	if f.AgentID != "" && e.AgentID != f.AgentID {
+		return false
+	}
+	if f.AggregateID != "" && e.AggregateID != f.AggregateID {
+		return false
+	}
+	if !f.Start.IsZero() && e.Timestamp.Before(f.Start) {
+		return false
+	}
+	if !f.End.IsZero() && e.Timestamp.After(f.End) {
+		return false
+	}
+	return true
+}
+
+// Query returns the events matching f in sequence order. An equality
+// filter (aggregate, agent or type, in that order of preference) is served
+// from its index; time bounds alone scan from Since.
+func (s *Store) Query(f Filter) ([]Event, error) {
+	for _, ix := range []struct {
+		bucket []byte
+		value  string
+	}{{bucketByAggregate, f.AggregateID}, {bucketByAgent, f.AgentID}, {bucketByType, f.Type}} {
+		if ix.value != "" {
+			return s.queryIndex(ix.bucket, ix.value, f)
+		}
+	}
+	out := []Event{}
+	err := s.ReadFrom(f.Since, func(e Event) error {
+		if !f.Match(e) {
+			return nil
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) >= f.Limit {
+			return ErrStop
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, error) {
+	out := []Event{}
+	if f.Since == math.MaxUint64 {
+		return out, nil
+	}
+	prefix := append([]byte(value), 0)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bucketEvents)
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.Seek(append(append([]byte(nil), prefix...), seqKey(f.Since+1)...)); k != nil; k, _ = c.Next() {
+			if len(k) < len(prefix) || string(k[:len(prefix)]) != string(prefix) {
+				break
+			}
+			if len(k) != len(prefix)+8 {
+				continue // a longer value that shares the prefix
+			}
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			v := events.Get(k[len(prefix):])
+			if v == nil {
+				return fmt.Errorf("index %s lists missing event %d", bucket, seq)
+			}
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %d: %w", seq, err)
+			}
+			if !f.Match(e) {
+				continue
+			}
+			out = append(out, e)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// index adds e to the secondary indexes.
+func index(tx *bolt.Tx, e *Event) error {
+	for _, ix := range indexes {
+		v := ix.field(e)
+		if v == "" {
+			continue
+		}
+		k := make([]byte, 0, len(v)+9)
+		k = append(append(append(k, v...), 0), seqKey(e.Sequence)...)
+		if err := tx.Bucket(ix.bucket).Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureIndexes creates missing index buckets and fills them from the
+// log, so a store written before the indexes existed is indexed on open.
+func ensureIndexes(tx *bolt.Tx) error {
+	missing := false
+	for _, ix := range indexes {
+		if tx.Bucket(ix.bucket) == nil {
+			missing = true
+			if _, err := tx.CreateBucket(ix.bucket); err != nil {
+				return err
+			}
+		}
+	}
+	if !missing {
+		return nil
+	}
+	for _, ix := range indexes {
+		if err := tx.DeleteBucket(ix.bucket); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(ix.bucket); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketEvents).ForEach(func(_, v []byte) error {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		return index(tx, &e)
+	})
+}
+
+// Backup writes a consistent copy of the live store to w (bbolt's
+// Tx.WriteTo), without stopping appends. Opening the copy as an event
+// store restores it.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Close stops accepting appends, commits what is queued, and closes the
+// file, releasing the lock.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.sendMu.Lock()
+		s.sendClosed = true
+		s.sendMu.Unlock()
+		close(s.queue)
+		<-s.done
+		s.mu.Lock()
+		s.closed = true
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.mu.Unlock()
+		err = s.db.Close()
+	})
+	return err
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}

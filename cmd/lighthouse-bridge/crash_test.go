@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+)
+
+// TestCrashLosesNoAcknowledgedEvent runs the real binary under concurrent
+// appends, kill -9s it at random moments, restarts it, and checks that
+// every acknowledged event is stored, in order, with no gap, and that the
+// session created before the first crash still works after the last.
+func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test builds and kills the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	secret := "crash-test-secret-crash-test-secret"
+	key, _ := auth.AgentKey([]byte(secret), "crasher", false)
+
+	acked := map[uint64]ack{}
+	var ackMu sync.Mutex
+	next := make([]int, 8) // next n per client
+	var token string
+	rounds := 15
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	t.Logf("seed %d", seed)
+
+	for round := 0; round <= rounds; round++ {
+		p := startBinary(t, bin, dir, secret)
+		if token == "" {
+			token = p.session(t, key)
+		}
+		if round == rounds {
+			verify(t, p, token, acked)
+			p.kill()
+			break
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for c := range next {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Timeout: 5 * time.Second}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					n := next[c]
+					next[c]++
+					body := fmt.Sprintf(`{"event_type":"crash_probe","data":{"client":%d,"n":%d}}`, c, n)
+					seq, err := p.post(client, token, body)
+					if err != nil {
+						continue // not acknowledged: may or may not be stored
+					}
+					ackMu.Lock()
+					acked[seq] = ack{c, n}
+					ackMu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(20+rng.IntN(230)) * time.Millisecond)
+		p.kill()
+		close(stop)
+		wg.Wait()
+	}
+	if len(acked) < 100 {
+		t.Fatalf("only %d events acknowledged over %d rounds: the test did not exercise the store", len(acked), rounds)
+	}
+	t.Logf("%d acknowledged events survived %d kill -9 rounds", len(acked), rounds)
+}
+
+// ack is an acknowledged append: which client sent it, its n-th.
+type ack struct{ client, n int }
+
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startBinary(t *testing.T, bin, dir, secret string) *proc {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{
+		"LIGHTHOUSE_HOST=127.0.0.1",
+		"LIGHTHOUSE_PORT=" + strconv.Itoa(port),
+		"LIGHTHOUSE_LOG_LEVEL=warn",
+		"LIGHTHOUSE_EVENT_STORE_PATH=" + filepath.Join(dir, "events"),
+		"LIGHTHOUSE_SNAPSHOT_PATH=" + filepath.Join(dir, "snapshots"),
+		"LIGHTHOUSE_AUTH_SECRET=" + secret,
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "bridge.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/status")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			log, _ := os.ReadFile(filepath.Join(dir, "bridge.log"))
+			t.Fatalf("bridge not ready after 10s: %v\n%s", err, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+func (p *proc) session(t *testing.T, key string) string {
+	resp, err := http.Post(p.base+"/session/create", "application/json",
+		bytes.NewBufferString(fmt.Sprintf(`{"agent_id":"crasher","agent_key":%q}`, key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Token string `json:"session_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&s)
+	if resp.StatusCode != 200 || s.Token == "" {
+		t.Fatalf("session: %d", resp.StatusCode)
+	}
+	return s.Token
+}
+
+func (p *proc) post(c *http.Client, token, body string) (uint64, error) {
+	req, _ := http.NewRequest("POST", p.base+"/event/store", bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("%d %s", resp.StatusCode, b)
+	}
+	var r struct {
+		Sequence uint64 `json:"sequence"`
+		Status   string `json:"status"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.Status != "stored" {
+		return 0, fmt.Errorf("answer %s", b)
+	}
+	return r.Sequence, nil
+}
+
+func verify(t *testing.T, p *proc, token string, acked map[uint64]ack) {
+	t.Helper()
+	var all []store.Event
+	for {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/event/query?since=%d&limit=1000", p.base, len(all)), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events []store.Event `json:"events"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("query after crashes: %d %v (the session did not survive?)", resp.StatusCode, err)
+		}
+		if len(page.Events) == 0 {
+			break
+		}
+		all = append(all, page.Events...)
+	}
+	lastN := make(map[int]int)
+	for i, e := range all {
+		if e.Sequence != uint64(i+1) {
+			t.Fatalf("gap: position %d holds sequence %d", i, e.Sequence)
+		}
+		if e.Type != "crash_probe" {
+			continue
+		}
+		var d struct{ Client, N int }
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := lastN[d.Client]; ok && d.N <= prev {
+			t.Fatalf("client %d: n %d stored after n %d", d.Client, d.N, prev)
+		}
+		lastN[d.Client] = d.N
+		if a, ok := acked[e.Sequence]; ok {
+			if a != (ack{d.Client, d.N}) {
+				t.Fatalf("sequence %d holds %+v, acknowledged as %+v", e.Sequence, d, a)
+			}
+		}
+	}
+	for seq := range acked {
+		if seq > uint64(len(all)) {
+			t.Fatalf("acknowledged sequence %d lost (log ends at %d)", seq, len(all))
+		}
+	}
+}

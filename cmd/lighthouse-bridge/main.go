@@ -1,0 +1,16 @@
+// Command lighthouse-bridge is the Bridge: the HTTP coordination service
+// of the lighthouse multi-agent system. See bridge/server for the service.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	root := newRootCmd(os.Getenv)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "lighthouse-bridge:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/server"
+)
+
+const serveLong = `Serve the Bridge's HTTP API until SIGTERM or SIGINT, then finish in-flight
+requests within the grace period, close the event store and exit 0.
+
+LIGHTHOUSE_EVENT_STORE_PATH, LIGHTHOUSE_SNAPSHOT_PATH and LIGHTHOUSE_AUTH_SECRET
+(at least 32 bytes) are required; start-up stops naming any that is missing
+or invalid. Logs are JSON on stderr.
+
+Example:
+  export LIGHTHOUSE_AUTH_SECRET="$(head -c 32 /dev/urandom | base64)"
+  LIGHTHOUSE_EVENT_STORE_PATH=/data/events LIGHTHOUSE_SNAPSHOT_PATH=/data/snapshots \
+    lighthouse-bridge serve`
+
+func newServeCmd(getenv func(string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Bridge",
+		Long:  serveLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(getenv)
+			if err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: cfg.LogLevel}))
+			slog.SetDefault(logger)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := server.Run(ctx, cfg, server.Options{Logger: logger}); err != nil {
+				logger.Error("lighthouse-bridge failed", "error", err.Error())
+				return err
+			}
+			return nil
+		},
+	}
+}
