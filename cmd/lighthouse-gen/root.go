@@ -10,6 +10,7 @@ import (
 
 	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
 	"github.com/lighthouse-project/lighthouse/gen/build"
+	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
 // errSilent marks a failure already reported (for example a drift diff),
@@ -34,7 +35,7 @@ func Main() int {
 func printError(w io.Writer, err error) {
 	wd, _ := os.Getwd()
 	if _, ok := err.(cueerrors.Error); ok {
-		fmt.Fprint(w, cueerrors.Details(err, &cueerrors.Config{Cwd: wd}))
+		fmt.Fprint(w, spec.Details(err, wd))
 		return
 	}
 	fmt.Fprintln(w, "lighthouse-gen:", err)

@@ -70,7 +70,7 @@ func Load(o Options) (*Service, error) {
 	}
 	v := def.Unify(sv)
 	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
-		return nil, err
+		return nil, annotate(err, v, cfg.Dir)
 	}
 	return decode(v, cfg.Dir)
 }
