@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
@@ -12,7 +14,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version of lighthouse-gen",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			cmd.Println("lighthouse-gen", version.String())
+			fmt.Fprintln(cmd.OutOrStdout(), "lighthouse-gen", version.String())
 		},
 	}
 }
