@@ -43,36 +43,42 @@ func Load(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema, err := buildInstance(ctx, &load.Config{
-		Dir: EmbeddedRoot + "/" + cuemod.SchemaDir, ModuleRoot: EmbeddedRoot, Overlay: overlay,
-	})
-	if err != nil {
-		return nil, err
+	embedded := &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay, Tags: o.Tags}
+	var schema, sv cue.Value
+	var dir string
+	if o.Dir == "" {
+		// One load for both packages: the spec imports the schema, so
+		// it is parsed once.
+		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir, "./"+cuemod.BridgeDir)
+		if err != nil {
+			return nil, err
+		}
+		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
+	} else {
+		embedded.Tags = nil
+		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir)
+		if err != nil {
+			return nil, err
+		}
+		schema = vals[0]
+		if dir, err = filepath.Abs(o.Dir); err != nil {
+			return nil, err
+		}
+		vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
+		if err != nil {
+			return nil, err
+		}
+		sv = vals[0]
 	}
 	def := schema.LookupPath(cue.ParsePath("#Service"))
 	if !def.Exists() {
 		return nil, fmt.Errorf("embedded schema has no #Service")
 	}
-
-	cfg := &load.Config{Tags: o.Tags}
-	if o.Dir == "" {
-		cfg.Dir, cfg.ModuleRoot, cfg.Overlay = EmbeddedRoot+"/"+cuemod.BridgeDir, EmbeddedRoot, overlay
-	} else {
-		abs, err := filepath.Abs(o.Dir)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Dir = abs
-	}
-	sv, err := buildInstance(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
 	v := def.Unify(sv)
 	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
-		return nil, annotate(err, v, cfg.Dir)
+		return nil, annotate(err, v, dir)
 	}
-	return decode(v, cfg.Dir)
+	return decode(v, dir)
 }
 
 func embeddedOverlay() (map[string]load.Source, error) {
@@ -91,16 +97,27 @@ func embeddedOverlay() (map[string]load.Source, error) {
 	return ov, err
 }
 
-func buildInstance(ctx *cue.Context, cfg *load.Config) (cue.Value, error) {
-	insts := load.Instances([]string{"."}, cfg)
-	if len(insts) != 1 {
-		return cue.Value{}, fmt.Errorf("spec %s: expected one CUE package, found %d", cfg.Dir, len(insts))
+// buildInstances loads and builds the packages named by args, in order.
+func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]cue.Value, error) {
+	insts := load.Instances(args, cfg)
+	if len(insts) != len(args) {
+		return nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
 	}
-	if err := insts[0].Err; err != nil {
-		return cue.Value{}, err
+	for _, inst := range insts {
+		if inst.Err != nil {
+			return nil, inst.Err
+		}
 	}
-	v := ctx.BuildInstance(insts[0])
-	return v, v.Err()
+	vals, err := ctx.BuildInstances(insts)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vals {
+		if err := v.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return vals, nil
 }
 
 // decode turns the validated value into the model and runs the checks CUE
@@ -214,7 +231,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 			Protocol string `json:"protocol"`
 		}
 		err := fv.Decode(&p)
-		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.Pos("ports." + name)})
+		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(fv)})
 		return err
 	})
 	errs = appendErr(errs, err, "ports")
@@ -228,7 +245,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 		}
 		err := fv.Decode(&e)
 		ev := EnvVar{Name: name, Description: e.Description, Required: e.Required, Secret: e.Secret,
-			Path: e.Path, Pos: s.Pos("env." + name)}
+			Path: e.Path, Pos: s.valuePos(fv)}
 		if e.Value != nil {
 			ev.Value, ev.HasValue = *e.Value, true
 		}
@@ -240,7 +257,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 		var vol struct{ Path, Kind, Size string }
 		err := fv.Decode(&vol)
 		s.Volumes = append(s.Volumes, Volume{Name: name, Path: vol.Path, Persistent: vol.Kind == "persistent",
-			Size: vol.Size, Pos: s.Pos("volumes." + name)})
+			Size: vol.Size, Pos: s.valuePos(fv)})
 		return err
 	})
 	errs = appendErr(errs, err, "volumes")
@@ -251,7 +268,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 		err = fields(v, g.field, func(name string, fv cue.Value) error {
 			var r struct{ Reason string }
 			err := fv.Decode(&r)
-			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.Pos(g.field + "." + quoteLabel(name))})
+			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(fv)})
 			return err
 		})
 		errs = appendErr(errs, err, g.field)

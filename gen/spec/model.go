@@ -161,6 +161,14 @@ func (s *Service) Pos(path string) token.Pos {
 	return v.Pos()
 }
 
+// valuePos is Pos for a value already looked up.
+func (s *Service) valuePos(v cue.Value) token.Pos {
+	if pos, ok := posIn(v, s.specDir, 0); ok {
+		return pos
+	}
+	return v.Pos()
+}
+
 // posIn finds, among the conjuncts of v, one written in a file of dir.
 func posIn(v cue.Value, dir string, depth int) (token.Pos, bool) {
 	if pos := v.Pos(); pos.IsValid() && filepath.Dir(pos.Filename()) == dir {
