@@ -1,9 +1,12 @@
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/gen/build"
+	"github.com/lighthouse-project/lighthouse/gen/emit"
 )
 
 const buildLong = `build writes every artifact of the spec into the output folder. Nothing is
@@ -26,7 +29,7 @@ func newBuildCmd(f *flags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o := f.options()
-			_, files, err := build.Generate(o)
+			s, files, err := build.Generate(o)
 			if err != nil {
 				return err
 			}
@@ -37,6 +40,15 @@ func newBuildCmd(f *flags) *cobra.Command {
 				}
 				if len(d) > 0 {
 					cmd.OutOrStdout().Write(d)
+					drift, err := build.Drift(o.Out, files, s.Digest)
+					if err != nil {
+						return err
+					}
+					for _, name := range emit.Names {
+						if why, ok := drift[name]; ok {
+							cmd.PrintErrf("lighthouse-gen: %s: %s\n", filepath.Join(o.Out, name), why)
+						}
+					}
 					cmd.PrintErrf("lighthouse-gen: %s is not up to date; run lighthouse-gen build\n", o.Out)
 					return errSilent
 				}

@@ -155,3 +155,36 @@ func Diff(out string, files []File) ([]byte, error) {
 	}
 	return all.Bytes(), nil
 }
+
+// Drift says why a file in the output folder differs from a fresh build,
+// using its generated header: "missing", "not generated" (no header),
+// "hand-edited" (its body no longer matches its recorded digest), "stale"
+// (generated from another spec) or "stale generator" (same spec, other
+// lighthouse-gen output). Current files are not listed.
+func Drift(out string, files []File, specDigest string) (map[string]string, error) {
+	drift := map[string]string{}
+	for _, f := range files {
+		old, err := os.ReadFile(filepath.Join(out, f.Name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			drift[f.Name] = "missing"
+			continue
+		case err != nil:
+			return nil, err
+		case bytes.Equal(old, f.Data):
+			continue
+		}
+		h, _, bodyOK, err := emit.ParseHeader(old)
+		switch {
+		case err != nil:
+			drift[f.Name] = "not generated"
+		case !bodyOK:
+			drift[f.Name] = "hand-edited"
+		case h.SpecDigest != specDigest:
+			drift[f.Name] = "stale"
+		default:
+			drift[f.Name] = "stale generator"
+		}
+	}
+	return drift, nil
+}
