@@ -1,0 +1,145 @@
+package build
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Benchmarks. The whole-process one builds both binaries once, then runs
+// `lighthouse-gen build` and `cue export` of the same spec package
+// alternately, so the ratio compares runs on the same machine at the same
+// moment.
+
+var bins struct {
+	once     sync.Once
+	gen, cue string
+	err      error
+}
+
+func binaries(b *testing.B) (gen, cue string) {
+	bins.once.Do(func() {
+		dir, err := os.MkdirTemp("", "lighthouse-bench-")
+		if err != nil {
+			bins.err = err
+			return
+		}
+		bins.gen, bins.cue = filepath.Join(dir, "lighthouse-gen"), filepath.Join(dir, "cue")
+		for _, c := range [][]string{
+			{"go", "build", "-o", bins.gen, "../../cmd/lighthouse-gen"},
+			{"go", "build", "-o", bins.cue, "cuelang.org/go/cmd/cue"},
+		} {
+			if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+				bins.err = fmt.Errorf("%v: %v\n%s", c, err, out)
+				return
+			}
+		}
+	})
+	if bins.err != nil {
+		b.Fatal(bins.err)
+	}
+	return bins.gen, bins.cue
+}
+
+func run(b *testing.B, dir, name string, args ...string) time.Duration {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkProcessBridge reports, per iteration, one whole-process
+// `lighthouse-gen build` of the embedded bridge spec and one
+// `cue export ./bridge` of the same package; ratio = gen / cue (goal ≤ 1.5).
+func BenchmarkProcessBridge(b *testing.B) {
+	gen, cue := binaries(b)
+	out := b.TempDir()
+	var tg, tc time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		tc += run(b, filepath.Join("..", "..", "cue"), cue, "export", "./bridge")
+		tg += run(b, ".", gen, "build", "--out", out)
+	}
+	b.ReportMetric(float64(tg.Microseconds())/float64(b.N)/1000, "gen-ms/op")
+	b.ReportMetric(float64(tc.Microseconds())/float64(b.N)/1000, "cue-export-ms/op")
+	b.ReportMetric(float64(tg)/float64(tc), "ratio")
+}
+
+// BenchmarkGenerateBridge is the in-process pipeline (load, validate,
+// decode, four emitters) without writing.
+func BenchmarkGenerateBridge(b *testing.B) {
+	out := b.TempDir()
+	for b.Loop() {
+		if _, _, err := Generate(Options{Out: out, Version: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// serviceSpec is a generated service, distinct per index.
+func serviceSpec(i int) string {
+	return fmt.Sprintf(`package svc
+
+name:        "svc-%[1]d"
+description: "generated service %[1]d"
+entry: {package: "./cmd/svc", binary: "svc", args: ["run", "--id=%[1]d"]}
+image: {ref: "svc:%[1]d", builder: "golang:1.26.8", runtime: "alpine:3.22"}
+ports: {
+	http: number:    %[2]d
+	metrics: number: %[3]d
+}
+health: {port: "http", liveness: "/livez", readiness: "/readyz"}
+env: {
+	SVC_ID: {value: "%[1]d", description: "service id"}
+	SVC_DATA: {value: "/data/svc", path: true, required: true, description: "data directory"}
+	SVC_TOKEN: {secret: true, description: "API token"}
+}
+volumes: {
+	data: {path: "/data", kind: "persistent", size: "1Gi"}
+	tmp: {path: "/tmp", kind: "tmpfs"}
+}
+resources: {
+	cpu: {request: "100m", limit: "500m"}
+	memory: {request: "64Mi", limit: "128Mi"}
+}
+workload: kind: "StatefulSet"
+labels: team: "t%[4]d"
+`, i, 10000+i, 20000+i, i%7)
+}
+
+// BenchmarkServices builds n generated services (each its own spec
+// folder) per iteration; ns/service shows whether growth is linear.
+func BenchmarkServices(b *testing.B) {
+	for _, n := range []int{1, 50, 200} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			var dirs []string
+			for i := range n {
+				d := filepath.Join(root, fmt.Sprintf("svc%d", i))
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "spec.cue"), []byte(serviceSpec(i)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				dirs = append(dirs, d)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				for _, d := range dirs {
+					if _, _, err := Generate(Options{Spec: d, Out: filepath.Join(d, "out"), Version: "bench"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n)/1e6, "ms/service")
+		})
+	}
+}

@@ -1,0 +1,190 @@
+// Package build is the compiler's pipeline: load a spec, run the four
+// emitters, and either write the artifacts atomically or compare them with
+// what is on disk. A spec that fails writes nothing.
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/lighthouse-project/lighthouse/gen/emit"
+	"github.com/lighthouse-project/lighthouse/gen/emit/compose"
+	"github.com/lighthouse-project/lighthouse/gen/emit/dockerfile"
+	"github.com/lighthouse-project/lighthouse/gen/emit/kube"
+	"github.com/lighthouse-project/lighthouse/gen/emit/script"
+	"github.com/lighthouse-project/lighthouse/gen/spec"
+)
+
+// Options select the spec and say where the artifacts go.
+type Options struct {
+	// Spec is the spec folder; empty means the embedded bridge spec.
+	Spec string
+	// Tags are CUE tags, "key=value".
+	Tags []string
+	// Out is the output folder.
+	Out string
+	// Version is the lighthouse-gen version stamped into headers.
+	Version string
+}
+
+// File is one generated artifact.
+type File struct {
+	Name string
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Emitter is the signature every artifact emitter has: a pure function
+// from the model to bytes.
+type Emitter func(*spec.Service, emit.Options) ([]byte, error)
+
+// Emitters maps each artifact file name to its emitter.
+var Emitters = map[string]Emitter{
+	emit.Dockerfile: dockerfile.Emit,
+	emit.Script:     script.Emit,
+	emit.Compose:    compose.Emit,
+	emit.Kubernetes: kube.Emit,
+}
+
+// Generate loads the spec and emits every artifact in memory, in the fixed
+// order of emit.Names. Errors from the spec are CUE error lists.
+func Generate(o Options) (*spec.Service, []File, error) {
+	s, err := spec.Load(spec.Options{Dir: o.Spec, Tags: o.Tags})
+	if err != nil {
+		return nil, nil, err
+	}
+	eo, err := EmitOptions(o.Out, o.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := Emit(s, eo)
+	return s, files, err
+}
+
+// Emit runs every emitter on a loaded spec.
+func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
+	var files []File
+	for _, name := range emit.Names {
+		data, err := Emitters[name](s, eo)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		mode := fs.FileMode(0o644)
+		if name == emit.Script {
+			mode = 0o755
+		}
+		files = append(files, File{Name: name, Mode: mode, Data: data})
+	}
+	return files, nil
+}
+
+// EmitOptions places the output folder in the Docker build context: the
+// nearest folder above it holding go.mod (the Go module the multi-stage
+// build compiles), or, without one, its parent.
+func EmitOptions(out, version string) (emit.Options, error) {
+	eo := emit.Options{Version: version, ContextRoot: "..", ContextDir: filepath.Base(filepath.Clean(out))}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return eo, err
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			root, err1 := filepath.Rel(abs, dir)
+			rel, err2 := filepath.Rel(dir, abs)
+			if err := errors.Join(err1, err2); err != nil {
+				return eo, err
+			}
+			eo.ContextRoot, eo.ContextDir = filepath.ToSlash(root), filepath.ToSlash(rel)
+			return eo, nil
+		}
+		if dir == filepath.Dir(dir) {
+			return eo, nil
+		}
+	}
+}
+
+// Write stores files in out atomically: each is staged in a temporary
+// folder next to out and renamed into place, so a reader never sees a
+// partial file.
+func Write(out string, files []File) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	stage, err := os.MkdirTemp(out, ".lighthouse-gen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	for _, f := range files {
+		p := filepath.Join(stage, f.Name)
+		if err := os.WriteFile(p, f.Data, f.Mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, f.Mode); err != nil { // umask must not narrow the mode
+			return err
+		}
+	}
+	for _, f := range files {
+		if err := os.Rename(filepath.Join(stage, f.Name), filepath.Join(out, f.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Diff returns a unified diff from the files in out to files; empty when
+// out is current. A missing file counts as empty.
+func Diff(out string, files []File) ([]byte, error) {
+	var all bytes.Buffer
+	for _, f := range files {
+		p := filepath.Join(out, f.Name)
+		old, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if bytes.Equal(old, f.Data) {
+			continue
+		}
+		all.Write(diff.Diff(filepath.ToSlash(p), old, filepath.ToSlash(p)+" (generated)", f.Data))
+	}
+	return all.Bytes(), nil
+}
+
+// Drift says why a file in the output folder differs from a fresh build,
+// using its generated header: "missing", "not generated" (no header),
+// "hand-edited" (its body no longer matches its recorded digest), "stale"
+// (generated from another spec) or "stale generator" (same spec, other
+// lighthouse-gen output). Current files are not listed.
+func Drift(out string, files []File, specDigest string) (map[string]string, error) {
+	drift := map[string]string{}
+	for _, f := range files {
+		old, err := os.ReadFile(filepath.Join(out, f.Name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			drift[f.Name] = "missing"
+			continue
+		case err != nil:
+			return nil, err
+		case bytes.Equal(old, f.Data):
+			continue
+		}
+		h, _, bodyOK, err := emit.ParseHeader(old)
+		switch {
+		case err != nil:
+			drift[f.Name] = "not generated"
+		case !bodyOK:
+			drift[f.Name] = "hand-edited"
+		case h.SpecDigest != specDigest:
+			drift[f.Name] = "stale"
+		default:
+			drift[f.Name] = "stale generator"
+		}
+	}
+	return drift, nil
+}
