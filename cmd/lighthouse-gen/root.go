@@ -45,6 +45,13 @@ func printError(w io.Writer, err error) {
 		fmt.Fprint(w, spec.Details(err, wd))
 		return
 	}
+	if fe, ok := err.(*build.FindingsError); ok {
+		for _, f := range fe.Findings {
+			fmt.Fprintln(w, f)
+		}
+		fmt.Fprintf(w, "lighthouse-gen: %d finding(s) in the artifacts as emitted; nothing was written\n", len(fe.Findings))
+		return
+	}
 	fmt.Fprintln(w, "lighthouse-gen:", err)
 }
 

@@ -216,10 +216,10 @@ func Diff(out string, files []File) ([]byte, error) {
 }
 
 // Drift says why a file in the output folder differs from a fresh build,
-// using its generated header: "missing", "not generated" (no header),
-// "hand-edited" (its body no longer matches its recorded digest), "stale"
-// (generated from another spec) or "stale generator" (same spec, other
-// lighthouse-gen output). Current files are not listed.
+// using its generated header: "missing", "not generated: ..." (no header),
+// "hand-edited: ..." (its body no longer matches its recorded digest),
+// "stale: ..." (generated from another spec) or "stale generator: ..."
+// (same spec, other lighthouse-gen output). Current files are not listed.
 func Drift(out string, files []File, specDigest string) (map[string]string, error) {
 	drift := map[string]string{}
 	for _, f := range files {
@@ -233,16 +233,13 @@ func Drift(out string, files []File, specDigest string) (map[string]string, erro
 		case bytes.Equal(old, f.Data):
 			continue
 		}
-		h, _, bodyOK, err := emit.ParseHeader(old)
-		switch {
-		case err != nil:
-			drift[f.Name] = "not generated"
-		case !bodyOK:
-			drift[f.Name] = "hand-edited"
-		case h.SpecDigest != specDigest:
-			drift[f.Name] = "stale"
+		switch st := check.FreshnessOf(old, "sha256:"+specDigest); st {
+		case check.NoHeader:
+			drift[f.Name] = "not generated: it has no lighthouse-gen header"
+		case check.Fresh:
+			drift[f.Name] = "stale generator: same spec, but another lighthouse-gen wrote it"
 		default:
-			drift[f.Name] = "stale generator"
+			drift[f.Name] = st.String()
 		}
 	}
 	return drift, nil
