@@ -69,3 +69,24 @@ func ReadDir(dir string) (map[string][]byte, error) {
 	}
 	return files, nil
 }
+
+// Dir audits the artifacts in dir (written or edited by hand, so a missing
+// header is fine but a present one must match) against the spec. Findings
+// name the files as dir/<file>. Shellcheck runs when shellcheck is set.
+func Dir(ctx context.Context, s *spec.Service, dir string, shellcheck bool, cwd string) ([]check.Finding, error) {
+	files, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := Files(ctx, s, files, Options{
+		Check: check.Options{Dir: dir, Shellcheck: shellcheck, HandWritten: true},
+		Cwd:   cwd,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range fs {
+		fs[i].File = filepath.ToSlash(filepath.Join(dir, fs[i].File))
+	}
+	return fs, nil
+}

@@ -421,7 +421,7 @@ func (v *specView) capabilities(file, what string, got map[string]int, line int)
 		switch {
 		case want[c]:
 		case c == "SYS_ADMIN" && v.s.FUSE == nil:
-			v.add(file, got[c], check.RulePrivileges, "security.capabilities", "%s adds SYS_ADMIN, but the spec declares no FUSE mount (fuse.mountPoint) that needs it", what)
+			v.add(file, got[c], check.RulePrivileges, "fuse", "%s adds SYS_ADMIN, but the spec declares no FUSE mount (fuse.mountPoint) that needs it", what)
 		default:
 			v.add(file, got[c], check.RulePrivileges, "security.capabilities", "%s adds %s, which the spec does not grant: no reason says why it is needed", what, c)
 		}
@@ -443,7 +443,7 @@ func (v *specView) devices(file string, got map[string]int, line int) {
 		switch _, ok := want[d]; {
 		case ok:
 		case d == "/dev/fuse" && v.s.FUSE == nil:
-			v.add(file, got[d], check.RulePrivileges, "security.devices", "devices maps /dev/fuse, but the spec declares no FUSE mount (fuse.mountPoint) that needs it")
+			v.add(file, got[d], check.RulePrivileges, "fuse", "devices maps /dev/fuse, but the spec declares no FUSE mount (fuse.mountPoint) that needs it")
 		default:
 			v.add(file, got[d], check.RulePrivileges, "security.devices", "devices maps %s, which the spec does not grant: no reason says why it is needed", d)
 		}

@@ -93,8 +93,16 @@ func Details(err error, cwd string) string {
 // Where formats the spec position of a field ("env.FOO", see Pos) as
 // "file:line:col" relative to cwd, the embedded spec as "embedded:cue/...",
 // so findings about artifacts can name the spec line they disagree with.
+// A field the spec leaves out points at its nearest written parent, or at
+// the spec's name.
 func (s *Service) Where(path, cwd string) string {
-	return PosString(s.Pos(path), cwd)
+	p := cue.ParsePath(path)
+	for sels := p.Selectors(); p.Err() == nil && len(sels) > 0; sels = sels[:len(sels)-1] {
+		if pos := s.Pos(cue.MakePath(sels...).String()); pos.IsValid() {
+			return PosString(pos, cwd)
+		}
+	}
+	return PosString(s.Pos("name"), cwd)
 }
 
 // PosString formats a position like Details does; "spec" when unknown.
