@@ -22,6 +22,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/gen/emit/dockerfile"
 	"github.com/lighthouse-project/lighthouse/gen/emit/kube"
 	"github.com/lighthouse-project/lighthouse/gen/emit/script"
+	"github.com/lighthouse-project/lighthouse/gen/explain"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -116,6 +117,11 @@ func Verify(ctx context.Context, s *spec.Service, files []File, o Options) error
 func Compile(o Options) (*spec.Service, []File, error) {
 	s, err := spec.Load(spec.Options{Dir: o.Spec, Tags: o.Tags})
 	if err != nil {
+		return nil, nil, err
+	}
+	// A field a target cannot express fails the build unless the spec's
+	// omit says how that target handles it: nothing is dropped silently.
+	if err := explain.Unhandled(s); err != nil {
 		return nil, nil, err
 	}
 	eo, err := EmitOptions(o.Out, o.Version)
