@@ -377,6 +377,12 @@ func (v *specView) compose() {
 		env[n] = v.sline("environment." + n)
 	}
 	v.env(f, "compose", env, v.sline("environment"))
+	for _, e := range s.Env {
+		raw, ok := v.p.Compose.RawEnv(strings.TrimPrefix(v.svcPath, "services."), e.Name)
+		if e.Secret && ok && !strings.HasPrefix(strings.TrimSpace(raw), "${"+e.Name+":?") {
+			v.add(f, v.sline("environment."+e.Name), check.RuleSecrets, "env."+e.Name, "%s is a secret: take it from the operator's environment with ${%s:?...}, never a literal or a default", e.Name, e.Name)
+		}
+	}
 	mounts := map[string]mount{}
 	for i, vol := range svc.Volumes {
 		kind := "persistent"
@@ -604,6 +610,12 @@ func (v *specView) kube() {
 		env[e.Name] = v.cline(fmt.Sprintf("env.%d", i))
 	}
 	v.env(f, "Kubernetes", env, v.cline("env"))
+	declared := v.declared()
+	for i, e := range c.Env {
+		if d, ok := declared[e.Name]; ok && d.Secret && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+			v.add(f, v.cline(fmt.Sprintf("env.%d", i)), check.RuleSecrets, "env."+e.Name, "%s is a secret: take it from a Secret with secretKeyRef", e.Name)
+		}
+	}
 	podVols := map[string]corev1.Volume{}
 	for _, pv := range v.pod.Volumes {
 		podVols[pv.Name] = pv

@@ -82,6 +82,7 @@ var Emitters = map[string]Emitter{
 // order of emit.Names, and checks them as emitted (Verify). Errors from the
 // spec are CUE error lists; failed checks are a *FindingsError.
 func Generate(o Options) (*spec.Service, []File, error) {
+	go check.WarmCompose() // overlaps the compose schema's compilation with the CUE load
 	s, files, err := Compile(o)
 	if err != nil {
 		return nil, nil, err
