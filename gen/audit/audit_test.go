@@ -4,8 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
@@ -86,5 +89,37 @@ func TestBinaryOwnModules(t *testing.T) {
 	fs, err := Binary(load(t, ""), exe, "")
 	if err != nil || len(fs) != 0 {
 		t.Errorf("Binary(test binary) = %v, %v", fs, err)
+	}
+}
+
+// TestSeedHealthCheck: the seed's health check, curl against a port and a
+// path the spec does not declare, is three findings: curl is forbidden in
+// the image, the port is not the health port, the path is not a health path.
+// A RUN installing curl is forbidden too.
+func TestSeedHealthCheck(t *testing.T) {
+	files := readOut(t, "../../golden/audit/clean")
+	d := strings.Replace(string(files[check.FileDockerfile]),
+		`CMD ["/usr/local/bin/lighthouse-bridge","healthcheck"]`,
+		`CMD ["curl", "-f", "http://localhost:8080/healthz"]`, 1)
+	d = strings.Replace(d, "\nLABEL ", "\nRUN apk add --no-cache curl\nLABEL ", 1)
+	files[check.FileDockerfile] = []byte(d)
+	bridge := load(t, "")
+	p, _ := check.Parse(context.Background(), files, check.Options{Dir: "../../golden/audit/clean"})
+	var got []string
+	for _, f := range Against(bridge, p, "") {
+		if f.File == check.FileDockerfile {
+			got = append(got, f.Rule+": "+f.Message[:strings.Index(f.Message, " (spec:")])
+		}
+	}
+	want := []string{
+		`forbidden: HEALTHCHECK runs curl, which the spec forbids in the image`,
+		`forbidden: RUN installs or runs curl, which the spec forbids in the image`,
+		`health: HEALTHCHECK probes path /healthz, which the spec does not declare (liveness /health, readiness /status)`,
+		`health: HEALTHCHECK probes port 8080, but the spec's health port is api (8765)`,
+		`health: HEALTHCHECK runs ["CMD" "curl" "-f" "http://localhost:8080/healthz"], but the spec's health check is ["CMD" "/usr/local/bin/lighthouse-bridge" "healthcheck"]`,
+	}
+	slices.Sort(got)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Dockerfile findings (-want +got):\n%s", d)
 	}
 }
