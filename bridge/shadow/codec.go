@@ -277,3 +277,6 @@ func (d *decoder) count(min int) int {
 	}
 	return int(n)
 }
+
+// SnapshotName names the projection's section in a snapshot file.
+func (p *Projection) SnapshotName() string { return SnapshotSection }
