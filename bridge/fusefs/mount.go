@@ -95,15 +95,18 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 	}
 	fsOpts := &fs.Options{
 		MountOptions: fuse.MountOptions{
-			Name:             opts.Name,
-			FsName:           "lighthouse",
-			AllowOther:       true,
-			DirectMount:      true,
-			DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
-			MaxWrite:         1 << 20, // also the kernel's max_read: 1 MiB reads
-			MaxReadAhead:     1 << 20,
-			Debug:            opts.Debug,
-			Logger:           log.New(slogWriter{opts.Logger}, "", 0),
+			Name:               opts.Name,
+			FsName:             "lighthouse",
+			AllowOther:         true,
+			DirectMount:        true,
+			DirectMountFlags:   syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
+			MaxWrite:           1 << 20, // also the kernel's max_read: 1 MiB reads
+			MaxReadAhead:       1 << 20,
+			// Plain READDIR: current/ entries may not be cached anyway, and
+			// READDIRPLUS made a 10,000-entry listing 6x slower.
+			DisableReadDirPlus: true,
+			Debug:              opts.Debug,
+			Logger:             log.New(slogWriter{opts.Logger}, "", 0),
 		},
 		// No global timeouts: every node sets its own, zero for current/.
 		UID: m.uid, GID: m.gid,

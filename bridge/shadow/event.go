@@ -94,26 +94,30 @@ func checkCanonical(p string) error {
 	return nil
 }
 
-// eventJSON renders an event for the FUSE view's events/ directory. Shadow
-// events are shown without their content (path, hash and size stay), so
-// the ring's memory is bounded by the number of events, not by file sizes.
+// eventJSON renders an event for the FUSE view's events/ directory as one
+// line of JSON, so grep prints whole events. Apply has already replaced the
+// content of shadow events by their path, hash and size, which keeps the
+// ring's memory bounded by the number of events, not by file sizes.
 func eventJSON(ev store.Event) []byte {
-	switch ev.Type {
-	case TypeFileModified:
-		var fm FileModified
-		if json.Unmarshal(ev.Data, &fm) == nil {
-			ev.Data, _ = json.Marshal(map[string]any{"path": fm.Path, "sha256": fm.SHA256, "size": fm.Size})
-		}
-	}
 	if !json.Valid(ev.Data) {
 		ev.Data = nil
 	}
 	if len(ev.Metadata) > 0 && !json.Valid(ev.Metadata) {
 		ev.Metadata = nil
 	}
-	b, err := json.MarshalIndent(ev, "", "  ")
+	b, err := json.Marshal(ev)
 	if err != nil {
-		b = fmt.Appendf(nil, `{"sequence": %d, "error": %q}`, ev.Sequence, err.Error())
+		b = fmt.Appendf(nil, `{"sequence":%d,"error":%q}`, ev.Sequence, err.Error())
 	}
 	return append(b, '\n')
+}
+
+// summary is what events/ shows of a file_modified event.
+func summary(fm FileModified) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Path   string `json:"path"`
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	}{fm.Path, fm.SHA256, fm.Size})
+	return b
 }

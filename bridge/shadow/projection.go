@@ -115,10 +115,13 @@ func (p *Projection) Apply(ev store.Event) error {
 	}
 	p.last = ev.Sequence
 	p.lastTime = ev.Timestamp.UnixNano()
-	p.pushRecent(ev)
 	switch ev.Type {
 	case TypeFileModified:
 		fm, sum, err := decodeModified(ev.Data)
+		if err == nil {
+			ev.Data = summary(fm)
+		}
+		p.pushRecent(ev)
 		if err != nil {
 			return fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
@@ -127,6 +130,7 @@ func (p *Projection) Apply(ev store.Event) error {
 		}
 		p.put(ev.Sequence, p.lastTime, fm.Path, p.blob(sum, fm.Content), false)
 	case TypeFileDeleted:
+		p.pushRecent(ev)
 		fd, err := decodeDeleted(ev.Data)
 		if err != nil {
 			return fmt.Errorf("event %d: %w", ev.Sequence, err)
@@ -135,6 +139,8 @@ func (p *Projection) Apply(ev store.Event) error {
 			return fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
 		}
 		p.put(ev.Sequence, p.lastTime, fd.Path, 0, true)
+	default:
+		p.pushRecent(ev)
 	}
 	return nil
 }
