@@ -95,13 +95,13 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 	}
 	fsOpts := &fs.Options{
 		MountOptions: fuse.MountOptions{
-			Name:               opts.Name,
-			FsName:             "lighthouse",
-			AllowOther:         true,
-			DirectMount:        true,
-			DirectMountFlags:   syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
-			MaxWrite:           1 << 20, // also the kernel's max_read: 1 MiB reads
-			MaxReadAhead:       1 << 20,
+			Name:             opts.Name,
+			FsName:           "lighthouse",
+			AllowOther:       true,
+			DirectMount:      true,
+			DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
+			MaxWrite:         1 << 20, // also the kernel's max_read: 1 MiB reads
+			MaxReadAhead:     1 << 20,
 			// Plain READDIR: current/ entries may not be cached anyway, and
 			// READDIRPLUS made a 10,000-entry listing 6x slower.
 			DisableReadDirPlus: true,
