@@ -401,3 +401,45 @@ func TestStaleMountRecovery(t *testing.T) {
 		t.Errorf("after recovery: %q %v", b, err)
 	}
 }
+
+// TestOtherUsersRead: the view is mounted allow_other, so an unprivileged
+// user reads it too (and still cannot write).
+func TestOtherUsersRead(t *testing.T) {
+	p, _ := sampleProject(t)
+	m := mountT(t, p)
+	// The temporary directories above the mount point are 0700; let the
+	// other user through to the mount point.
+	for d := filepath.Dir(m.Dir()); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	asNobody := func(args ...string) (string, error) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := asNobody("cat", filepath.Join(m.Dir(), "current/README.md"), filepath.Join(m.Dir(), "history/1/README.md"))
+	if err != nil || out != "# demo\n\nNow with docs.\n# demo\n" {
+		t.Errorf("cat as nobody: %q, %v", out, err)
+	}
+	out, err = asNobody("ls", filepath.Join(m.Dir(), "current/src/util"))
+	if err != nil || out != "strings.go\n" {
+		t.Errorf("ls as nobody: %q, %v", out, err)
+	}
+	if out, err := asNobody("touch", filepath.Join(m.Dir(), "current/README.md")); err == nil {
+		t.Errorf("touch as nobody succeeded: %q", out)
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		`/mnt/plain`:           "/mnt/plain",
+		`/mnt/with\040space`:   "/mnt/with space",
+		`/tab\011and\134slash`: "/tab\tand\\slash",
+		`/trailing\04`:         `/trailing\04`,
+	} {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
