@@ -443,3 +443,48 @@ func TestUnescapeMountinfo(t *testing.T) {
 		}
 	}
 }
+
+// TestReadWhileApplying reads current/ through the kernel while events are
+// applied: every read returns one complete version, never a mix, and the
+// last version is visible when the writer stops.
+func TestReadWhileApplying(t *testing.T) {
+	p := shadow.New(shadow.Options{})
+	w := &writer{p: p}
+	version := func(i int) string { return strings.Repeat(fmt.Sprintf("v%06d|", i), 2000) }
+	w.put("hot.txt", version(0))
+	m := mountT(t, p)
+	path := filepath.Join(m.Dir(), "current/hot.txt")
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				errc <- err
+				return
+			}
+			s := string(b)
+			if len(s) != len(version(0)) || s != strings.Repeat(s[:8], 2000) {
+				errc <- fmt.Errorf("torn read: %.40q... (%d bytes)", s, len(s))
+				return
+			}
+		}
+	}()
+	const n = 300
+	for i := 1; i <= n; i++ {
+		w.put("hot.txt", version(i))
+	}
+	close(done)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != version(n) {
+		t.Errorf("after the writer stopped: %.20q, %v", b, err)
+	}
+}
