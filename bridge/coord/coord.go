@@ -133,7 +133,7 @@ func (c *Coordinator) MarshalState() ([]byte, error) {
 // RestoreState replaces the projection with a snapshot section written by
 // MarshalState; replay of the log's tail follows.
 func (c *Coordinator) RestoreState(b []byte) error {
-	st := newState()
+	st := &State{}
 	if err := json.Unmarshal(b, st); err != nil {
 		return fmt.Errorf("coordination snapshot: %w", err)
 	}
