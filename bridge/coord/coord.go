@@ -115,6 +115,9 @@ func New(o Options) *Coordinator {
 func (c *Coordinator) Apply(e store.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e.Sequence > c.st.Sequence {
+		c.st.Sequence = e.Sequence
+	}
 	id, err := c.st.apply(e)
 	if ch, ok := c.waiters[id]; ok && id != "" {
 		close(ch)
@@ -148,6 +151,7 @@ func (c *Coordinator) RestoreState(b []byte) error {
 	if st.Responses == nil {
 		st.Responses = map[string][]time.Time{}
 	}
+	st.reindex()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.st = st
@@ -268,15 +272,7 @@ func (c *Coordinator) viewLocked(x *Expert, now time.Time) ExpertView {
 	return v
 }
 
-func (c *Coordinator) pendingForLocked(agent string) int {
-	n := 0
-	for _, d := range c.st.Delegations {
-		if d.Target == agent && d.Status == StatusPending {
-			n++
-		}
-	}
-	return n
-}
+func (c *Coordinator) pendingForLocked(agent string) int { return len(c.st.pendingDel[agent]) }
 
 // pickLocked chooses an available expert holding every capability in
 // need (any one of anyOf, when given), other than exclude: the least
@@ -410,10 +406,8 @@ func (c *Coordinator) PendingDelegations(agent string) ([]Delegation, error) {
 		return nil, notExpert(agent)
 	}
 	out := []Delegation{}
-	for _, d := range c.st.Delegations {
-		if d.Target == agent && d.Status == StatusPending {
-			out = append(out, *d)
-		}
+	for id := range c.st.pendingDel[agent] {
+		out = append(out, *c.st.Delegations[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Sequence < out[j].Sequence })
 	return out, nil

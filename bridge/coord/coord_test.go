@@ -449,6 +449,21 @@ func TestRebuildAndSnapshotRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(decodeState(t, live), decodeState(t, must[[]byte](t)(fromSnap.MarshalState()))); diff != "" {
 		t.Fatalf("snapshot + tail differs (-live +restored):\n%s", diff)
 	}
+	// The derived indexes agree: maintained event by event, rebuilt after
+	// a restore, and recomputed from scratch.
+	indexes := func(st *State) []map[string]map[string]bool {
+		return []map[string]map[string]bool{st.pendingDel, st.pendingTask, st.openElicit}
+	}
+	scratch := &State{Delegations: e.c.st.Delegations, Tasks: e.c.st.Tasks, Elicitations: e.c.st.Elicitations}
+	scratch.reindex()
+	for _, other := range []*State{fromSnap.st, scratch} {
+		if diff := cmp.Diff(indexes(e.c.st), indexes(other)); diff != "" {
+			t.Fatalf("indexes differ:\n%s", diff)
+		}
+	}
+	if got := e.c.st.pendingTask["sec"]; len(got) != 1 {
+		t.Fatalf("sec's pending tasks index: %v", got)
+	}
 	if err := fromSnap.RestoreState([]byte(`{"experts":{}}`)); err == nil {
 		t.Fatal("a snapshot missing sections was accepted")
 	}

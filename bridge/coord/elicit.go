@@ -59,8 +59,8 @@ func (c *Coordinator) CreateElicitation(ctx context.Context, agent string, r Eli
 	c.mu.RLock()
 	retry, limited := limit(c.st.Creates[agent], now, MaxCreatesPerWindow)
 	pending := 0
-	for _, e := range c.st.Elicitations {
-		if e.To == r.To && e.Status == StatusPending && now.Before(e.ExpiresAt) {
+	for id := range c.st.openElicit[r.To] {
+		if now.Before(c.st.Elicitations[id].ExpiresAt) {
 			pending++
 		}
 	}
@@ -119,8 +119,8 @@ func (c *Coordinator) PendingElicitations(agent string) []Elicitation {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := []Elicitation{}
-	for _, e := range c.st.Elicitations {
-		if e.To == agent && e.Status == StatusPending && now.Before(e.ExpiresAt) {
+	for id := range c.st.openElicit[agent] {
+		if e := c.st.Elicitations[id]; now.Before(e.ExpiresAt) {
 			out = append(out, *e)
 		}
 	}

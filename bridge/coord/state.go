@@ -132,6 +132,9 @@ type Elicitation struct {
 // Responses hold each agent's elicitation creates and responses of the
 // last rate window, so a restart does not reset the rate limits.
 type State struct {
+	// Sequence is the newest event applied: a snapshot of this state
+	// replays the log after it.
+	Sequence       uint64                    `json:"sequence"`
 	Experts        map[string]*Expert        `json:"experts"`
 	Delegations    map[string]*Delegation    `json:"delegations"`
 	Tasks          map[string]*Task          `json:"tasks"`
@@ -139,13 +142,54 @@ type State struct {
 	Elicitations   map[string]*Elicitation   `json:"elicitations"`
 	Creates        map[string][]time.Time    `json:"elicitation_creates"`
 	Responses      map[string][]time.Time    `json:"elicitation_responses"`
+
+	// Derived indexes, never serialised (reindex rebuilds them): the
+	// pending items per addressee, so routing, queue bounds and the
+	// pending lists cost the size of one queue, not of the whole history.
+	pendingDel, pendingTask, openElicit map[string]map[string]bool
 }
 
 func newState() *State {
-	return &State{
+	st := &State{
 		Experts: map[string]*Expert{}, Delegations: map[string]*Delegation{}, Tasks: map[string]*Task{},
 		Collaborations: map[string]*Collaboration{}, Elicitations: map[string]*Elicitation{},
 		Creates: map[string][]time.Time{}, Responses: map[string][]time.Time{},
+	}
+	st.reindex()
+	return st
+}
+
+// reindex rebuilds the derived indexes from the maps.
+func (st *State) reindex() {
+	st.pendingDel, st.pendingTask, st.openElicit = map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
+	for id, d := range st.Delegations {
+		if d.Status == StatusPending {
+			setAdd(st.pendingDel, d.Target, id)
+		}
+	}
+	for id, t := range st.Tasks {
+		if t.Status == StatusPending {
+			setAdd(st.pendingTask, t.To, id)
+		}
+	}
+	for id, e := range st.Elicitations {
+		if e.Status == StatusPending {
+			setAdd(st.openElicit, e.To, id)
+		}
+	}
+}
+
+func setAdd(m map[string]map[string]bool, key, id string) {
+	if m[key] == nil {
+		m[key] = map[string]bool{}
+	}
+	m[key][id] = true
+}
+
+func setDel(m map[string]map[string]bool, key, id string) {
+	delete(m[key], id)
+	if len(m[key]) == 0 {
+		delete(m, key)
 	}
 }
 
@@ -252,6 +296,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			ID: d.DelegationID, Kind: kind, Requester: actor, Target: d.Target, ToolName: d.ToolName,
 			ToolInput: d.ToolInput, Capabilities: d.Capabilities, Status: StatusPending, CreatedAt: at, Sequence: e.Sequence,
 		}
+		setAdd(st.pendingDel, d.Target, d.DelegationID)
 	case EventDelegationCompleted:
 		var d delegationCompleted
 		if err := decode(&d); err != nil {
@@ -262,6 +307,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			return "", nil
 		}
 		dl.Status, dl.Result, dl.CompletedAt = StatusCompleted, d.Result, &at
+		setDel(st.pendingDel, dl.Target, dl.ID)
 		if x := st.Experts[actor]; x != nil {
 			x.LastSeen = later(x.LastSeen, at)
 		}
@@ -276,6 +322,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			return "", nil
 		}
 		dl.Status, dl.CompletedAt = StatusExpired, &at
+		setDel(st.pendingDel, dl.Target, dl.ID)
 		return dl.ID, nil
 	case EventTaskDispatched:
 		var d taskDispatched
@@ -287,6 +334,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		st.Tasks[d.TaskID] = &Task{ID: d.TaskID, From: actor, To: d.To, Description: d.Description, Data: d.Data,
 			Status: StatusPending, CreatedAt: at, Sequence: e.Sequence}
+		setAdd(st.pendingTask, d.To, d.TaskID)
 	case EventTaskCompleted:
 		var d taskCompleted
 		if err := decode(&d); err != nil {
@@ -294,6 +342,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		if t := st.Tasks[d.TaskID]; t != nil && t.Status == StatusPending && t.To == actor {
 			t.Status, t.Result, t.CompletedAt = StatusCompleted, d.Result, &at
+			setDel(st.pendingTask, t.To, t.ID)
 		}
 	case EventCollaborationStarted:
 		var d collaborationStarted
@@ -323,6 +372,13 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		st.Elicitations[d.ElicitationID] = &Elicitation{ID: d.ElicitationID, From: actor, To: d.To, Message: d.Message,
 			Schema: d.Schema, Status: StatusPending, CreatedAt: at, ExpiresAt: d.ExpiresAt, Sequence: e.Sequence}
+		// Questions to this addressee that expired unanswered leave its index.
+		for id := range st.openElicit[d.To] {
+			if !at.Before(st.Elicitations[id].ExpiresAt) {
+				setDel(st.openElicit, d.To, id)
+			}
+		}
+		setAdd(st.openElicit, d.To, d.ElicitationID)
 		st.Creates[actor] = window(append(st.Creates[actor], at), at)
 	case EventElicitationResponded, EventElicitationCancelled:
 		var d elicitationResponded
@@ -345,6 +401,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			return "", nil
 		}
 		el.Status, el.ResponseType, el.Data, el.RespondedAt = status, d.ResponseType, d.Data, &at
+		setDel(st.openElicit, el.To, el.ID)
 		st.Responses[actor] = window(append(st.Responses[actor], at), at)
 	}
 	return "", nil

@@ -52,13 +52,7 @@ func (c *Coordinator) Dispatch(ctx context.Context, agent string, r TaskRequest)
 		}
 	}
 	if rerr == nil {
-		n := 0
-		for _, t := range c.st.Tasks {
-			if t.To == to && t.Status == StatusPending {
-				n++
-			}
-		}
-		if n >= MaxPendingPerAgent {
+		if n := len(c.st.pendingTask[to]); n >= MaxPendingPerAgent {
 			rerr = &Error{Kind: RateLimited, RetryAfter: 30 * time.Second,
 				Message: fmt.Sprintf("agent %q already has %d pending tasks; retry later", to, n)}
 		}
@@ -100,10 +94,8 @@ func (c *Coordinator) PendingTasks(agent string) []Task {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := []Task{}
-	for _, t := range c.st.Tasks {
-		if t.To == agent && t.Status == StatusPending {
-			out = append(out, *t)
-		}
+	for id := range c.st.pendingTask[agent] {
+		out = append(out, *c.st.Tasks[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Sequence < out[j].Sequence })
 	return out
