@@ -80,6 +80,18 @@ type (
 // reserves c's event types, so POST /event/store cannot forge them.
 func (s *Server) AddCoordination(c *coord.Coordinator) {
 	s.ReserveEventTypes(coord.EventTypes()...)
+	for _, g := range []struct {
+		name, help string
+		f          func(coord.Counts) int
+	}{
+		{"lighthouse_experts_registered", "Registered experts.", func(n coord.Counts) int { return n.ExpertsRegistered }},
+		{"lighthouse_experts_available", "Experts seen within the idle limit.", func(n coord.Counts) int { return n.ExpertsAvailable }},
+		{"lighthouse_delegations_pending", "Delegations waiting for their expert.", func(n coord.Counts) int { return n.DelegationsPending }},
+		{"lighthouse_tasks_pending", "Dispatched tasks not completed.", func(n coord.Counts) int { return n.TasksPending }},
+		{"lighthouse_elicitations_open", "Questions pending and not expired.", func(n coord.Counts) int { return n.ElicitationsOpen }},
+	} {
+		s.metrics.GaugeFunc(g.name, g.help, func() float64 { return float64(g.f(c.Counts())) })
+	}
 	h := coordHandlers{c}
 	s.HandleFunc("POST /expert/register", Agent, h.register)
 	s.HandleFunc("POST /expert/heartbeat", Agent, h.heartbeat)

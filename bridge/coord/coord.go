@@ -482,3 +482,39 @@ func (c *Coordinator) Complete(ctx context.Context, agent, id string, result jso
 	d, _ = c.delegation(id)
 	return d, nil
 }
+
+// Counts are the coordination gauges /metrics reports.
+type Counts struct {
+	ExpertsAvailable   int // registered and not idle (busy ones included)
+	ExpertsRegistered  int
+	DelegationsPending int
+	TasksPending       int
+	ElicitationsOpen   int // pending and unexpired
+}
+
+// Counts reads the gauges at the current time.
+func (c *Coordinator) Counts() Counts {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := Counts{ExpertsRegistered: len(c.st.Experts)}
+	for _, x := range c.st.Experts {
+		if now.Sub(x.LastSeen) < IdleAfter {
+			n.ExpertsAvailable++
+		}
+	}
+	for _, s := range c.st.pendingDel {
+		n.DelegationsPending += len(s)
+	}
+	for _, s := range c.st.pendingTask {
+		n.TasksPending += len(s)
+	}
+	for _, s := range c.st.openElicit {
+		for id := range s {
+			if now.Before(c.st.Elicitations[id].ExpiresAt) {
+				n.ElicitationsOpen++
+			}
+		}
+	}
+	return n
+}

@@ -138,6 +138,13 @@ func TestCoordinationScenarioAcrossRestart(t *testing.T) {
 		t.Fatalf("experts with pending work are busy: %s", list.raw)
 	}
 
+	m := call(t, "GET", r.url+"/metrics", "", "")
+	for _, want := range []string{"lighthouse_delegations_pending 2", "lighthouse_elicitations_open 1", "lighthouse_tasks_pending 1", "lighthouse_experts_available 2"} {
+		if !strings.Contains(m.raw, want+"\n") {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+
 	// Restart: everything above must survive.
 	if err := r.shutdown(t); err != nil {
 		t.Fatal(err)
