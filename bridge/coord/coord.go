@@ -84,14 +84,19 @@ type Options struct {
 	// Now is the clock; default time.Now. It must be the store's clock,
 	// since event timestamps decide expiry and rate windows.
 	Now func() time.Time
+	// Stopping, closed when the Bridge begins to shut down, ends every
+	// escalation wait at once (the caller gets the safe default), so no
+	// validation holds the shutdown for its whole timeout.
+	Stopping <-chan struct{}
 }
 
 // Coordinator owns the coordination state. It is a store.Projection (add
 // it with AddProjection before the log is replayed) and a
 // validate.Escalator.
 type Coordinator struct {
-	store Appender
-	now   func() time.Time
+	store    Appender
+	now      func() time.Time
+	stopping <-chan struct{}
 
 	// writeMu serialises check-then-append, so two requests cannot both
 	// pass a check (a queue bound, a rate limit, a pending status) that only
@@ -108,7 +113,7 @@ func New(o Options) *Coordinator {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Coordinator{store: o.Store, now: o.Now, st: newState(), waiters: map[string]chan struct{}{}}
+	return &Coordinator{store: o.Store, now: o.Now, stopping: o.Stopping, st: newState(), waiters: map[string]chan struct{}{}}
 }
 
 // Apply implements store.Projection.

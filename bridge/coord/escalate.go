@@ -3,11 +3,15 @@ package coord
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
+
+// ErrStopping ends escalation waits when the Bridge shuts down.
+var ErrStopping = errors.New("the bridge is shutting down")
 
 // CapabilityCommandValidation marks an expert that judges any escalated
 // command, whatever capability the rules ask for.
@@ -46,13 +50,19 @@ func (c *Coordinator) Escalate(ctx context.Context, req validate.Request, capabi
 	if err != nil {
 		return validate.Decision{}, false, err
 	}
+	var stop error
 	select {
 	case <-d.settled:
 	case <-ctx.Done():
-		c.expire(d.id, req.AgentID, ctx.Err())
+		stop = ctx.Err()
+	case <-c.stopping:
+		stop = ErrStopping
+	}
+	if stop != nil {
+		c.expire(d.id, req.AgentID, stop)
 		// The answer may have raced the deadline.
 		if got, _ := c.delegation(d.id); got.Status != StatusCompleted {
-			return validate.Decision{}, true, ctx.Err()
+			return validate.Decision{}, true, stop
 		}
 	}
 	got, _ := c.delegation(d.id)

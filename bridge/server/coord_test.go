@@ -458,3 +458,31 @@ func TestCoordinationBadInput(t *testing.T) {
 	// The heartbeat's body is optional.
 	ag.do(t, r.url, "sec", "POST", "/expert/heartbeat", ``, 200)
 }
+
+// TestShutdownEndsEscalationWaits: a /validate waiting for an expert gets
+// the safe default as soon as shutdown begins, well inside the grace
+// period, instead of holding the shutdown for its 30 s escalation timeout.
+func TestShutdownEndsEscalationWaits(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, 30*time.Second)
+	ag := agents{"builder": session(t, r.url, "builder"), "sec": session(t, r.url, "sec")}
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
+	vc := make(chan reply, 1)
+	go func() {
+		vc <- call(t, "POST", r.url+"/validate", ag["builder"], `{"tool_name":"Bash","tool_input":{"command":"make install"}}`)
+	}()
+	waitFor(t, "the escalation", func() bool {
+		return call(t, "GET", r.url+"/expert/delegations", ag["sec"], "").body["count"] == 1.0
+	})
+	start := time.Now()
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("shutdown took %s", took)
+	}
+	v := <-vc
+	if v.code != 200 || v.str("decision") != "blocked" || !strings.Contains(v.str("reasoning"), "shutting down") {
+		t.Fatalf("validate during shutdown: %d %s", v.code, v.raw)
+	}
+}

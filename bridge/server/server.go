@@ -88,7 +88,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
 	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
-	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now})
+	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
 	b.projections = []store.Projection{b.sessions, b.coord}
