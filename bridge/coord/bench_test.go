@@ -76,8 +76,8 @@ func BenchmarkDelegateComplete(b *testing.B) {
 	}
 }
 
-// BenchmarkBaselineTwoAppends is the floor: the same two events appended
-// without the Coordinator.
+// BenchmarkBaselineTwoAppends is the floor: two events of the same size
+// and indexes (agent, aggregate) appended without the Coordinator.
 func BenchmarkBaselineTwoAppends(b *testing.B) {
 	e := benchEnv(b)
 	created, _ := json.Marshal(delegationCreated{DelegationID: "3f574baf-415c-4366-ab7b-0c95915b3d3b", Kind: KindDelegation,
@@ -86,10 +86,11 @@ func BenchmarkBaselineTwoAppends(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Other event types, so the projection does no work.
-		if _, err := e.st.Append(ctx, store.Event{Type: "bench_created", AgentID: "builder", Data: created}); err != nil {
+		id := fmt.Sprintf("3f574baf-415c-4366-ab7b-%012d", i)
+		if _, err := e.st.Append(ctx, store.Event{Type: "bench_created", AgentID: "builder", AggregateType: "delegation", AggregateID: id, Data: created}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := e.st.Append(ctx, store.Event{Type: "bench_completed", AgentID: "expert-1", Data: done}); err != nil {
+		if _, err := e.st.Append(ctx, store.Event{Type: "bench_completed", AgentID: "expert-1", AggregateType: "delegation", AggregateID: id, Data: done}); err != nil {
 			b.Fatal(err)
 		}
 	}
