@@ -1,7 +1,8 @@
 // Package api is the Bridge's HTTP layer: the standard library router,
 // the auth middleware, strict JSON decoding with the 1 MiB limit, JSON
 // errors for every client mistake, metrics per route, and the routes of
-// the core (health, status, metrics, sessions, events, validation). Later
+// the core (health, status, metrics, sessions, events, validation) and the
+// coordination routes (AddCoordination, coord.go). Later
 // parts add their routes with Handle and their readiness with SetComponent.
 package api
 
