@@ -120,9 +120,12 @@ func New(o Options) *Coordinator {
 func (c *Coordinator) Apply(e store.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e.Sequence > c.st.Sequence {
-		c.st.Sequence = e.Sequence
+	if e.Sequence != 0 && e.Sequence <= c.st.Sequence {
+		// Already applied: a replay that starts before a restored
+		// snapshot's sequence changes nothing.
+		return nil
 	}
+	c.st.Sequence = max(c.st.Sequence, e.Sequence)
 	id, err := c.st.apply(e)
 	if ch, ok := c.waiters[id]; ok && id != "" {
 		close(ch)
@@ -422,7 +425,7 @@ func (c *Coordinator) PendingDelegations(agent string) ([]Delegation, error) {
 func (c *Coordinator) Delegation(agent, id string) (Delegation, error) {
 	d, ok := c.delegation(id)
 	if !ok {
-		return Delegation{}, errorf(NotFound, "no delegation %q", id)
+		return Delegation{}, errorf(NotFound, "no delegation %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	}
 	if agent != d.Requester && agent != d.Target {
 		return Delegation{}, errorf(Forbidden, "delegation %q belongs to %q and %q", id, d.Requester, d.Target)
@@ -470,7 +473,7 @@ func (c *Coordinator) Complete(ctx context.Context, agent, id string, result jso
 	d, ok := c.delegation(id)
 	switch {
 	case !ok:
-		return Delegation{}, errorf(NotFound, "no delegation %q", id)
+		return Delegation{}, errorf(NotFound, "no delegation %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	case d.Target != agent:
 		return Delegation{}, errorf(Forbidden, "delegation %q is assigned to %q; only that expert completes it", id, d.Target)
 	case d.Status != StatusPending:

@@ -510,3 +510,55 @@ func TestApplyIgnoresEventsThatDoNotFit(t *testing.T) {
 		t.Fatal("undecodable event data was not reported")
 	}
 }
+
+// TestSettledWorkIsForgottenAfterRetention: settled items leave the state
+// a day after they settle, open ones never do, and a restart forgets the
+// same.
+func TestSettledWorkIsForgottenAfterRetention(t *testing.T) {
+	e := newEnv(t)
+	must[ExpertView](t)(e.c.Register(ctx, "sec", []string{"security"}))
+	done := must[Delegation](t)(e.c.Delegate(ctx, "builder", DelegateRequest{ToolName: "Write", TargetExpert: "sec"}))
+	open := must[Delegation](t)(e.c.Delegate(ctx, "builder", DelegateRequest{ToolName: "Edit", TargetExpert: "sec"}))
+	must[Delegation](t)(e.c.Complete(ctx, "sec", done.ID, json.RawMessage(`1`)))
+	ten := 10.0
+	q := must[Elicitation](t)(e.c.CreateElicitation(ctx, "builder", ElicitRequest{To: "sec", Message: "?", TimeoutSeconds: &ten}))
+	col := must[Collaboration](t)(e.c.StartCollaboration(ctx, "builder", []string{"sec"}, "x"))
+	must[Collaboration](t)(e.c.EndCollaboration(ctx, "builder", col.ID, ""))
+	snap, snapSeq := must[[]byte](t)(e.c.MarshalState()), e.st.LastSequence()
+
+	e.clock.add(Retention - time.Second)
+	must[ExpertView](t)(e.c.Heartbeat(ctx, "sec")) // any event lets the state forget
+	must[Delegation](t)(e.c.Delegation("builder", done.ID))
+	must[Elicitation](t)(e.c.ElicitationStatus("builder", q.ID))
+
+	e.clock.add(11 * time.Second)
+	must[ExpertView](t)(e.c.Heartbeat(ctx, "sec"))
+	_, err := e.c.Delegation("builder", done.ID)
+	wantKind(t, err, NotFound)
+	_, err = e.c.ElicitationStatus("builder", q.ID)
+	wantKind(t, err, NotFound)
+	_, err = e.c.Collaboration("builder", col.ID)
+	wantKind(t, err, NotFound)
+	if d := must[Delegation](t)(e.c.Delegation("builder", open.ID)); d.Status != StatusPending {
+		t.Fatalf("open work was forgotten: %+v", d)
+	}
+	live := must[[]byte](t)(e.c.MarshalState())
+	e.reopen()
+	if diff := cmp.Diff(decodeState(t, live), decodeState(t, must[[]byte](t)(e.c.MarshalState()))); diff != "" {
+		t.Fatalf("replay forgets differently (-live +replayed):\n%s", diff)
+	}
+	// A snapshot from before the day passed, plus the tail, forgets the same.
+	restored := New(Options{Store: e.st, Now: e.clock.now})
+	if err := restored.RestoreState(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.ReadFrom(0, restored.Apply); err != nil { // from 0: the snapshot's sequence skips the head
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(decodeState(t, live), decodeState(t, must[[]byte](t)(restored.MarshalState()))); diff != "" {
+		t.Fatalf("snapshot %d + tail forgets differently (-live +restored):\n%s", snapSeq, diff)
+	}
+	if n := len(e.c.st.Delegations) + len(e.c.st.Elicitations) + len(e.c.st.Collaborations); n != 1 {
+		t.Fatalf("%d items left, want the open delegation only", n)
+	}
+}

@@ -132,7 +132,7 @@ func (c *Coordinator) PendingElicitations(agent string) []Elicitation {
 func (c *Coordinator) ElicitationStatus(agent, id string) (Elicitation, error) {
 	e, ok := c.elicitation(id, c.now())
 	if !ok {
-		return Elicitation{}, errorf(NotFound, "no elicitation %q", id)
+		return Elicitation{}, errorf(NotFound, "no elicitation %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	}
 	if agent != e.From && agent != e.To {
 		return Elicitation{}, errorf(Forbidden, "elicitation %q is between %q and %q", id, e.From, e.To)
@@ -161,7 +161,7 @@ func (c *Coordinator) Respond(ctx context.Context, agent, id, responseType strin
 	e, ok := c.elicitation(id, now)
 	switch {
 	case !ok:
-		return Elicitation{}, errorf(NotFound, "no elicitation %q", id)
+		return Elicitation{}, errorf(NotFound, "no elicitation %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	case responseType == ResponseCancel && agent != e.From:
 		return Elicitation{}, errorf(Forbidden, "only the asker %q may cancel elicitation %q", e.From, id)
 	case responseType != ResponseCancel && agent != e.To:

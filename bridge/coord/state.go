@@ -147,6 +147,8 @@ type State struct {
 	// pending items per addressee, so routing, queue bounds and the
 	// pending lists cost the size of one queue, not of the whole history.
 	pendingDel, pendingTask, openElicit map[string]map[string]bool
+	// due is the retention queue (retention.go), derived likewise.
+	due dueHeap
 }
 
 func newState() *State {
@@ -177,6 +179,7 @@ func (st *State) reindex() {
 			setAdd(st.openElicit, e.To, id)
 		}
 	}
+	st.rebuildDue()
 }
 
 func setAdd(m map[string]map[string]bool, key, id string) {
@@ -254,6 +257,7 @@ type (
 // delegations that stopped being pending, for the escalation waiters.
 func (st *State) apply(e store.Event) (settled string, err error) {
 	actor, at := e.AgentID, e.Timestamp
+	st.prune(at)
 	if actor == "" {
 		return "", nil
 	}
@@ -308,6 +312,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		dl.Status, dl.Result, dl.CompletedAt = StatusCompleted, d.Result, &at
 		setDel(st.pendingDel, dl.Target, dl.ID)
+		st.forgetAfter(itemDelegation, dl.ID, at)
 		if x := st.Experts[actor]; x != nil {
 			x.LastSeen = later(x.LastSeen, at)
 		}
@@ -323,6 +328,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		dl.Status, dl.CompletedAt = StatusExpired, &at
 		setDel(st.pendingDel, dl.Target, dl.ID)
+		st.forgetAfter(itemDelegation, dl.ID, at)
 		return dl.ID, nil
 	case EventTaskDispatched:
 		var d taskDispatched
@@ -343,6 +349,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if t := st.Tasks[d.TaskID]; t != nil && t.Status == StatusPending && t.To == actor {
 			t.Status, t.Result, t.CompletedAt = StatusCompleted, d.Result, &at
 			setDel(st.pendingTask, t.To, t.ID)
+			st.forgetAfter(itemTask, t.ID, at)
 		}
 	case EventCollaborationStarted:
 		var d collaborationStarted
@@ -361,6 +368,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		if c := st.Collaborations[d.CollaborationID]; c != nil && c.Status == StatusActive && slices.Contains(c.Participants, actor) {
 			c.Status, c.Summary, c.EndedBy, c.EndedAt = StatusEnded, d.Summary, actor, &at
+			st.forgetAfter(itemCollaboration, c.ID, at)
 		}
 	case EventElicitationCreated:
 		var d elicitationCreated
@@ -379,6 +387,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			}
 		}
 		setAdd(st.openElicit, d.To, d.ElicitationID)
+		st.forgetAfter(itemElicitation, d.ElicitationID, d.ExpiresAt)
 		st.Creates[actor] = window(append(st.Creates[actor], at), at)
 	case EventElicitationResponded, EventElicitationCancelled:
 		var d elicitationResponded
@@ -402,6 +411,7 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		}
 		el.Status, el.ResponseType, el.Data, el.RespondedAt = status, d.ResponseType, d.Data, &at
 		setDel(st.openElicit, el.To, el.ID)
+		st.forgetAfter(itemElicitation, el.ID, at)
 		st.Responses[actor] = window(append(st.Responses[actor], at), at)
 	}
 	return "", nil

@@ -81,7 +81,7 @@ func (c *Coordinator) task(id string) Task {
 func (c *Coordinator) Task(agent, id string) (Task, error) {
 	t := c.task(id)
 	if t.ID == "" {
-		return Task{}, errorf(NotFound, "no task %q", id)
+		return Task{}, errorf(NotFound, "no task %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	}
 	if agent != t.From && agent != t.To {
 		return Task{}, errorf(Forbidden, "task %q belongs to %q and %q", id, t.From, t.To)
@@ -108,7 +108,7 @@ func (c *Coordinator) CompleteTask(ctx context.Context, agent, id string, result
 	t := c.task(id)
 	switch {
 	case t.ID == "":
-		return Task{}, errorf(NotFound, "no task %q", id)
+		return Task{}, errorf(NotFound, "no task %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	case t.To != agent:
 		return Task{}, errorf(Forbidden, "task %q is assigned to %q; only that agent completes it", id, t.To)
 	case t.Status != StatusPending:
@@ -158,7 +158,7 @@ func (c *Coordinator) collab(id string) Collaboration {
 func (c *Coordinator) Collaboration(agent, id string) (Collaboration, error) {
 	x := c.collab(id)
 	if x.ID == "" {
-		return Collaboration{}, errorf(NotFound, "no collaboration %q", id)
+		return Collaboration{}, errorf(NotFound, "no collaboration %q (settled ones are kept for %s; the event log keeps them all)", id, Retention)
 	}
 	if !slices.Contains(x.Participants, agent) {
 		return Collaboration{}, errorf(Forbidden, "agent %q is not a participant of collaboration %q", agent, id)
