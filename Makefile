@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-gen bench-bridge binaries cue-vet kubevalidate
+.PHONY: build test bench bench-gen bench-bridge binaries cue-vet pins kubevalidate
 
 # binaries builds every command into ./bin.
 binaries:
@@ -27,7 +27,12 @@ kubevalidate:
 	$(GO) -C gen/kubevalidate test ./...
 	$(GO) -C gen/kubevalidate run . $(abspath $(KUBE_MANIFESTS))
 
-test: binaries cue-vet kubevalidate
+# pins fails when a dependency drifts from the versions this project pins
+# (.ci/pins.txt); `go mod tidy` after a merge can silently move them.
+pins:
+	$(GO) list -m $$(cut -d' ' -f1 .ci/pins.txt) | diff -u .ci/pins.txt -
+
+test: pins binaries cue-vet kubevalidate
 	$(GO) vet ./...
 	$(GO) test ./...
 	$(BIN)/lighthouse-gen build --check
