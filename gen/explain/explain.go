@@ -108,9 +108,14 @@ func Rows(s *spec.Service) []Row {
 		add(row(f.field, f.path, approx("one HEALTHCHECK runs the health subcommand, which must probe "+f.path+" (the bridge's contract test holds it)"),
 			na("not run at start"), approx("one healthcheck, as the Dockerfile's"), exact(probeNames(f.field))))
 	}
-	timing := fmt.Sprintf("interval %s, timeout %s, retries %d", h.Interval, h.Timeout, h.Retries)
-	add(row("health.timings", timing, exact("HEALTHCHECK --interval --timeout --retries"), na("not run at start"),
-		exact("healthcheck interval, timeout, retries"), exact("periodSeconds, timeoutSeconds, failureThreshold")))
+	for _, t := range []struct{ field, value, docker, compose, kube string }{
+		{"health.interval", h.Interval.String(), "--interval", "interval", "periodSeconds"},
+		{"health.timeout", h.Timeout.String(), "--timeout", "timeout", "timeoutSeconds"},
+		{"health.retries", fmt.Sprint(h.Retries), "--retries", "retries", "failureThreshold"},
+	} {
+		add(row(t.field, t.value, exact("HEALTHCHECK "+t.docker), na("not run at start"),
+			exact("healthcheck "+t.compose), exact("liveness and readiness probes' "+t.kube)))
+	}
 	add(row("health.startPeriod", h.StartPeriod.String(), exact("HEALTHCHECK --start-period"), na("not run at start"), exact("healthcheck start_period"),
 		approx("a startupProbe of ceil(startPeriod / interval) + retries periods, at least the start period")))
 	for _, e := range s.Env {
@@ -263,7 +268,7 @@ func applyOmit(s *spec.Service, r *Row) {
 			continue
 		}
 		if why, ok := omitReason(s, r.Field, t.Key); ok {
-			r.Cells[i] = Cell{Omitted, why + " (" + r.Cells[i].How + ")"}
+			r.Cells[i] = Cell{Omitted, why + "; cannot: " + r.Cells[i].How}
 		}
 	}
 }
