@@ -45,6 +45,13 @@ func printError(w io.Writer, err error) {
 		fmt.Fprint(w, spec.Details(err, wd))
 		return
 	}
+	if fe, ok := err.(*build.FindingsError); ok {
+		for _, f := range fe.Findings {
+			fmt.Fprintln(w, f)
+		}
+		fmt.Fprintf(w, "lighthouse-gen: %d finding(s) in the artifacts as emitted; nothing was written\n", len(fe.Findings))
+		return
+	}
 	fmt.Fprintln(w, "lighthouse-gen:", err)
 }
 
@@ -78,6 +85,6 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&f.spec, "spec", "", "spec folder (one CUE package); default: the embedded bridge spec")
 	pf.StringVar(&f.out, "out", "deploy", "output folder of the artifacts")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
-	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newVersionCmd())
+	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), newVersionCmd())
 	return root
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -87,4 +88,36 @@ func Details(err error, cwd string) string {
 		out = strings.ReplaceAll(out, filepath.ToSlash(rel)+"/", "embedded:cue/")
 	}
 	return strings.ReplaceAll(out, EmbeddedRoot+"/", "embedded:cue/")
+}
+
+// Where formats the spec position of a field ("env.FOO", see Pos) as
+// "file:line:col" relative to cwd, the embedded spec as "embedded:cue/...",
+// so findings about artifacts can name the spec line they disagree with.
+// A field the spec leaves out points at its nearest written parent, or at
+// the spec's name.
+func (s *Service) Where(path, cwd string) string {
+	p := cue.ParsePath(path)
+	for sels := p.Selectors(); p.Err() == nil && len(sels) > 0; sels = sels[:len(sels)-1] {
+		if pos := s.Pos(cue.MakePath(sels...).String()); pos.IsValid() {
+			return PosString(pos, cwd)
+		}
+	}
+	return PosString(s.Pos("name"), cwd)
+}
+
+// PosString formats a position like Details does; "spec" when unknown.
+func PosString(pos token.Pos, cwd string) string {
+	if !pos.IsValid() {
+		return "spec"
+	}
+	file := pos.Filename()
+	switch {
+	case strings.HasPrefix(file, EmbeddedRoot+"/"):
+		file = "embedded:cue/" + strings.TrimPrefix(file, EmbeddedRoot+"/")
+	case cwd != "" && filepath.IsAbs(file):
+		if rel, err := filepath.Rel(cwd, file); err == nil {
+			file = rel
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(file), pos.Line(), pos.Column())
 }

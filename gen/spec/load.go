@@ -135,6 +135,10 @@ func decode(v cue.Value, dir string) (*Service, error) {
 				RootReason string `json:"rootReason"`
 			}
 			Labels map[string]string
+			Forbid struct {
+				Binaries  []string `json:"binaries"`
+				GoModules []string `json:"goModules"`
+			} `json:"forbid"`
 		} `json:"image"`
 		Health struct {
 			Port, Liveness, Readiness, Interval, Timeout, StartPeriod string
@@ -162,7 +166,8 @@ func decode(v cue.Value, dir string) (*Service, error) {
 			FuseDevice   string `json:"fuseDevice"`
 			FuseResource string `json:"fuseResource"`
 		} `json:"kubernetes"`
-		Labels map[string]string `json:"labels"`
+		Labels map[string]string            `json:"labels"`
+		Omit   map[string]map[string]string `json:"omit"`
 	}
 	if err := v.Decode(&raw); err != nil {
 		return nil, err
@@ -188,6 +193,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 			Ref: raw.Image.Ref, Builder: raw.Image.Builder, Runtime: raw.Image.Runtime, Mode: raw.Image.Mode,
 			UID: raw.Image.User.UID, GID: raw.Image.User.GID, RootReason: raw.Image.User.RootReason,
 			Workdir: raw.Image.Workdir, Labels: raw.Image.Labels,
+			Forbid: Forbid{Binaries: raw.Image.Forbid.Binaries, GoModules: raw.Image.Forbid.GoModules},
 		},
 		Security: Security{
 			Privileged: raw.Security.Privileged, PrivilegedReason: raw.Security.PrivilegedReason,
@@ -200,6 +206,7 @@ func decode(v cue.Value, dir string) (*Service, error) {
 		Workload:   Workload{Kind: raw.Workload.Kind, Replicas: raw.Workload.Replicas, Restart: raw.Workload.Restart},
 		Kubernetes: Kubernetes{FUSEDevice: raw.Kubernetes.FuseDevice, FUSEResource: raw.Kubernetes.FuseResource},
 		Labels:     raw.Labels,
+		Omit:       raw.Omit,
 		Source:     raw.Name,
 		Digest:     hex.EncodeToString(sum[:]),
 		JSON:       js,
