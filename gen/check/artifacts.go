@@ -6,18 +6,20 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/lighthouse-project/lighthouse/gen/emit"
 )
 
-// The four artifact file names the conventions fix.
+// The four artifact file names the conventions fix; gen/emit owns them.
 const (
-	FileDockerfile = "Dockerfile"
-	FileScript     = "start.sh"
-	FileCompose    = "compose.yaml"
-	FileKube       = "kubernetes.yaml"
+	FileDockerfile = emit.Dockerfile
+	FileScript     = emit.Script
+	FileCompose    = emit.Compose
+	FileKube       = emit.Kubernetes
 )
 
 // Files lists the artifacts in the order findings about missing files are reported.
-var Files = []string{FileDockerfile, FileScript, FileCompose, FileKube}
+var Files = emit.Names
 
 // Options tune a check run. The zero value checks the artifacts alone.
 type Options struct {
