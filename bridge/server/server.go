@@ -20,6 +20,9 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/fusefs"
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
@@ -36,6 +39,12 @@ type Options struct {
 	EscalationTimeout time.Duration
 	// ReadTimeout bounds reading one request (headers and body). Default 60s.
 	ReadTimeout time.Duration
+	// SnapshotEvery is the number of events between snapshots; 0 means
+	// DefaultSnapshotEvery, negative disables snapshots (every start-up
+	// then replays the whole log).
+	SnapshotEvery int
+	// SnapshotKeep is how many snapshot files are kept. Default 2.
+	SnapshotKeep int
 }
 
 // Bridge is one assembled service.
@@ -49,12 +58,16 @@ type Bridge struct {
 	validator *validate.Validator
 	metrics   *api.Metrics
 	api       *api.Server
+	shadow    *shadow.Projection
+	snapper   *snapshotter
 
 	mu          sync.Mutex
 	projections []store.Projection
 	replayFrom  uint64
 	onShutdown  []func(context.Context) error
 	started     bool
+	snapComps   []snapshot.Component
+	fuse        *fusefs.FS
 }
 
 // New opens the store (taking its lock) and builds the API. Nothing is
@@ -85,7 +98,10 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
 	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
-	b.projections = []store.Projection{b.sessions}
+	b.shadow = shadow.New(shadow.Options{})
+	b.projections = []store.Projection{b.sessions, b.shadow}
+	b.snapComps = []snapshot.Component{sessionsSection{b.sessions}, b.shadow}
+	b.api.EnableShadow(b.shadow)
 	snap := cfg.SnapshotPath
 	b.api.SetComponent("snapshots", false, func(context.Context) error {
 		fi, err := os.Stat(snap)
@@ -98,7 +114,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 		return nil
 	})
 	if cfg.MountPoint != "" {
-		// Until the FUSE view replaces it, a configured mount is not ready.
+		// Until Serve mounts the view, a configured mount is not ready.
 		b.api.SetComponent("fuse_mount", true, func(context.Context) error {
 			return errors.New("not mounted")
 		})
@@ -164,15 +180,26 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("bridge already served")
 	}
 	b.started = true
-	ps, from := b.projections, b.replayFrom
+	ps, from := append([]store.Projection(nil), b.projections...), b.replayFrom
 	b.mu.Unlock()
 
 	start := time.Now()
+	from, ps, err := b.startParts(from, ps)
+	if err != nil {
+		b.store.Close()
+		return err
+	}
 	if err := b.store.Attach(from, ps...); err != nil {
+		b.stopParts()
 		b.store.Close()
 		return fmt.Errorf("replay event log: %w", err)
 	}
 	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
+	if err := b.afterReplay(); err != nil {
+		b.stopParts()
+		b.store.Close()
+		return err
+	}
 
 	srv := &http.Server{
 		Handler:           b.api,
