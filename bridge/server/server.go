@@ -183,20 +183,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	ps, from := append([]store.Projection(nil), b.projections...), b.replayFrom
 	b.mu.Unlock()
 
-	start := time.Now()
-	from, ps, err := b.startParts(from, ps)
-	if err != nil {
-		b.store.Close()
-		return err
-	}
-	if err := b.store.Attach(from, ps...); err != nil {
-		b.stopParts()
-		b.store.Close()
-		return fmt.Errorf("replay event log: %w", err)
-	}
-	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
-	if err := b.afterReplay(); err != nil {
-		b.stopParts()
+	if err := b.prepare(from, ps); err != nil {
 		b.store.Close()
 		return err
 	}
@@ -243,6 +230,27 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	b.log.Info("lighthouse-bridge stopped", "last_sequence", b.store.LastSequence())
 	return serveErr
+}
+
+// prepare is start-up up to serving: restore the newest snapshot, replay
+// the rest of the log through the projections, mount the FUSE view. On
+// error nothing is left running but the store, which the caller closes.
+func (b *Bridge) prepare(from uint64, ps []store.Projection) error {
+	start := time.Now()
+	from, ps, err := b.startParts(from, ps)
+	if err != nil {
+		return err
+	}
+	if err := b.store.Attach(from, ps...); err != nil {
+		b.stopParts()
+		return fmt.Errorf("replay event log: %w", err)
+	}
+	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
+	if err := b.afterReplay(); err != nil {
+		b.stopParts()
+		return err
+	}
+	return nil
 }
 
 // Close releases the store of a Bridge that was never served.
