@@ -1,9 +1,10 @@
 // Package server assembles a running Bridge from its parts: it opens the
 // event store, replays the log through every projection, builds the HTTP
-// API, serves it, and shuts everything down in order on a signal. Later
-// parts (shadow files, FUSE, snapshots, coordination) plug in between New
-// and Serve: AddProjection, API().Handle, API().SetComponent,
-// Validator().SetEscalator, OnShutdown, SetReplayStart.
+// API, serves it, and shuts everything down in order on a signal. Shadow
+// files, the FUSE view, snapshots and backup are built in (parts.go);
+// later parts (coordination) plug in between New and Serve: AddProjection,
+// AddSnapshotComponent, API().Handle, API().SetComponent,
+// Validator().SetEscalator, OnShutdown.
 package server
 
 import (
