@@ -129,7 +129,17 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.s.metrics.AppendDuration.Observe(time.Since(start).Seconds())
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: evs[0].Sequence, EventID: evs[0].ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
+	seq := evs[0].Sequence
+	// CheckWrite and Append are not one step: a concurrent write may have
+	// made p conflict in between. The event is then stored but changes no
+	// file; say so rather than claim the content was recorded.
+	if v, err := h.p.At(seq); err == nil {
+		if f, ok := v.Read(p); !ok || f.Seq != seq {
+			WriteError(w, http.StatusConflict, fmt.Sprintf("a concurrent write made %q conflict: event %d was logged but changed no file", p, seq))
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
 }
 
 func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +178,16 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 		h.s.storeFailure(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: evs[0].Sequence, EventID: evs[0].ID, Status: "deleted"})
+	seq := evs[0].Sequence
+	// As for PUT: a concurrent DELETE may have removed p first, making
+	// this event a no-op.
+	if prev, err := h.p.At(seq - 1); err == nil {
+		if e, ok := prev.Stat(p); !ok || e.Kind != shadow.KindFile {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("%q was deleted by a concurrent request before event %d, which changed nothing", p, seq))
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "deleted"})
 }
 
 // view is the state a GET reads: the latest, or ?at=SEQ.
