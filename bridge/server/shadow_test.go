@@ -19,6 +19,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
 
@@ -507,5 +508,47 @@ func TestConcurrentConflictingWrites(t *testing.T) {
 	}
 	if ok == 0 || conflict == 0 {
 		t.Fatalf("%d stored, %d conflicts: the race did not happen", ok, conflict)
+	}
+}
+
+// TestSnapshotThatFailsToRestoreIsNotTrusted: a snapshot whose checksum is
+// right but whose shadow section does not decode (a bug, a format change)
+// leaves no half-restored state: the sessions section, restored first, is
+// reset and the whole log is replayed.
+func TestSnapshotThatFailsToRestoreIsNotTrusted(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	r, _ := startOpts(t, cfg, Options{})
+	tok := session(t, r.url, "builder")
+	writeHistory(t, r.url, tok, 20, 5)
+	r.shutdown(t)
+	want := fullReplay(t, cfg)
+
+	st, _ := store.Open(cfg.EventStorePath, store.Options{})
+	last := st.LastSequence()
+	st.Close()
+	fakeSessions, _ := json.Marshal([]auth.SessionRecord{{ID: "fake-session", AgentID: "intruder"}})
+	snaps, err := snapshot.Open(cfg.SnapshotPath, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snaps.Write(&snapshot.Snapshot{Seq: last, Created: time.Now(), Sections: map[string][]byte{
+		"sessions": fakeSessions, shadow.SnapshotSection: []byte("not a shadow state"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	r, lb := startOpts(t, cfg, Options{})
+	got, _ := r.b.Shadow().MarshalSnapshot()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("state after a failed restore differs from a full replay\n%s", lb)
+	}
+	if !strings.Contains(lb.String(), "snapshot could not be restored") {
+		t.Fatalf("no warning:\n%s", lb)
+	}
+	if _, _, ok := r.b.Sessions().Get("fake-session"); ok {
+		t.Fatal("the bad snapshot's session survived the reset")
+	}
+	if code, body, _ := do(t, "GET", r.url+"/shadow/?list", tok, nil); code != 200 {
+		t.Fatalf("the real session was lost: %d %s", code, body)
 	}
 }
