@@ -172,9 +172,22 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		if len(g.pos) > 0 {
 			m.spec = g.pos
 		}
-		if value != "" && best > 0 {
+		// A choice between a default and a named definition (#Duration |
+		// *"30s") is explained by the definition.
+		var name, what string
+		for _, alt := range strings.Split(allowed, " | ") {
+			if !strings.HasPrefix(alt, "*") {
+				if n, w := definitionOf(schema, alt); w != "" {
+					name, what = n, w
+				}
+			}
+		}
+		switch {
+		case what != "" && value != "":
+			m.format, m.args = "%s is not %s (%s)", []any{value, what, name}
+		case value != "" && best > 0:
 			m.format, m.args = "%s is not allowed here; write one of: %s", []any{value, allowed}
-		} else {
+		default:
 			m.format, m.args = "not allowed here; write one of: %s", []any{allowed}
 		}
 		out = append(out, m)
@@ -267,7 +280,7 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
 			se.format, se.args = "%s is required: %s", []any{path, doc}
 			break
 		}
-	case strings.HasPrefix(format, "invalid value %v (") && len(args) == 2:
+	case strings.HasPrefix(format, "invalid value %") && len(args) == 2:
 		bound := fmt.Sprint(args[1])
 		if name, what := definitionOf(schema, bound); what != "" {
 			se.format, se.args = "%v is not %s (%s)", []any{args[0], what, name}
@@ -385,8 +398,8 @@ func definitionOf(schema cue.Value, bound string) (name, what string) {
 		if !ok {
 			return name, ""
 		}
-		if i := strings.IndexAny(text, ".;:"); i >= 0 {
-			text = text[:i]
+		if i := strings.IndexAny(text, ".;:("); i >= 0 {
+			text = strings.TrimSpace(text[:i])
 		}
 		return name, text
 	}

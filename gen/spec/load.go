@@ -79,12 +79,47 @@ func Load(o Options) (*Service, error) {
 	s, derr := decode(v, dir, verr != nil)
 	if verr != nil || derr != nil {
 		var all errors.Error
+		seen := map[string]bool{}
 		for _, e := range errors.Errors(verr) {
 			all = errors.Append(all, e)
+			seen[strings.Join(e.Path(), ".")] = true
+		}
+		// CUE leaves out the fields a spec is missing when it has other
+		// errors to report; they are errors of this run too.
+		if verr != nil {
+			for _, e := range incomplete(v) {
+				if !seen[strings.Join(e.Path(), ".")] {
+					all = errors.Append(all, e)
+				}
+			}
 		}
 		return nil, annotate(errors.Append(all, derr), v, schema, dir)
 	}
 	return s, nil
+}
+
+// incomplete finds the regular fields of v that are not concrete and
+// have no default: the required fields the spec leaves out.
+func incomplete(v cue.Value) []errors.Error {
+	var out []errors.Error
+	var walk func(cue.Value)
+	walk = func(x cue.Value) {
+		// A struct with an error inside is bottom, yet its fields can
+		// still be walked.
+		if it, err := x.Fields(); err == nil {
+			for it.Next() {
+				walk(it.Value())
+			}
+			return
+		}
+		for _, e := range errors.Errors(x.Validate(cue.Concrete(true))) {
+			if format, _ := e.Msg(); strings.HasPrefix(format, "incomplete value") {
+				out = append(out, e)
+			}
+		}
+	}
+	walk(v)
+	return out
 }
 
 func embeddedOverlay() (map[string]load.Source, error) {
