@@ -130,6 +130,7 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		first  int
 		values map[string]int // value → the number of conflicts it is in
 		pos    []token.Pos
+		disj   bool // CUE reported an empty disjunction
 	}
 	groups := map[string]*group{}
 	for i, se := range list {
@@ -142,10 +143,20 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			g = &group{first: i, values: map[string]int{}}
 			groups[key] = g
 		}
+		g.disj = g.disj || strings.Contains(se.format, "errors in empty disjunction")
 		if strings.HasPrefix(se.format, "conflicting values") && len(se.args) >= 2 {
 			g.values[fmt.Sprint(se.args[0])]++
 			g.values[fmt.Sprint(se.args[1])]++
 			g.pos = se.spec
+		}
+	}
+	for key, g := range groups {
+		// Two values of the spec that conflict with each other are
+		// said best by CUE, with both positions.
+		if !g.disj {
+			if g.values[fmt.Sprint(schemaValue(schema, list[g.first].path))] == 0 {
+				delete(groups, key)
+			}
 		}
 	}
 	var out []*specError

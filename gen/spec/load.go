@@ -70,6 +70,9 @@ func Load(o Options) (*Service, error) {
 		}
 		sv = vals[0]
 	}
+	if err := schema.Err(); err != nil {
+		return nil, err
+	}
 	def := schema.LookupPath(cue.ParsePath("#Service"))
 	if !def.Exists() {
 		return nil, fmt.Errorf("embedded schema has no #Service")
@@ -149,16 +152,10 @@ func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]cue.V
 			return nil, inst.Err
 		}
 	}
-	vals, err := ctx.BuildInstances(insts)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vals {
-		if err := v.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return vals, nil
+	// A value that evaluates to an error is returned as it is: Load
+	// validates it with the schema and reports every error of it, at
+	// the spec's positions.
+	return ctx.BuildInstances(insts)
 }
 
 // decode turns the unified value into the model and runs the checks CUE
