@@ -22,6 +22,10 @@ type specError struct {
 	args   []any
 	spec   []token.Pos // positions in the spec's folder
 	schema []token.Pos // every other position (the embedded schema)
+
+	// cueFormat and cueArgs are CUE's own message, before explain.
+	cueFormat string
+	cueArgs   []any
 }
 
 func (e *specError) Path() []string                   { return e.path }
@@ -94,6 +98,7 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 		if !ok {
 			se = &specError{path: trimService(e.Path())}
 			se.format, se.args = e.Msg()
+			se.cueFormat, se.cueArgs = se.format, se.args
 			for _, p := range errors.Positions(e) {
 				se.addPos(p, dir)
 			}
@@ -131,10 +136,11 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		values map[string]int // value → the number of conflicts it is in
 		pos    []token.Pos
 		disj   bool // CUE reported an empty disjunction
+		types  bool // a conflict of types, which explain words itself
 	}
 	groups := map[string]*group{}
 	for i, se := range list {
-		if !strings.HasPrefix(se.format, "conflicting values %s and %s") && !strings.Contains(se.format, "errors in empty disjunction") {
+		if !strings.HasPrefix(se.cueFormat, "conflicting values %s and %s") && !strings.Contains(se.cueFormat, "errors in empty disjunction") {
 			continue
 		}
 		key := strings.Join(se.path, ".")
@@ -143,17 +149,20 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			g = &group{first: i, values: map[string]int{}}
 			groups[key] = g
 		}
-		g.disj = g.disj || strings.Contains(se.format, "errors in empty disjunction")
-		if strings.HasPrefix(se.format, "conflicting values") && len(se.args) >= 2 {
-			g.values[fmt.Sprint(se.args[0])]++
-			g.values[fmt.Sprint(se.args[1])]++
+		g.disj = g.disj || strings.Contains(se.cueFormat, "errors in empty disjunction")
+		g.types = g.types || strings.Contains(se.cueFormat, "mismatched types")
+		if strings.HasPrefix(se.cueFormat, "conflicting values") && len(se.cueArgs) >= 2 {
+			g.values[fmt.Sprint(se.cueArgs[0])]++
+			g.values[fmt.Sprint(se.cueArgs[1])]++
 			g.pos = se.spec
 		}
 	}
 	for key, g := range groups {
 		// Two values of the spec that conflict with each other are
 		// said best by CUE, with both positions.
-		if !g.disj {
+		if !g.disj && g.types {
+			delete(groups, key)
+		} else if !g.disj {
 			if g.values[fmt.Sprint(schemaValue(schema, list[g.first].path))] == 0 {
 				delete(groups, key)
 			}
@@ -197,9 +206,9 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		case what != "" && value != "":
 			m.format, m.args = "%s is not %s (%s)", []any{value, what, name}
 		case value != "" && best > 0:
-			m.format, m.args = "%s is not allowed here; write one of: %s", []any{value, allowed}
+			m.format, m.args = "%s is not allowed here; allowed: %s", []any{value, allowed}
 		default:
-			m.format, m.args = "not allowed here; write one of: %s", []any{allowed}
+			m.format, m.args = "not allowed here; allowed: %s", []any{allowed}
 		}
 		out = append(out, m)
 	}
@@ -327,8 +336,34 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
 		}
 		if kinds[b] && !kinds[a] {
 			se.format, se.args = "%s must be of type %s", []any{a, b}
+			break
+		}
+		// A value where the schema wants a struct or list (or the other
+		// way round): the schema's kind tells which side is which.
+		want := schemaValue(schema, se.path).IncompleteKind().String()
+		ka, kb := fmt.Sprint(args[2]), fmt.Sprint(args[3])
+		if ka == want {
+			a, ka, kb = b, kb, ka
+		}
+		if kb == want && ka != want {
+			se.format, se.args = "%s must be of type %s, not %s", []any{a, kb, ka}
+			if doc := nearestDoc(schema, se.path); doc != "" {
+				se.format += " (%s)"
+				se.args = append(se.args, doc)
+			}
 		}
 	}
+}
+
+// nearestDoc is the schema's doc comment of the field at path or, when it
+// has none, of its closest parent that has one.
+func nearestDoc(schema cue.Value, path []string) string {
+	for n := len(path); n > 0; n-- {
+		if doc := schemaDoc(schema, path[:n]); doc != "" {
+			return doc
+		}
+	}
+	return ""
 }
 
 // kinds are the type names CUE prints for a schema's bare type.
@@ -397,7 +432,7 @@ func definitionOf(schema cue.Value, bound string) (name, what string) {
 	for it.Next() {
 		d := it.Value()
 		name := it.Selector().String()
-		if d.IncompleteKind() == cue.StructKind || !strings.Contains(fmt.Sprint(d), bound) {
+		if d.IncompleteKind() == cue.StructKind || !slices.Contains(conjuncts(d), bound) {
 			continue
 		}
 		var doc []string
@@ -415,6 +450,18 @@ func definitionOf(schema cue.Value, bound string) (name, what string) {
 		return name, text
 	}
 	return "", ""
+}
+
+// conjuncts are the constraints of v as CUE prints them: v itself and,
+// for a conjunction, each of its parts.
+func conjuncts(v cue.Value) []string {
+	out := []string{fmt.Sprint(v)}
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, a := range args {
+			out = append(out, conjuncts(a)...)
+		}
+	}
+	return out
 }
 
 // findField looks for a field named label elsewhere in the spec's schema

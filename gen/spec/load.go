@@ -86,11 +86,34 @@ func Load(o Options) (*Service, error) {
 		for _, e := range errors.Errors(verr) {
 			all = errors.Append(all, e)
 			seen[strings.Join(e.Path(), ".")] = true
+			seen[strings.Join(e.Path(), ".")+": "+e.Error()] = true
+		}
+		// An error that makes the whole spec bottom (a rule of #Service
+		// failing on a broken field) can stop Validate before it reaches
+		// the other fields: each top-level field is validated on its own.
+		if verr != nil {
+			// A bottom struct lists no fields: the names come from the
+			// schema and the spec, the values from v.
+			for _, from := range []cue.Value{def, sv} {
+				it, err := from.Fields()
+				if err != nil {
+					continue
+				}
+				for it.Next() {
+					fv := v.LookupPath(cue.MakePath(it.Selector()))
+					for _, e := range errors.Errors(fv.Validate(cue.Concrete(true), cue.Hidden(true))) {
+						if k := strings.Join(e.Path(), ".") + ": " + e.Error(); !seen[k] {
+							seen[k] = true
+							all = errors.Append(all, e)
+						}
+					}
+				}
+			}
 		}
 		// CUE leaves out the fields a spec is missing when it has other
 		// errors to report; they are errors of this run too.
 		if verr != nil {
-			for _, e := range incomplete(v) {
+			for _, e := range incomplete(v, def) {
 				if !seen[strings.Join(e.Path(), ".")] {
 					all = errors.Append(all, e)
 				}
@@ -103,7 +126,7 @@ func Load(o Options) (*Service, error) {
 
 // incomplete finds the regular fields of v that are not concrete and
 // have no default: the required fields the spec leaves out.
-func incomplete(v cue.Value) []errors.Error {
+func incomplete(v, def cue.Value) []errors.Error {
 	var out []errors.Error
 	var walk func(cue.Value)
 	walk = func(x cue.Value) {
@@ -121,7 +144,12 @@ func incomplete(v cue.Value) []errors.Error {
 			}
 		}
 	}
-	walk(v)
+	// The top level may be bottom and list no fields: #Service names them.
+	if it, err := def.Fields(); err == nil {
+		for it.Next() {
+			walk(v.LookupPath(cue.MakePath(it.Selector())))
+		}
+	}
 	return out
 }
 
