@@ -72,6 +72,8 @@ type shown struct {
 	verbose bool
 }
 
+// Path is left out when the message starts with it ("description is
+// required: ..."), so the line does not say it twice.
 func (e shown) Path() []string {
 	msg := fmt.Sprintf(e.format, e.args...)
 	if p := strings.Join(e.path, "."); strings.HasPrefix(msg, p+" ") {
@@ -158,14 +160,15 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		}
 	}
 	for key, g := range groups {
-		// Two values of the spec that conflict with each other are
-		// said best by CUE, with both positions.
-		if !g.disj && g.types {
+		if g.disj {
+			continue
+		}
+		// Outside a disjunction, keep CUE's words for a conflict of types
+		// (explain has worded it) and for two values of the spec that
+		// conflict with each other (CUE shows both positions); merge only
+		// a conflict with the schema's fixed value.
+		if g.types || g.values[fmt.Sprint(schemaValue(schema, list[g.first].path))] == 0 {
 			delete(groups, key)
-		} else if !g.disj {
-			if g.values[fmt.Sprint(schemaValue(schema, list[g.first].path))] == 0 {
-				delete(groups, key)
-			}
 		}
 	}
 	var out []*specError
