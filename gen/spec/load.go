@@ -36,7 +36,7 @@ type Options struct {
 
 // Load reads, unifies, validates and decodes a spec. Its error is a CUE
 // error list (cuelang.org/go/cue/errors) holding every problem found,
-// each with a position; print it with errors.Details.
+// each with a position; print it with Details.
 func Load(o Options) (*Service, error) {
 	ctx := cuecontext.New()
 	overlay, err := embeddedOverlay()
@@ -81,47 +81,53 @@ func Load(o Options) (*Service, error) {
 	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
 	s, derr := decode(v, dir, verr != nil)
 	if verr != nil || derr != nil {
-		var all errors.Error
-		seen := map[string]bool{}
-		for _, e := range errors.Errors(verr) {
-			all = errors.Append(all, e)
-			seen[strings.Join(e.Path(), ".")] = true
-			seen[strings.Join(e.Path(), ".")+": "+e.Error()] = true
-		}
-		// An error that makes the whole spec bottom (a rule of #Service
-		// failing on a broken field) can stop Validate before it reaches
-		// the other fields: each top-level field is validated on its own.
-		if verr != nil {
-			// A bottom struct lists no fields: the names come from the
-			// schema and the spec, the values from v.
-			for _, from := range []cue.Value{def, sv} {
-				it, err := from.Fields()
-				if err != nil {
-					continue
-				}
-				for it.Next() {
-					fv := v.LookupPath(cue.MakePath(it.Selector()))
-					for _, e := range errors.Errors(fv.Validate(cue.Concrete(true), cue.Hidden(true))) {
-						if k := strings.Join(e.Path(), ".") + ": " + e.Error(); !seen[k] {
-							seen[k] = true
-							all = errors.Append(all, e)
-						}
-					}
-				}
-			}
-		}
-		// CUE leaves out the fields a spec is missing when it has other
-		// errors to report; they are errors of this run too.
-		if verr != nil {
-			for _, e := range incomplete(v, def) {
-				if !seen[strings.Join(e.Path(), ".")] {
-					all = errors.Append(all, e)
-				}
-			}
-		}
-		return nil, annotate(errors.Append(all, derr), v, schema, dir)
+		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv), derr), v, schema, dir)
 	}
 	return s, nil
+}
+
+// cueErrors completes verr, Validate's errors, with those it leaves out,
+// so one run reports every error. An error that makes the whole spec
+// bottom (a rule of #Service failing on a broken field) can stop Validate
+// before it reaches the other fields, so each top-level field is
+// validated on its own too; and Validate leaves out the fields a spec
+// lacks when it has other errors to report (see incomplete).
+func cueErrors(verr error, v, def, sv cue.Value) errors.Error {
+	if verr == nil {
+		return nil
+	}
+	var all errors.Error
+	seen := map[string]bool{} // path, and path + message
+	add := func(e errors.Error) {
+		path := strings.Join(e.Path(), ".")
+		if k := path + ": " + e.Error(); !seen[k] {
+			seen[k], seen[path] = true, true
+			all = errors.Append(all, e)
+		}
+	}
+	for _, e := range errors.Errors(verr) {
+		add(e)
+	}
+	// A bottom struct lists no fields: the names come from the schema
+	// and the spec, the values from v.
+	for _, from := range []cue.Value{def, sv} {
+		it, err := from.Fields()
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			fv := v.LookupPath(cue.MakePath(it.Selector()))
+			for _, e := range errors.Errors(fv.Validate(cue.Concrete(true), cue.Hidden(true))) {
+				add(e)
+			}
+		}
+	}
+	for _, e := range incomplete(v, def) {
+		if !seen[strings.Join(e.Path(), ".")] {
+			add(e)
+		}
+	}
+	return all
 }
 
 // incomplete finds the regular fields of v that are not concrete and
