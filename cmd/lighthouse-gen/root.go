@@ -30,19 +30,25 @@ func Main() int {
 	cmd := newRootCmd()
 	if err := cmd.Execute(); err != nil {
 		if err != errSilent {
-			printError(cmd.ErrOrStderr(), err)
+			verbose, _ := cmd.PersistentFlags().GetBool("verbose")
+			printError(cmd.ErrOrStderr(), err, verbose)
 		}
 		return 1
 	}
 	return 0
 }
 
-// printError shows every CUE error with its position relative to the
-// working directory; other errors as they are.
-func printError(w io.Writer, err error) {
+// printError shows every CUE error with its position in the spec relative
+// to the working directory (verbose adds the schema's positions, which
+// only a schema author needs); other errors as they are.
+func printError(w io.Writer, err error, verbose bool) {
 	wd, _ := os.Getwd()
 	if _, ok := err.(cueerrors.Error); ok {
-		fmt.Fprint(w, spec.Details(err, wd))
+		if verbose {
+			fmt.Fprint(w, spec.DetailsVerbose(err, wd))
+		} else {
+			fmt.Fprint(w, spec.Details(err, wd))
+		}
 		return
 	}
 	if fe, ok := err.(*build.FindingsError); ok {
@@ -84,6 +90,7 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.spec, "spec", "", "spec folder (one CUE package); default: the embedded bridge spec")
 	pf.StringVar(&f.out, "out", "deploy", "output folder of the artifacts")
+	pf.Bool("verbose", false, "with a spec error, also print the positions in the embedded schema")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
 	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), version.NewCommand("lighthouse-gen"))
 	return root
