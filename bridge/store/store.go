@@ -268,6 +268,10 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 		// Sequences only grow, so pages are filled completely: fewer pages
 		// to write and fsync per commit.
 		b.FillPercent = 1.0
+		var ixs [3]*bolt.Bucket
+		for i, ix := range indexes {
+			ixs[i] = tx.Bucket(ix.bucket)
+		}
 		for _, r := range batch {
 			for j := range r.events {
 				seq++
@@ -278,7 +282,7 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 				if err := b.Put(seqKey(seq), r.parts[j].value(seq, tsJSON)); err != nil {
 					return err
 				}
-				if err := index(tx, e); err != nil {
+				if err := indexInto(ixs[:], e); err != nil {
 					return err
 				}
 			}
@@ -562,14 +566,25 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 
 // index adds e to the secondary indexes.
 func index(tx *bolt.Tx, e *Event) error {
-	for _, ix := range indexes {
+	var bs [3]*bolt.Bucket
+	for i, ix := range indexes {
+		bs[i] = tx.Bucket(ix.bucket)
+	}
+	return indexInto(bs[:], e)
+}
+
+// indexInto is index with the index buckets already looked up (in the
+// order of indexes), for the writer's loop over a batch.
+func indexInto(bs []*bolt.Bucket, e *Event) error {
+	for i, ix := range indexes {
 		v := ix.field(e)
 		if v == "" {
 			continue
 		}
+		// bbolt keeps keys until commit: each is its own slice.
 		k := make([]byte, 0, len(v)+9)
 		k = append(append(append(k, v...), 0), seqKey(e.Sequence)...)
-		if err := tx.Bucket(ix.bucket).Put(k, []byte{}); err != nil {
+		if err := bs[i].Put(k, []byte{}); err != nil {
 			return err
 		}
 	}
