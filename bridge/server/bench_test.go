@@ -121,6 +121,26 @@ func BenchmarkAppendHTTP(b *testing.B) {
 		}
 		return nil
 	})
+	reportBatch(b, br)
+}
+
+// reportBatch reports the mean number of events per group commit and the
+// mean commit time (transaction and fsync), from the bridge's histograms.
+func reportBatch(b *testing.B, br *Bridge) {
+	mfs, err := br.Metrics().Registry.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "lighthouse_event_store_commit_events":
+			h := mf.GetMetric()[0].GetHistogram()
+			b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "events/commit")
+		case "lighthouse_event_store_commit_duration_seconds":
+			h := mf.GetMetric()[0].GetHistogram()
+			b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "commit_ms")
+		}
+	}
 }
 
 func BenchmarkAppendStore(b *testing.B) {
