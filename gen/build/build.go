@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/rogpeppe/go-internal/diff"
 
@@ -133,19 +134,32 @@ func Compile(o Options) (*spec.Service, []File, error) {
 	return s, files, err
 }
 
-// Emit runs every emitter on a loaded spec.
+// Emit runs every emitter on a loaded spec. Emitters are pure functions of
+// the model, so they run side by side; the files come back in the order of
+// emit.Names, and the first error in that order is the one returned.
 func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
-	var files []File
-	for _, name := range emit.Names {
-		data, err := Emitters[name](s, eo)
+	files := make([]File, len(emit.Names))
+	errs := make([]error, len(emit.Names))
+	var wg sync.WaitGroup
+	for i, name := range emit.Names {
+		wg.Go(func() {
+			data, err := Emitters[name](s, eo)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			mode := fs.FileMode(0o644)
+			if name == emit.Script {
+				mode = 0o755
+			}
+			files[i] = File{Name: name, Mode: mode, Data: data}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
-		mode := fs.FileMode(0o644)
-		if name == emit.Script {
-			mode = 0o755
-		}
-		files = append(files, File{Name: name, Mode: mode, Data: data})
 	}
 	return files, nil
 }
