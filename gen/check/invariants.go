@@ -604,7 +604,7 @@ func (v *view) secrets() {
 // secretMarks are literals one of which every match of secretValue
 // contains; a line with none of them is not run through the expression,
 // which spares almost every line of an artifact the regexp's backtracking.
-var secretMarks = []string{"-----BEGIN ", "AKIA", "gh", "xox", "sk-"}
+var secretMarks = []string{"-----BEGIN ", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "sk-"}
 
 // secretScan reports well-known secret formats in any artifact, by line.
 func secretScan(file string, data []byte) []Finding {

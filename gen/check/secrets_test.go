@@ -17,6 +17,10 @@ func TestSecretScan(t *testing.T) {
 		"-----BEGIN RSA PRIVATE KEY-----",
 		"  AWS_KEY: AKIAABCDEFGHIJKLMNOP",
 		`  TOKEN: "ghp_0123456789abcdefghijABCDEFGHIJ012345"`,
+		"  OAUTH: gho_0123456789abcdefghijABCDEFGHIJ012345",
+		"  USER: ghu_0123456789abcdefghijABCDEFGHIJ012345",
+		"  SERVER: ghs_0123456789abcdefghijABCDEFGHIJ012345",
+		"  REFRESH: ghr_0123456789abcdefghijABCDEFGHIJ012345",
 		"  SLACK: xoxb-1234567890-abcdef",
 		"  OPENAI=sk-0123456789abcdef0123456789abcdef",
 		"  gho_short: not a token",
@@ -24,6 +28,7 @@ func TestSecretScan(t *testing.T) {
 		"-----BEGIN CERTIFICATE-----",
 		"  ask-me: sk-tooshort",
 		"ENV PATH=/usr/local/bin",
+		"  image: lighthouse-bridge:ghp_tooshort",
 		"  value: xoxb-",
 	}
 	got := secretScan("f", []byte(strings.Join(lines, "\n")))
@@ -34,7 +39,7 @@ func TestSecretScan(t *testing.T) {
 		}
 		gotLines = append(gotLines, f.Line)
 	}
-	if diff := cmp.Diff([]int{2, 3, 4, 5, 6}, gotLines); diff != "" {
+	if diff := cmp.Diff([]int{2, 3, 4, 5, 6, 7, 8, 9, 10}, gotLines); diff != "" {
 		t.Errorf("secret lines (-want +got):\n%s\nfindings: %v", diff, got)
 	}
 }
