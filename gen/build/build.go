@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -135,25 +136,34 @@ func Compile(o Options) (*spec.Service, []File, error) {
 }
 
 // Emit runs every emitter on a loaded spec. Emitters are pure functions of
-// the model, so they run side by side; the files come back in the order of
-// emit.Names, and the first error in that order is the one returned.
+// the model, so they run side by side, the slowest (Kubernetes: typed
+// objects through JSON to YAML) on the calling goroutine; the files come
+// back in the order of emit.Names, and the first error in that order is
+// the one returned.
 func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
 	files := make([]File, len(emit.Names))
 	errs := make([]error, len(emit.Names))
+	one := func(i int, name string) {
+		data, err := Emitters[name](s, eo)
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", name, err)
+			return
+		}
+		mode := fs.FileMode(0o644)
+		if name == emit.Script {
+			mode = 0o755
+		}
+		files[i] = File{Name: name, Mode: mode, Data: data}
+	}
 	var wg sync.WaitGroup
+	slowest := slices.Index(emit.Names, emit.Kubernetes)
 	for i, name := range emit.Names {
-		wg.Go(func() {
-			data, err := Emitters[name](s, eo)
-			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			mode := fs.FileMode(0o644)
-			if name == emit.Script {
-				mode = 0o755
-			}
-			files[i] = File{Name: name, Mode: mode, Data: data}
-		})
+		if i != slowest {
+			wg.Go(func() { one(i, name) })
+		}
+	}
+	if slowest >= 0 {
+		one(slowest, emit.Kubernetes)
 	}
 	wg.Wait()
 	for _, err := range errs {

@@ -153,24 +153,16 @@ func Parse(ctx context.Context, files map[string][]byte, opts Options) (*Parsed,
 	p := &Parsed{}
 	var found [4][]Finding
 	var wg sync.WaitGroup
-	run := func(i int, file string, parse func(data []byte) error) {
+	parse := func(i int, file string, fn func(data []byte) error) {
 		if data, ok := files[file]; ok {
-			wg.Go(func() {
-				if err := parse(data); err != nil {
-					found[i] = append(found[i], parseFinding(file, err))
-				}
-			})
+			if err := fn(data); err != nil {
+				found[i] = append(found[i], parseFinding(file, err))
+			}
 		}
 	}
-	// Compose first: its loader is the slowest of the four.
-	run(2, FileCompose, func(data []byte) (err error) {
-		dir := opts.Dir
-		if dir == "" {
-			dir = "."
-		}
-		p.Compose, err = ParseCompose(ctx, FileCompose, dir, data, opts.Env)
-		return err
-	})
+	run := func(i int, file string, fn func(data []byte) error) {
+		wg.Go(func() { parse(i, file, fn) })
+	}
 	run(0, FileDockerfile, func(data []byte) (err error) {
 		if p.Dockerfile, err = ParseDockerfile(FileDockerfile, data); err == nil {
 			found[0] = p.Dockerfile.Lint
@@ -183,6 +175,16 @@ func Parse(ctx context.Context, files map[string][]byte, opts Options) (*Parsed,
 	})
 	run(3, FileKube, func(data []byte) (err error) {
 		p.Kube, err = ParseKubernetes(FileKube, data)
+		return err
+	})
+	// Compose's loader is the slowest of the four (and may wait for its
+	// schema): it runs here, at once, not queued behind the others.
+	parse(2, FileCompose, func(data []byte) (err error) {
+		dir := opts.Dir
+		if dir == "" {
+			dir = "."
+		}
+		p.Compose, err = ParseCompose(ctx, FileCompose, dir, data, opts.Env)
 		return err
 	})
 	wg.Wait()
