@@ -18,8 +18,18 @@ import (
 
 var bins struct {
 	once     sync.Once
+	dir      string
 	gen, cue string
 	err      error
+}
+
+// TestMain removes the benchmark binaries (about 80 MB) when the run ends.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
 }
 
 func binaries(b *testing.B) (gen, cue string) {
@@ -29,6 +39,7 @@ func binaries(b *testing.B) (gen, cue string) {
 			bins.err = err
 			return
 		}
+		bins.dir = dir
 		bins.gen, bins.cue = filepath.Join(dir, "lighthouse-gen"), filepath.Join(dir, "cue")
 		for _, c := range [][]string{
 			{"go", "build", "-o", bins.gen, "../../cmd/lighthouse-gen"},
