@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
+	"runtime/pprof"
 
 	cueerrors "cuelang.org/go/cue/errors"
 	"github.com/spf13/cobra"
@@ -21,11 +21,9 @@ var errSilent = fmt.Errorf("silent")
 // Main runs the CLI with os.Args and returns the exit code; tests register
 // it as a testscript command.
 func Main() int {
-	if os.Getenv("GOGC") == "" {
-		// lighthouse-gen lives for tens of milliseconds with a heap of a
-		// few MiB; collecting less often cuts about a third of its run
-		// time (see BENCHMARKS.md). GOGC in the environment still wins.
-		debug.SetGCPercent(400)
+	if p := os.Getenv("LIGHTHOUSE_CPUPROFILE"); p != "" {
+		stop := startProfile(p)
+		defer stop()
 	}
 	cmd := newRootCmd()
 	if err := cmd.Execute(); err != nil {
@@ -36,6 +34,27 @@ func Main() int {
 		return 1
 	}
 	return 0
+}
+
+// startProfile writes a CPU profile of the run to path (the hidden
+// LIGHTHOUSE_CPUPROFILE, for the performance work in BENCHMARKS.md: a run
+// lasts tens of milliseconds, so profiles of many runs are merged with
+// `go tool pprof`: a single run has only a few samples at 100 Hz).
+func startProfile(path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lighthouse-gen: cpu profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "lighthouse-gen: cpu profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // printError shows every CUE error with its position in the spec relative

@@ -11,7 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rogpeppe/go-internal/diff"
 
@@ -133,19 +135,41 @@ func Compile(o Options) (*spec.Service, []File, error) {
 	return s, files, err
 }
 
-// Emit runs every emitter on a loaded spec.
+// Emit runs every emitter on a loaded spec. Emitters are pure functions of
+// the model, so they run side by side, the slowest (Kubernetes: typed
+// objects through JSON to YAML) on the calling goroutine; the files come
+// back in the order of emit.Names, and the first error in that order is
+// the one returned.
 func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
-	var files []File
-	for _, name := range emit.Names {
+	files := make([]File, len(emit.Names))
+	errs := make([]error, len(emit.Names))
+	one := func(i int, name string) {
 		data, err := Emitters[name](s, eo)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			errs[i] = fmt.Errorf("%s: %w", name, err)
+			return
 		}
 		mode := fs.FileMode(0o644)
 		if name == emit.Script {
 			mode = 0o755
 		}
-		files = append(files, File{Name: name, Mode: mode, Data: data})
+		files[i] = File{Name: name, Mode: mode, Data: data}
+	}
+	var wg sync.WaitGroup
+	slowest := slices.Index(emit.Names, emit.Kubernetes)
+	for i, name := range emit.Names {
+		if i != slowest {
+			wg.Go(func() { one(i, name) })
+		}
+	}
+	if slowest >= 0 {
+		one(slowest, emit.Kubernetes)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return files, nil
 }

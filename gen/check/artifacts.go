@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 )
@@ -144,38 +146,49 @@ func parseFinding(file string, err error) Finding {
 
 // Parse parses each artifact with its consumer's parser. A file that does not
 // parse yields a RuleParse finding and a nil field; Dockerfile lint warnings are
-// findings too.
+// findings too. The four parsers share nothing, so they run side by side (a
+// build is short and has two cores to fill); findings come back in the order
+// of Files whatever finishes first.
 func Parse(ctx context.Context, files map[string][]byte, opts Options) (*Parsed, []Finding) {
 	p := &Parsed{}
-	var fs []Finding
-	var err error
-	if data, ok := files[FileDockerfile]; ok {
-		if p.Dockerfile, err = ParseDockerfile(FileDockerfile, data); err != nil {
-			fs = append(fs, parseFinding(FileDockerfile, err))
-		} else {
-			fs = append(fs, p.Dockerfile.Lint...)
+	var found [4][]Finding
+	var wg sync.WaitGroup
+	parse := func(i int, file string, fn func(data []byte) error) {
+		if data, ok := files[file]; ok {
+			if err := fn(data); err != nil {
+				found[i] = append(found[i], parseFinding(file, err))
+			}
 		}
 	}
-	if data, ok := files[FileScript]; ok {
-		if p.Script, err = ParseScript(FileScript, data); err != nil {
-			fs = append(fs, parseFinding(FileScript, err))
-		}
+	run := func(i int, file string, fn func(data []byte) error) {
+		wg.Go(func() { parse(i, file, fn) })
 	}
-	if data, ok := files[FileCompose]; ok {
+	run(0, FileDockerfile, func(data []byte) (err error) {
+		if p.Dockerfile, err = ParseDockerfile(FileDockerfile, data); err == nil {
+			found[0] = p.Dockerfile.Lint
+		}
+		return err
+	})
+	run(1, FileScript, func(data []byte) (err error) {
+		p.Script, err = ParseScript(FileScript, data)
+		return err
+	})
+	run(3, FileKube, func(data []byte) (err error) {
+		p.Kube, err = ParseKubernetes(FileKube, data)
+		return err
+	})
+	// Compose's loader is the slowest of the four (and may wait for its
+	// schema): it runs here, at once, not queued behind the others.
+	parse(2, FileCompose, func(data []byte) (err error) {
 		dir := opts.Dir
 		if dir == "" {
 			dir = "."
 		}
-		if p.Compose, err = ParseCompose(ctx, FileCompose, dir, data, opts.Env); err != nil {
-			fs = append(fs, parseFinding(FileCompose, err))
-		}
-	}
-	if data, ok := files[FileKube]; ok {
-		if p.Kube, err = ParseKubernetes(FileKube, data); err != nil {
-			fs = append(fs, parseFinding(FileKube, err))
-		}
-	}
-	return p, fs
+		p.Compose, err = ParseCompose(ctx, FileCompose, dir, data, opts.Env)
+		return err
+	})
+	wg.Wait()
+	return p, slices.Concat(found[:]...)
 }
 
 // headerFindings reports a missing, hand-edited or stale generated header.

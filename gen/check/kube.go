@@ -95,16 +95,19 @@ func decodeKube(file string, first int, chunk []byte) (KubeDoc, error) {
 	if err := yaml.Unmarshal(chunk, &node); err != nil {
 		return KubeDoc{}, fmt.Errorf("%s:%d: %w", file, first, err)
 	}
-	var tm metav1.TypeMeta
-	if err := sigsyaml.Unmarshal(chunk, &tm); err != nil {
-		return KubeDoc{}, fmt.Errorf("%s:%d: %w", file, first, err)
+	if len(node.Content) == 0 || node.Content[0].Kind != yaml.MappingNode {
+		return KubeDoc{}, fmt.Errorf("%s:%d: a Kubernetes document is a mapping with apiVersion and kind", file, first)
 	}
+	// apiVersion and kind are read from the node already parsed for
+	// positions: the document is converted and decoded only once, below,
+	// into the type they select.
+	pos := indexYAML(&node, first-1)
+	tm := metav1.TypeMeta{APIVersion: pos.raw["apiVersion"], Kind: pos.raw["kind"]}
 	newObj, ok := kinds[tm.APIVersion+"/"+tm.Kind]
 	if !ok {
 		return KubeDoc{}, fmt.Errorf("%s:%d: unsupported apiVersion/kind %q", file, first, tm.APIVersion+"/"+tm.Kind)
 	}
 	obj := newObj()
-	pos := indexYAML(&node, first-1)
 	if err := sigsyaml.UnmarshalStrict(chunk, obj); err != nil {
 		return KubeDoc{}, strictError(file, first, tm.Kind, pos, err)
 	}

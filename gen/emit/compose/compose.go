@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/yaml"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
@@ -30,7 +30,10 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	// compose-go writes devices in the long syntax, which docker-compose
 	// 1.x rejects; the short "source:target:permissions" form is read by
 	// every compose implementation, so devices are added in that form.
-	var doc map[string]any
+	// go-yaml v2 reads compose-go's YAML and writes it back with sorted
+	// keys, as sigs.k8s.io/yaml (which uses it) did through JSON; going
+	// without the JSON spares a marshal and a parse.
+	var doc map[any]any
 	if err := yaml.Unmarshal(y, &doc); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
@@ -39,7 +42,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 		for _, d := range s.Security.Devices {
 			devs = append(devs, d.Name+":"+d.Name+":rwm")
 		}
-		svc := doc["services"].(map[string]any)[s.Name].(map[string]any)
+		svc := doc["services"].(map[any]any)[s.Name].(map[any]any)
 		svc["devices"] = devs
 	}
 	y, err = yaml.Marshal(doc)

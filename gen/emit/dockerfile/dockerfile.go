@@ -145,9 +145,12 @@ func writeLabels(b *bytes.Buffer, s *spec.Service) {
 // quote writes a Dockerfile double-quoted word: LABEL and ENV substitute
 // variables, so $ and \ and " are escaped.
 func quote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
+	return `"` + quoter.Replace(s) + `"`
 }
+
+// quoter is built once: a Replacer builds its lookup tables on first use,
+// which cost more than the quoting of every label of a Dockerfile.
+var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`)
 
 // execForm renders a JSON array, the exec form Docker runs without a shell.
 func execForm(args []string) string {

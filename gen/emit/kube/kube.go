@@ -9,14 +9,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
+	"go.yaml.in/yaml/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
@@ -271,11 +272,37 @@ func marshal(obj any) ([]byte, error) {
 		return nil, err
 	}
 	prune(m)
-	j, err = json.Marshal(m)
-	if err != nil {
-		return nil, err
+	// What sigs.k8s.io/yaml.JSONToYAML would do with the pruned tree
+	// marshalled once more: go-yaml v2 (the library it uses) writes the
+	// values go-yaml reads from that JSON, without the JSON in between.
+	return yaml.Marshal(yamlValue(m))
+}
+
+// yamlValue turns a JSON tree decoded with UseNumber into the values
+// go-yaml v2 reads from the same JSON: numbers become int when they fit,
+// then uint64, else float64; everything else is already what it reads.
+func yamlValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = yamlValue(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = yamlValue(e)
+		}
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return int(i)
+		}
+		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return u
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
 	}
-	return yaml.JSONToYAML(j)
+	return v
 }
 
 // prune drops the server-owned fields a typed object always carries:
