@@ -78,6 +78,6 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&f.spec, "spec", "", "spec folder (one CUE package); default: the embedded bridge spec")
 	pf.StringVar(&f.out, "out", "deploy", "output folder of the artifacts")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
-	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newVersionCmd())
+	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newVerifyCmd(f), newVersionCmd())
 	return root
 }
