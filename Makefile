@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-gen bench-bridge binaries cue-vet
+.PHONY: build test bench bench-gen bench-bridge binaries cue-vet e2e
 
 # binaries builds every command into ./bin.
 binaries:
@@ -33,3 +33,11 @@ bench-gen:
 # bench-bridge measures durable appends over HTTP against raw bbolt.
 bench-bridge:
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./bridge/server
+
+# e2e builds and runs the generated container (needs a Docker engine,
+# docker compose or docker-compose, busybox-static): verify --live on the
+# bridge's spec, then the deliberately broken artifacts, each of which
+# must fail at the step that catches it. Both leave nothing behind.
+e2e: binaries
+	$(BIN)/lighthouse-gen verify --live --report $(BIN)/live-report.json
+	LIGHTHOUSE_E2E=1 $(GO) test -count=1 -timeout 15m -run '^TestLive' -v ./gen/live/
