@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-gen bench-bridge binaries cue-vet e2e
+.PHONY: build test bench bench-gen bench-bridge binaries cue-vet pins e2e
 
 # binaries builds every command into ./bin.
 binaries:
@@ -17,7 +17,12 @@ build: binaries
 cue-vet:
 	cd cue && $(GO) tool cue vet ./schema && $(GO) tool cue vet -c ./bridge
 
-test: binaries cue-vet
+# pins fails when a dependency drifts from the versions this project pins
+# (.ci/pins.txt); `go mod tidy` after a merge can silently move them.
+pins:
+	$(GO) list -m $$(cut -d' ' -f1 .ci/pins.txt) | diff -u .ci/pins.txt -
+
+test: pins binaries cue-vet
 	$(GO) vet ./...
 	$(GO) test ./...
 	$(BIN)/lighthouse-gen build --check

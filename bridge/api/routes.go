@@ -131,6 +131,10 @@ func (s *Server) handleEventStore(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
+	if s.isReserved(req.EventType) {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("event type %q is written only by the Bridge's own routes; use another type", req.EventType))
+		return
+	}
 	evs, err := s.store.Append(r.Context(), store.Event{
 		Type: req.EventType, AggregateID: req.AggregateID, AggregateType: req.AggregateType,
 		AgentID: id.AgentID, Data: req.Data, Metadata: req.Metadata,

@@ -1,7 +1,8 @@
 // Package api is the Bridge's HTTP layer: the standard library router,
 // the auth middleware, strict JSON decoding with the 1 MiB limit, JSON
 // errors for every client mistake, metrics per route, and the routes of
-// the core (health, status, metrics, sessions, events, validation). Later
+// the core (health, status, metrics, sessions, events, validation) and the
+// coordination routes (AddCoordination, coord.go). Later
 // parts add their routes with Handle and their readiness with SetComponent.
 package api
 
@@ -67,6 +68,7 @@ type Server struct {
 
 	mu         sync.RWMutex
 	components map[string]component
+	reserved   map[string]bool // event types only the Bridge's own routes write
 	stopping   chan struct{}
 	stopOnce   sync.Once
 }
@@ -96,6 +98,7 @@ func New(o Options) *Server {
 		now: o.Now, heartbeat: o.Heartbeat, started: o.Now(),
 		mux:        http.NewServeMux(),
 		components: map[string]component{},
+		reserved:   map[string]bool{},
 		stopping:   make(chan struct{}),
 	}
 	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {
@@ -152,6 +155,23 @@ func (s *Server) SetComponent(name string, required bool, check func(context.Con
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.components[name] = component{required: required, check: check}
+}
+
+// ReserveEventTypes makes POST /event/store refuse these types (403):
+// projections that trust an event's AgentID as the actor (coordination)
+// must only see events their own routes checked.
+func (s *Server) ReserveEventTypes(types ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range types {
+		s.reserved[t] = true
+	}
+}
+
+func (s *Server) isReserved(t string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.reserved[t]
 }
 
 // Stopping returns a channel closed when shutdown begins, so long-lived

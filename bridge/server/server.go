@@ -3,7 +3,8 @@
 // API, serves it, and shuts everything down in order on a signal. Later
 // parts (shadow files, FUSE, snapshots, coordination) plug in between New
 // and Serve: AddProjection, API().Handle, API().SetComponent,
-// Validator().SetEscalator, OnShutdown, SetReplayStart.
+// OnShutdown, SetReplayStart. Coordination is built in: its projection,
+// routes and /validate escalation are wired by New.
 package server
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/coord"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
@@ -47,6 +49,7 @@ type Bridge struct {
 	sessions  *auth.Sessions
 	auth      *auth.Manager
 	validator *validate.Validator
+	coord     *coord.Coordinator
 	metrics   *api.Metrics
 	api       *api.Server
 
@@ -85,7 +88,10 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
 	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
-	b.projections = []store.Projection{b.sessions}
+	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
+	b.api.AddCoordination(b.coord)
+	b.validator.SetEscalator(b.coord)
+	b.projections = []store.Projection{b.sessions, b.coord}
 	snap := cfg.SnapshotPath
 	b.api.SetComponent("snapshots", false, func(context.Context) error {
 		fi, err := os.Stat(snap)
@@ -119,6 +125,11 @@ func (b *Bridge) Sessions() *auth.Sessions { return b.sessions }
 
 // Validator is the command validator (to install an Escalator).
 func (b *Bridge) Validator() *validate.Validator { return b.validator }
+
+// Coordination is the coordination projection (experts, delegations,
+// tasks, collaborations, elicitations), for snapshots: MarshalState and
+// RestoreState.
+func (b *Bridge) Coordination() *coord.Coordinator { return b.coord }
 
 // Metrics are the Prometheus metrics.
 func (b *Bridge) Metrics() *api.Metrics { return b.metrics }

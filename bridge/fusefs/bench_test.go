@@ -1,0 +1,175 @@
+package fusefs
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+)
+
+// readAll reads path sequentially with a 1 MiB buffer, as cp or cat would.
+func readAll(tb testing.TB, path string, buf []byte) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var n int64
+	for {
+		m, err := f.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSequentialRead reads a 256 MiB shadow file through FUSE
+// (current/, so no page cache is kept between opens) and the same bytes
+// from a plain file in the test's temporary directory, in the same run.
+func BenchmarkSequentialRead(b *testing.B) {
+	const size = 256 << 20
+	content := make([]byte, size)
+	r := rand.NewChaCha8([32]byte{1})
+	r.Read(content)
+	p := shadow.New(shadow.Options{})
+	w := &writer{p: p}
+	w.put("big.bin", string(content))
+	m := mountT(b, p)
+	plain := filepath.Join(b.TempDir(), "big.bin")
+	if err := os.WriteFile(plain, content, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	content = nil
+	buf := make([]byte, 1<<20)
+	fusePath := filepath.Join(m.Dir(), "current/big.bin")
+	readAll(b, plain, buf)
+	readAll(b, fusePath, buf)
+
+	b.SetBytes(size)
+	b.ResetTimer()
+	var plainD, fuseD time.Duration
+	for b.Loop() {
+		t := time.Now()
+		if readAll(b, plain, buf) != size {
+			b.Fatal("short plain read")
+		}
+		plainD += time.Since(t)
+		t = time.Now()
+		if readAll(b, fusePath, buf) != size {
+			b.Fatal("short FUSE read")
+		}
+		fuseD += time.Since(t)
+	}
+	gbs := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e9 }
+	b.ReportMetric(gbs(plainD), "plain-GB/s")
+	b.ReportMetric(gbs(fuseD), "fuse-GB/s")
+	b.ReportMetric(gbs(fuseD)/gbs(plainD), "fuse/plain")
+}
+
+// latencies collects per-operation durations and reports percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B, name string) {
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	pct := func(q float64) float64 { return float64(s[int(q*float64(len(s)-1))].Microseconds()) }
+	b.ReportMetric(pct(0.50), name+"-p50-µs")
+	b.ReportMetric(pct(0.99), name+"-p99-µs")
+}
+
+// smallTree makes n files of 1 KiB under dir/ in a projection and in a
+// plain directory, for like-for-like comparisons.
+func smallTree(b *testing.B, n int, dir string) (*FS, string, []string) {
+	p := shadow.New(shadow.Options{})
+	w := &writer{p: p}
+	plainRoot := b.TempDir()
+	os.MkdirAll(filepath.Join(plainRoot, dir), 0o755)
+	names := make([]string, n)
+	body := make([]byte, 1024)
+	for i := range n {
+		names[i] = fmt.Sprintf("%s/file%05d.txt", dir, i)
+		copy(body, fmt.Sprintf("file %d\n", i))
+		w.put(names[i], string(body))
+		os.WriteFile(filepath.Join(plainRoot, names[i]), body, 0o644)
+	}
+	return mountT(b, p), plainRoot, names
+}
+
+// BenchmarkSmallFiles measures stat and open+read+close of 1 KiB files
+// through current/ (no kernel caching there) against the same files on
+// the plain file system, one operation per iteration, random order.
+func BenchmarkSmallFiles(b *testing.B) {
+	m, plainRoot, names := smallTree(b, 1000, "src")
+	cur := filepath.Join(m.Dir(), "current")
+	buf := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(1, 1))
+	var fs, fo, ps, po latencies
+	readOnce := func(path string) {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, _ := f.Read(buf); n != 1024 {
+			b.Fatalf("read %d bytes", n)
+		}
+		f.Close()
+	}
+	for b.Loop() {
+		name := names[r.IntN(len(names))]
+		t := time.Now()
+		if _, err := os.Stat(filepath.Join(cur, name)); err != nil {
+			b.Fatal(err)
+		}
+		fs = append(fs, time.Since(t))
+		t = time.Now()
+		readOnce(filepath.Join(cur, name))
+		fo = append(fo, time.Since(t))
+		t = time.Now()
+		os.Stat(filepath.Join(plainRoot, name))
+		ps = append(ps, time.Since(t))
+		t = time.Now()
+		readOnce(filepath.Join(plainRoot, name))
+		po = append(po, time.Since(t))
+	}
+	fs.report(b, "fuse-stat")
+	fo.report(b, "fuse-open+read")
+	ps.report(b, "plain-stat")
+	po.report(b, "plain-open+read")
+}
+
+// BenchmarkReaddir10k lists a 10,000-entry directory of current/ (names
+// and types, as os.ReadDir and ls do) against a plain directory.
+func BenchmarkReaddir10k(b *testing.B) {
+	m, plainRoot, _ := smallTree(b, 10_000, "big")
+	fuseDir := filepath.Join(m.Dir(), "current/big")
+	plainDir := filepath.Join(plainRoot, "big")
+	var fl, pl latencies
+	for b.Loop() {
+		t := time.Now()
+		des, err := os.ReadDir(fuseDir)
+		if err != nil || len(des) != 10_000 {
+			b.Fatal(len(des), err)
+		}
+		fl = append(fl, time.Since(t))
+		t = time.Now()
+		if des, _ := os.ReadDir(plainDir); len(des) != 10_000 {
+			b.Fatal(len(des))
+		}
+		pl = append(pl, time.Since(t))
+	}
+	fl.report(b, "fuse-readdir")
+	pl.report(b, "plain-readdir")
+}

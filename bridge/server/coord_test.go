@@ -1,0 +1,488 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/config"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// startClocked starts a Bridge on cfg whose every clock is c.
+func startClocked(t *testing.T, cfg config.Config, c *fakeClock, escalation time.Duration) *running {
+	t.Helper()
+	b, err := New(cfg, Options{GracePeriod: 5 * time.Second, Now: c.now, EscalationTimeout: escalation,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{b: b, url: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- b.Serve(ctx, ln) }()
+	t.Cleanup(func() { r.shutdown(t) })
+	return r
+}
+
+type reply struct {
+	code   int
+	body   map[string]any
+	header http.Header
+	raw    string
+}
+
+func (r reply) str(k string) string { s, _ := r.body[k].(string); return s }
+
+func call(t *testing.T, method, url, token, body string) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := reply{code: resp.StatusCode, header: resp.Header, raw: string(b)}
+	json.Unmarshal(b, &r.body)
+	return r
+}
+
+// agents holds each agent's token; sessions live in the store, so they
+// stay valid across a restart.
+type agents map[string]string
+
+func (a agents) do(t *testing.T, base, who, method, path, body string, want int) reply {
+	t.Helper()
+	r := call(t, method, base+path, a[who], body)
+	if r.code != want {
+		t.Fatalf("%s %s %s as %s: %d %s, want %d", method, path, body, who, r.code, r.raw, want)
+	}
+	return r
+}
+
+// waitFor polls fn until it reports true: other goroutines make the
+// progress, the loop only looks, and gives up after a bound.
+func waitFor(t *testing.T, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestCoordinationScenarioAcrossRestart runs a builder and two experts
+// over real HTTP, restarting the Bridge in the middle.
+func TestCoordinationScenarioAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, cfg, clk, 10*time.Second)
+	ag := agents{}
+	for _, a := range []string{"builder", "sec", "perf"} {
+		ag[a] = session(t, r.url, a)
+	}
+
+	// Experts register; the list shows them available.
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security","command_validation"]}`, 200)
+	ag.do(t, r.url, "perf", "POST", "/expert/register", `{"capabilities":["performance"]}`, 200)
+	list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200)
+	if list.body["count"] != 2.0 {
+		t.Fatalf("experts: %s", list.raw)
+	}
+
+	// The builder delegates by capability and by name, asks a question,
+	// dispatches a task and starts a collaboration.
+	d1 := ag.do(t, r.url, "builder", "POST", "/expert/delegate", `{"tool_name":"Write","tool_input":{"file_path":"main.go"},"capabilities":["performance"]}`, 200)
+	if d1.str("target_expert") != "perf" || d1.str("status") != "delegated" || d1.str("delegation_id") == "" {
+		t.Fatalf("delegate by capability: %s", d1.raw)
+	}
+	d2 := ag.do(t, r.url, "builder", "POST", "/expert/delegate", `{"tool_name":"Edit","tool_input":{"file_path":"auth.go"},"target_expert":"sec"}`, 200)
+	if d2.str("target_expert") != "sec" {
+		t.Fatalf("delegate by name: %s", d2.raw)
+	}
+	q := ag.do(t, r.url, "builder", "POST", "/elicitation/create",
+		`{"to_agent":"sec","message":"Which TLS version?","schema":{"type":"object","required":["tls"],"properties":{"tls":{"enum":["1.2","1.3"]}}},"timeout_seconds":600}`, 200)
+	qid := q.str("elicitation_id")
+	task := ag.do(t, r.url, "builder", "POST", "/task/dispatch", `{"target_agent":"perf","description":"profile the build","data":{"target":"ci"}}`, 200)
+	col := ag.do(t, r.url, "builder", "POST", "/collaboration/start", `{"participants":["sec","perf"],"topic":"release 1.0"}`, 200)
+	if list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200); !strings.Contains(list.raw, `"status":"busy"`) {
+		t.Fatalf("experts with pending work are busy: %s", list.raw)
+	}
+
+	m := call(t, "GET", r.url+"/metrics", "", "")
+	for _, want := range []string{"lighthouse_delegations_pending 2", "lighthouse_elicitations_open 1", "lighthouse_tasks_pending 1", "lighthouse_experts_available 2"} {
+		if !strings.Contains(m.raw, want+"\n") {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+
+	// Restart: everything above must survive.
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Minute)
+	r = startClocked(t, cfg, clk, 10*time.Second)
+
+	work := ag.do(t, r.url, "perf", "GET", "/expert/delegations", "", 200)
+	if work.body["count"] != 1.0 || !strings.Contains(work.raw, d1.str("delegation_id")) || !strings.Contains(work.raw, `"main.go"`) {
+		t.Fatalf("perf's pending work after restart: %s", work.raw)
+	}
+	ag.do(t, r.url, "perf", "POST", "/expert/delegations/"+d1.str("delegation_id")+"/complete", `{"result":{"verdict":"fine","allocs":0}}`, 200)
+	got := ag.do(t, r.url, "builder", "GET", "/expert/delegations/"+d1.str("delegation_id"), "", 200)
+	if got.str("status") != "completed" || !strings.Contains(got.raw, `"verdict":"fine"`) {
+		t.Fatalf("builder reads the result: %s", got.raw)
+	}
+	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+d2.str("delegation_id")+"/complete", `{"result":"looks safe"}`, 200)
+	if list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200); strings.Contains(list.raw, `"status":"busy"`) {
+		t.Fatalf("experts stay busy after completing: %s", list.raw)
+	}
+
+	pend := ag.do(t, r.url, "sec", "GET", "/elicitation/pending", "", 200)
+	if pend.body["count"] != 1.0 || !strings.Contains(pend.raw, "Which TLS version?") {
+		t.Fatalf("sec's questions after restart: %s", pend.raw)
+	}
+	ag.do(t, r.url, "sec", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{"tls":"1.1"}}`, qid), 400)
+	ag.do(t, r.url, "sec", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{"tls":"1.3"}}`, qid), 200)
+	st := ag.do(t, r.url, "builder", "GET", "/elicitation/status/"+qid, "", 200)
+	if st.str("status") != "accepted" || !strings.Contains(st.raw, `"data":{"tls":"1.3"}`) {
+		t.Fatalf("the asker sees the answer: %s", st.raw)
+	}
+
+	// Escalation: a command no rule decides goes to sec, who answers.
+	vc := make(chan reply, 1)
+	go func() {
+		vc <- call(t, "POST", r.url+"/validate", ag["builder"], `{"tool_name":"Bash","tool_input":{"command":"make release"}}`)
+	}()
+	var vid string
+	waitFor(t, "the validation delegation", func() bool {
+		select {
+		case v := <-vc:
+			t.Fatalf("validate returned before the expert answered: %s", v.raw)
+		default:
+		}
+		w := call(t, "GET", r.url+"/expert/delegations", ag["sec"], "")
+		var b struct {
+			Delegations []struct {
+				ID   string `json:"delegation_id"`
+				Kind string `json:"kind"`
+			}
+		}
+		json.Unmarshal([]byte(w.raw), &b)
+		for _, d := range b.Delegations {
+			if d.Kind == "validation" {
+				vid = d.ID
+			}
+		}
+		return vid != ""
+	})
+	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+vid+"/complete", `{"result":{"decision":"approved","reasoning":"release target only packages","confidence":0.85}}`, 200)
+	v := <-vc
+	if v.code != 200 || v.body["approved"] != true || v.str("decision") != "approved" ||
+		v.str("reasoning") != "release target only packages" || v.body["confidence"] != 0.85 {
+		t.Fatalf("validate after escalation: %d %s", v.code, v.raw)
+	}
+	if md, _ := v.body["metadata"].(map[string]any); md["expert_required"] != true || md["rule"] != "expert" {
+		t.Fatalf("metadata: %s", v.raw)
+	}
+	ev := ag.do(t, r.url, "builder", "GET", "/event/query?event_type=validation_decision", "", 200)
+	if !strings.Contains(ev.raw, `"expert":"sec"`) {
+		t.Fatalf("the decision event names the expert: %s", ev.raw)
+	}
+
+	// Task and collaboration end.
+	ag.do(t, r.url, "perf", "POST", "/task/"+task.str("task_id")+"/complete", `{"result":{"p99_ms":12}}`, 200)
+	if tk := ag.do(t, r.url, "builder", "GET", "/task/"+task.str("task_id"), "", 200); tk.str("status") != "completed" {
+		t.Fatalf("task: %s", tk.raw)
+	}
+	ag.do(t, r.url, "perf", "POST", "/collaboration/"+col.str("collaboration_id")+"/end", `{"summary":"shipped"}`, 200)
+	if c := ag.do(t, r.url, "sec", "GET", "/collaboration/"+col.str("collaboration_id"), "", 200); c.str("status") != "ended" || c.str("ended_by") != "perf" {
+		t.Fatalf("collaboration: %s", c.raw)
+	}
+
+	// A second restart gives back the finished state.
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	r = startClocked(t, cfg, clk, 10*time.Second)
+	if got := ag.do(t, r.url, "builder", "GET", "/expert/delegations/"+vid, "", 200); got.str("status") != "completed" || got.str("kind") != "validation" {
+		t.Fatalf("after the second restart: %s", got.raw)
+	}
+	if st := ag.do(t, r.url, "builder", "GET", "/elicitation/status/"+qid, "", 200); st.str("status") != "accepted" {
+		t.Fatalf("after the second restart: %s", st.raw)
+	}
+	if w := ag.do(t, r.url, "sec", "GET", "/expert/delegations", "", 200); w.body["count"] != 0.0 {
+		t.Fatalf("no work left: %s", w.raw)
+	}
+}
+
+// TestEscalationTimeoutGivesSafeDefault: an expert that never answers
+// leaves /validate with the safe default after the bounded wait, and its
+// late answer is refused.
+func TestEscalationTimeoutGivesSafeDefault(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, 100*time.Millisecond)
+	ag := agents{"builder": session(t, r.url, "builder"), "sec": session(t, r.url, "sec")}
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
+	v := ag.do(t, r.url, "builder", "POST", "/validate", `{"tool_name":"Write","tool_input":{"file_path":"src/a.go"}}`, 200)
+	if v.str("decision") != "blocked" || !strings.Contains(v.str("reasoning"), "no security expert answered within 100ms") {
+		t.Fatalf("timeout: %s", v.raw)
+	}
+	w := ag.do(t, r.url, "sec", "GET", "/expert/delegations", "", 200)
+	if w.body["count"] != 0.0 {
+		t.Fatalf("expired work still pending: %s", w.raw)
+	}
+	ev := ag.do(t, r.url, "builder", "GET", "/event/query?event_type=delegation_expired", "", 200)
+	var b struct {
+		Events []struct {
+			AggregateID string `json:"aggregate_id"`
+		}
+	}
+	json.Unmarshal([]byte(ev.raw), &b)
+	if len(b.Events) != 1 {
+		t.Fatalf("expiry events: %s", ev.raw)
+	}
+	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+b.Events[0].AggregateID+"/complete", `{"result":{"decision":"approved","reasoning":"late"}}`, 409)
+
+	// An idle expert is not asked at all: the safe default comes at once.
+	clk.add(5 * time.Minute)
+	v = ag.do(t, r.url, "builder", "POST", "/validate", `{"tool_name":"Bash","tool_input":{"command":"make"}}`, 200)
+	if !strings.Contains(v.str("reasoning"), "no security expert is available") {
+		t.Fatalf("idle expert: %s", v.raw)
+	}
+}
+
+func TestElicitationRateLimitAndExpiryOverHTTP(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, time.Second)
+	ag := agents{"a": session(t, r.url, "a"), "b": session(t, r.url, "b")}
+	for i := 0; i < 10; i++ {
+		ag.do(t, r.url, "a", "POST", "/elicitation/create", `{"to_agent":"b","message":"q","timeout_seconds":30}`, 200)
+	}
+	lim := ag.do(t, r.url, "a", "POST", "/elicitation/create", `{"to_agent":"b","message":"q"}`, 429)
+	if lim.header.Get("Retry-After") != "60" || lim.str("error") != "too_many_requests" {
+		t.Fatalf("429: %v %s", lim.header, lim.raw)
+	}
+	clk.add(30 * time.Second)
+	if ra := ag.do(t, r.url, "a", "POST", "/elicitation/create", `{"to_agent":"b","message":"q"}`, 429); ra.header.Get("Retry-After") != "30" {
+		t.Fatalf("Retry-After after 30s: %v", ra.header)
+	}
+	// The ten questions expired with their 30 s timeout.
+	if p := ag.do(t, r.url, "b", "GET", "/elicitation/pending", "", 200); p.body["count"] != 0.0 {
+		t.Fatalf("expired questions still pending: %s", p.raw)
+	}
+	ev := ag.do(t, r.url, "a", "GET", "/event/query?event_type=elicitation_created&limit=1", "", 200)
+	var b struct {
+		Events []struct {
+			AggregateID string `json:"aggregate_id"`
+		}
+	}
+	json.Unmarshal([]byte(ev.raw), &b)
+	id := b.Events[0].AggregateID
+	ag.do(t, r.url, "b", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"decline"}`, id), 410)
+	if s := ag.do(t, r.url, "a", "GET", "/elicitation/status/"+id, "", 200); s.str("status") != "expired" {
+		t.Fatalf("status: %s", s.raw)
+	}
+	clk.add(30 * time.Second)
+	ag.do(t, r.url, "a", "POST", "/elicitation/create", `{"to_agent":"b","message":"q"}`, 200)
+}
+
+// TestCoordinationAuthorisation: every coordination route refuses a
+// missing token, a body naming another agent, and every agent whose role
+// does not fit.
+func TestCoordinationAuthorisation(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, time.Second)
+	ag := agents{}
+	for _, a := range []string{"builder", "sec", "mallory"} {
+		ag[a] = session(t, r.url, a)
+	}
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
+	del := ag.do(t, r.url, "builder", "POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"sec"}`, 200).str("delegation_id")
+	task := ag.do(t, r.url, "builder", "POST", "/task/dispatch", `{"target_agent":"sec","description":"x"}`, 200).str("task_id")
+	col := ag.do(t, r.url, "builder", "POST", "/collaboration/start", `{"participants":["sec"],"topic":"x"}`, 200).str("collaboration_id")
+	el := ag.do(t, r.url, "builder", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?"}`, 200).str("elicitation_id")
+
+	routes := []struct{ method, path, body string }{
+		{"POST", "/expert/register", `{"capabilities":["security"]}`},
+		{"POST", "/expert/heartbeat", `{}`},
+		{"GET", "/expert/list", ""},
+		{"POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"sec"}`},
+		{"GET", "/expert/delegations", ""},
+		{"GET", "/expert/delegations/" + del, ""},
+		{"POST", "/expert/delegations/" + del + "/complete", `{"result":1}`},
+		{"POST", "/task/dispatch", `{"target_agent":"sec","description":"x"}`},
+		{"GET", "/task/pending", ""},
+		{"GET", "/task/" + task, ""},
+		{"POST", "/task/" + task + "/complete", `{}`},
+		{"POST", "/collaboration/start", `{"participants":["sec"],"topic":"x"}`},
+		{"GET", "/collaboration/" + col, ""},
+		{"POST", "/collaboration/" + col + "/end", `{}`},
+		{"POST", "/elicitation/create", `{"to_agent":"sec","message":"?"}`},
+		{"GET", "/elicitation/pending", ""},
+		{"POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"decline"}`, el)},
+		{"GET", "/elicitation/status/" + el, ""},
+	}
+	for _, rt := range routes {
+		t.Run("no token "+rt.method+" "+rt.path, func(t *testing.T) {
+			if got := call(t, rt.method, r.url+rt.path, "", rt.body); got.code != 401 {
+				t.Fatalf("%d %s", got.code, got.raw)
+			}
+			if got := call(t, rt.method, r.url+rt.path, "not-a-token", rt.body); got.code != 401 {
+				t.Fatalf("bad token: %d %s", got.code, got.raw)
+			}
+		})
+		if rt.method != "POST" {
+			continue
+		}
+		t.Run("other identity "+rt.path, func(t *testing.T) {
+			body := strings.Replace(rt.body, "{", `{"agent_id":"builder",`, 1)
+			body = strings.Replace(body, ",}", "}", 1)
+			if got := call(t, rt.method, r.url+rt.path, ag["mallory"], body); got.code != 403 || !strings.Contains(got.raw, "may not act as") {
+				t.Fatalf("%s: %d %s", body, got.code, got.raw)
+			}
+		})
+	}
+
+	roles := []struct {
+		name, who, method, path, body string
+	}{
+		{"non-expert fetching work", "mallory", "GET", "/expert/delegations", ""},
+		{"non-expert heartbeat", "builder", "POST", "/expert/heartbeat", ""},
+		{"stranger reading a delegation", "mallory", "GET", "/expert/delegations/" + del, ""},
+		{"requester completing", "builder", "POST", "/expert/delegations/" + del + "/complete", `{"result":1}`},
+		{"stranger completing", "mallory", "POST", "/expert/delegations/" + del + "/complete", `{"result":1}`},
+		{"stranger reading a task", "mallory", "GET", "/task/" + task, ""},
+		{"dispatcher completing a task", "builder", "POST", "/task/" + task + "/complete", `{}`},
+		{"non-participant reading", "mallory", "GET", "/collaboration/" + col, ""},
+		{"non-participant ending", "mallory", "POST", "/collaboration/" + col + "/end", `{}`},
+		{"asker answering", "builder", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{}}`, el)},
+		{"non-addressee answering", "mallory", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"decline"}`, el)},
+		{"addressee cancelling", "sec", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"cancel"}`, el)},
+		{"non-asker cancelling", "mallory", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"cancel"}`, el)},
+		{"stranger reading a question", "mallory", "GET", "/elicitation/status/" + el, ""},
+		{"from_agent naming another", "mallory", "POST", "/elicitation/create", `{"from_agent":"builder","to_agent":"sec","message":"?"}`},
+		{"forging a completion through /event/store", "sec", "POST", "/event/store",
+			fmt.Sprintf(`{"event_type":"delegation_completed","data":{"delegation_id":%q,"result":1}}`, del)},
+		{"forging a registration through /event/store", "mallory", "POST", "/event/store", `{"event_type":"expert_registered","data":{"capabilities":["security"]}}`},
+	}
+	for _, c := range roles {
+		t.Run(c.name, func(t *testing.T) {
+			if got := call(t, c.method, r.url+c.path, ag[c.who], c.body); got.code != 403 {
+				t.Fatalf("%d %s", got.code, got.raw)
+			}
+		})
+	}
+	// Nothing the refusals touched changed.
+	if d := ag.do(t, r.url, "builder", "GET", "/expert/delegations/"+del, "", 200); d.str("status") != "pending" {
+		t.Fatalf("delegation: %s", d.raw)
+	}
+	if e := ag.do(t, r.url, "builder", "GET", "/elicitation/status/"+el, "", 200); e.str("status") != "pending" {
+		t.Fatalf("elicitation: %s", e.raw)
+	}
+	if list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200); list.body["count"] != 1.0 {
+		t.Fatalf("experts: %s", list.raw)
+	}
+	// And the rightful agents succeed.
+	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+del+"/complete", `{"result":1}`, 200)
+	ag.do(t, r.url, "builder", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"cancel"}`, el), 200)
+}
+
+func TestCoordinationBadInput(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, time.Second)
+	ag := agents{"a": session(t, r.url, "a"), "sec": session(t, r.url, "sec")}
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
+	cases := []struct {
+		who, method, path, body string
+		want                    int
+	}{
+		{"a", "POST", "/expert/register", ``, 400},
+		{"a", "POST", "/expert/register", `{"capabilities":[]}`, 400},
+		{"a", "POST", "/expert/register", `{"capabilities":["Security Team"]}`, 400},
+		{"a", "POST", "/expert/register", `{"capabilities":"security"}`, 400},
+		{"a", "POST", "/expert/register", `{"capabilities":["x"],"admin":true}`, 400},
+		{"a", "POST", "/expert/delegate", `{"tool_name":"Write"}`, 400},
+		{"a", "POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"sec","capabilities":["security"]}`, 400},
+		{"a", "POST", "/expert/delegate", `{"target_expert":"sec"}`, 400},
+		{"a", "POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"nobody"}`, 404},
+		{"a", "POST", "/expert/delegate", `{"tool_name":"Write","capabilities":["architecture"]}`, 409},
+		{"sec", "GET", "/expert/delegations/unknown", ``, 404},
+		{"sec", "POST", "/expert/delegations/unknown/complete", `{"result":1}`, 404},
+		{"a", "POST", "/task/dispatch", `{"description":""}`, 400},
+		{"a", "POST", "/collaboration/start", `{"participants":[],"topic":"x"}`, 400},
+		{"a", "POST", "/collaboration/nope/end", ``, 404},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?","timeout_seconds":0}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?","timeout_seconds":"soon"}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?","schema":{"type":7}}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"a","message":"?"}`, 400},
+		{"a", "POST", "/elicitation/respond", `{"elicitation_id":"x","response_type":"accept"}`, 404},
+		{"a", "POST", "/elicitation/respond", `{"elicitation_id":"x","response_type":"ok"}`, 400},
+		{"a", "GET", "/elicitation/status/x", ``, 404},
+		{"a", "POST", "/expert/register", `{"capabilities":["x"]}` + strings.Repeat(" ", 1<<20), 413},
+	}
+	for _, c := range cases {
+		got := call(t, c.method, r.url+c.path, ag[c.who], c.body)
+		if got.code != c.want || got.str("detail") == "" {
+			t.Errorf("%s %s %.80s: %d %s, want %d with a detail", c.method, c.path, c.body, got.code, got.raw, c.want)
+		}
+	}
+	// The heartbeat's body is optional.
+	ag.do(t, r.url, "sec", "POST", "/expert/heartbeat", ``, 200)
+}
+
+// TestShutdownEndsEscalationWaits: a /validate waiting for an expert gets
+// the safe default as soon as shutdown begins, well inside the grace
+// period, instead of holding the shutdown for its 30 s escalation timeout.
+func TestShutdownEndsEscalationWaits(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	r := startClocked(t, testConfig(t.TempDir()), clk, 30*time.Second)
+	ag := agents{"builder": session(t, r.url, "builder"), "sec": session(t, r.url, "sec")}
+	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
+	vc := make(chan reply, 1)
+	go func() {
+		vc <- call(t, "POST", r.url+"/validate", ag["builder"], `{"tool_name":"Bash","tool_input":{"command":"make install"}}`)
+	}()
+	waitFor(t, "the escalation", func() bool {
+		return call(t, "GET", r.url+"/expert/delegations", ag["sec"], "").body["count"] == 1.0
+	})
+	start := time.Now()
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("shutdown took %s", took)
+	}
+	v := <-vc
+	if v.code != 200 || v.str("decision") != "blocked" || !strings.Contains(v.str("reasoning"), "shutting down") {
+		t.Fatalf("validate during shutdown: %d %s", v.code, v.raw)
+	}
+}

@@ -1,0 +1,284 @@
+package shadow
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// SnapshotSection is the name under which the server stores this
+// projection in a snapshot file.
+const SnapshotSection = "shadow"
+
+// codecVersion changes whenever the binary layout below changes; an older
+// or newer layout is refused, and the caller falls back to a full replay.
+const codecVersion = 1
+
+var errShort = errors.New("shadow snapshot: truncated")
+
+// MarshalSnapshot encodes the whole projection (all versions, contents and
+// the recent ring) in a compact binary form. The output is deterministic:
+// equal projections give equal bytes. It holds the read lock, so the result
+// is consistent with LastSeq at the time of the call.
+func (p *Projection) MarshalSnapshot() ([]byte, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	size := 64
+	for _, b := range p.blobs {
+		size += len(b) + 40
+	}
+	buf := make([]byte, 0, size+len(p.changes)*24)
+	u := binary.AppendUvarint
+	s := func(buf []byte, str string) []byte { return append(u(buf, uint64(len(str))), str...) }
+
+	buf = u(buf, codecVersion)
+	buf = u(buf, p.last)
+	buf = binary.AppendVarint(buf, p.lastTime)
+
+	buf = u(buf, uint64(len(p.blobs)))
+	for i, b := range p.blobs {
+		buf = append(buf, p.blobHash[i][:]...)
+		buf = u(buf, uint64(len(b)))
+		buf = append(buf, b...)
+	}
+
+	paths := make([]string, 0, len(p.files))
+	for fp := range p.files {
+		paths = append(paths, fp)
+	}
+	slices.Sort(paths)
+	buf = u(buf, uint64(len(paths)))
+	for _, fp := range paths {
+		buf = s(buf, fp)
+		vs := p.files[fp].versions
+		buf = u(buf, uint64(len(vs)))
+		for _, v := range vs {
+			buf = u(buf, v.seq)
+			buf = binary.AppendVarint(buf, v.time)
+			buf = u(buf, uint64(v.blob))
+			if v.deleted {
+				buf = append(buf, 1)
+			} else {
+				buf = append(buf, 0)
+			}
+		}
+	}
+
+	dirs := make([]string, 0, len(p.dirs))
+	for d := range p.dirs {
+		dirs = append(dirs, d)
+	}
+	slices.Sort(dirs)
+	buf = u(buf, uint64(len(dirs)))
+	for _, d := range dirs {
+		dh := p.dirs[d]
+		buf = s(buf, d)
+		buf = u(buf, uint64(len(dh.names)))
+		for _, n := range dh.names {
+			buf = s(buf, n)
+		}
+		buf = u(buf, uint64(len(dh.counts)))
+		for _, c := range dh.counts {
+			buf = u(buf, c.seq)
+			buf = binary.AppendVarint(buf, c.time)
+			buf = u(buf, uint64(c.n))
+		}
+	}
+
+	buf = u(buf, uint64(len(p.changes)))
+	var prev uint64
+	for _, c := range p.changes {
+		buf = u(buf, c.seq-prev)
+		prev = c.seq
+		buf = binary.AppendVarint(buf, c.time)
+	}
+
+	buf = u(buf, uint64(len(p.ring)))
+	for i := range p.ring {
+		re := p.ring[(p.ringStart+i)%len(p.ring)]
+		buf = u(buf, re.Seq)
+		buf = binary.AppendVarint(buf, re.Time.UnixNano())
+		buf = u(buf, uint64(len(re.JSON)))
+		buf = append(buf, re.JSON...)
+	}
+	return buf, nil
+}
+
+// RestoreSnapshot replaces the projection's state with one encoded by
+// MarshalSnapshot. On error the projection is left unchanged. File contents
+// are not copied: the projection keeps referring to data, which the caller
+// must not modify afterwards (a restart reads it fresh from the snapshot
+// file, and copying 100 MB would cost a fifth of the restore). The recent
+// ring keeps the projection's own capacity.
+func (p *Projection) RestoreSnapshot(data []byte) error {
+	d := decoder{buf: data}
+	np := New(Options{RecentEvents: p.ringCap})
+	if v := d.uvarint(); d.err == nil && v != codecVersion {
+		return fmt.Errorf("shadow snapshot: layout version %d, this build reads %d", v, codecVersion)
+	}
+	np.last = d.uvarint()
+	np.lastTime = d.varint()
+
+	nb := d.count(33)
+	np.blobs = make([][]byte, 0, nb)
+	np.blobHash = make([][32]byte, 0, nb)
+	np.blobIdx = make(map[[32]byte]uint32, nb)
+	for i := 0; i < nb && d.err == nil; i++ {
+		var h [32]byte
+		copy(h[:], d.bytes(32))
+		b := d.bytes(int(d.uvarint()))
+		np.blobIdx[h] = uint32(i)
+		np.blobHash = append(np.blobHash, h)
+		np.blobs = append(np.blobs, b[:len(b):len(b)])
+	}
+
+	nf := d.count(2)
+	np.files = make(map[string]*fileHist, nf)
+	for i := 0; i < nf && d.err == nil; i++ {
+		fp := d.str()
+		nv := d.count(4)
+		vs := make([]version, nv)
+		for j := range vs {
+			vs[j] = version{seq: d.uvarint(), time: d.varint(), blob: uint32(d.uvarint()), deleted: d.byte() == 1}
+			if d.err == nil && int(vs[j].blob) >= len(np.blobs) {
+				d.fail(fmt.Errorf("shadow snapshot: %q refers to blob %d of %d", fp, vs[j].blob, len(np.blobs)))
+			}
+		}
+		np.files[fp] = &fileHist{versions: vs}
+	}
+
+	nd := d.count(2)
+	np.dirs = make(map[string]*dirHist, nd)
+	for i := 0; i < nd && d.err == nil; i++ {
+		dp := d.str()
+		dh := &dirHist{names: make([]string, d.count(1))}
+		for j := range dh.names {
+			dh.names[j] = d.str()
+		}
+		dh.counts = make([]count, d.count(3))
+		for j := range dh.counts {
+			dh.counts[j] = count{seq: d.uvarint(), time: d.varint(), n: uint32(d.uvarint())}
+		}
+		np.dirs[dp] = dh
+	}
+	if _, ok := np.dirs[""]; !ok && d.err == nil {
+		d.fail(errors.New("shadow snapshot: no root directory"))
+	}
+
+	np.changes = make([]change, d.count(2))
+	var prev uint64
+	for j := range np.changes {
+		prev += d.uvarint()
+		np.changes[j] = change{seq: prev, time: d.varint()}
+	}
+
+	nr := d.count(3)
+	for j := 0; j < nr && d.err == nil; j++ {
+		re := RecentEvent{Seq: d.uvarint(), Time: time.Unix(0, d.varint()).UTC()}
+		re.JSON = d.bytes(int(d.uvarint()))
+		np.pushRecentEvent(re)
+	}
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail(fmt.Errorf("shadow snapshot: %d unexpected trailing bytes", len(d.buf)))
+	}
+	if d.err != nil {
+		return d.err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last, p.lastTime = np.last, np.lastTime
+	p.blobs, p.blobHash, p.blobIdx = np.blobs, np.blobHash, np.blobIdx
+	p.files, p.dirs, p.changes = np.files, np.dirs, np.changes
+	p.ring, p.ringStart = np.ring, np.ringStart
+	return nil
+}
+
+func (p *Projection) pushRecentEvent(re RecentEvent) {
+	if len(p.ring) < p.ringCap {
+		p.ring = append(p.ring, re)
+		return
+	}
+	p.ring[p.ringStart] = re
+	p.ringStart = (p.ringStart + 1) % p.ringCap
+}
+
+// decoder reads the snapshot layout; the first error sticks and every later
+// read returns zero values, so the decoding code stays linear.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+	d.buf = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail(errShort)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail(errShort)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	b := d.bytes(1)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.buf) {
+		d.fail(errShort)
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) str() string { return string(d.bytes(int(d.uvarint()))) }
+
+// count reads an element count and refuses one that could not fit in the
+// remaining bytes (each element needs at least min bytes), so a corrupt
+// count cannot make the decoder allocate without bound.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.buf)/min) {
+		d.fail(fmt.Errorf("shadow snapshot: count %d exceeds the remaining %d bytes", n, len(d.buf)))
+		return 0
+	}
+	return int(n)
+}
+
+// SnapshotName names the projection's section in a snapshot file.
+func (p *Projection) SnapshotName() string { return SnapshotSection }

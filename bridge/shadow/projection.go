@@ -1,0 +1,332 @@
+package shadow
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+)
+
+// Errors Apply and CheckWrite report for events that cannot change the
+// projection. The HTTP layer checks first (CheckWrite, View.Stat) so that a
+// client gets 404 or 409 and no such event is ever appended.
+var (
+	ErrNotFound = errors.New("shadow file not found")
+	ErrConflict = errors.New("shadow path conflicts with an existing file or directory")
+	ErrFuture   = errors.New("sequence is after the last applied event")
+)
+
+// DefaultRecentEvents is how many events the recent ring keeps when
+// Options.RecentEvents is zero.
+const DefaultRecentEvents = 1000
+
+// Options configure a Projection.
+type Options struct {
+	// RecentEvents bounds the ring shown as events/ in the FUSE view.
+	RecentEvents int
+}
+
+// Projection is the shadow-file state derived from the log. It implements
+// store.Projection. The zero value is not usable; call New.
+type Projection struct {
+	mu       sync.RWMutex
+	last     uint64 // sequence of the last applied event
+	lastTime int64  // its timestamp, Unix nanoseconds
+
+	blobs    [][]byte // content by blob index, shared by identical versions
+	blobHash [][32]byte
+	blobIdx  map[[32]byte]uint32
+
+	files   map[string]*fileHist
+	dirs    map[string]*dirHist // "" is the project root
+	changes []change            // every applied shadow change, by sequence
+
+	ring      []RecentEvent // circular, oldest at ringStart
+	ringStart int
+	ringCap   int
+}
+
+type version struct {
+	seq     uint64
+	time    int64
+	blob    uint32
+	deleted bool
+}
+
+type fileHist struct{ versions []version }
+
+type count struct {
+	seq  uint64
+	time int64
+	n    uint32 // live files below this directory after the event
+}
+
+type dirHist struct {
+	names  []string // every child name ever seen, sorted
+	counts []count
+}
+
+type change struct {
+	seq  uint64
+	time int64
+}
+
+// RecentEvent is one entry of the recent-events ring: the event rendered as
+// indented JSON (shadow contents elided), ready to be served as a file.
+type RecentEvent struct {
+	Seq  uint64
+	Time time.Time
+	JSON []byte
+}
+
+// New returns an empty projection.
+func New(opts Options) *Projection {
+	if opts.RecentEvents <= 0 {
+		opts.RecentEvents = DefaultRecentEvents
+	}
+	return &Projection{
+		blobIdx: map[[32]byte]uint32{},
+		files:   map[string]*fileHist{},
+		dirs:    map[string]*dirHist{"": {}},
+		ringCap: opts.RecentEvents,
+	}
+}
+
+var _ store.Projection = (*Projection)(nil)
+
+// Apply folds one event into the projection. Events at or below the last
+// applied sequence are ignored, so replaying a log over a restored snapshot
+// is harmless. An event that cannot change the state (bad payload, deleting
+// a missing file, a file/directory conflict) still advances the sequence
+// and enters the recent ring, but changes no file; Apply returns why so the
+// caller can log it. The outcome depends only on the events, never on time.
+func (p *Projection) Apply(ev store.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.Sequence <= p.last {
+		return nil
+	}
+	p.last = ev.Sequence
+	p.lastTime = ev.Timestamp.UnixNano()
+	switch ev.Type {
+	case TypeFileModified:
+		fm, sum, err := decodeModified(ev.Data)
+		if err == nil {
+			ev.Data = summary(fm)
+		}
+		p.pushRecent(ev)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+		}
+		if err := p.checkWriteLocked(fm.Path); err != nil {
+			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+		}
+		p.put(ev.Sequence, p.lastTime, fm.Path, p.blob(sum, fm.Content), false)
+	case TypeFileDeleted:
+		p.pushRecent(ev)
+		fd, err := decodeDeleted(ev.Data)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+		}
+		if !p.fileAlive(fd.Path, math.MaxUint64) {
+			return fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
+		}
+		p.put(ev.Sequence, p.lastTime, fd.Path, 0, true)
+	default:
+		p.pushRecent(ev)
+	}
+	return nil
+}
+
+// CheckWrite reports whether a file_modified for the cleaned path p would
+// be applied now: it fails with ErrConflict when p is a live directory or
+// one of its parents is a live file.
+func (p *Projection) CheckWrite(cleaned string) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.checkWriteLocked(cleaned)
+}
+
+func (p *Projection) checkWriteLocked(fp string) error {
+	if p.dirAlive(fp, math.MaxUint64) {
+		return fmt.Errorf("%w: %q is a directory", ErrConflict, fp)
+	}
+	for d := parent(fp); d != ""; d = parent(d) {
+		if p.fileAlive(d, math.MaxUint64) {
+			return fmt.Errorf("%w: %q is a file", ErrConflict, d)
+		}
+	}
+	return nil
+}
+
+func (p *Projection) blob(sum [32]byte, content []byte) uint32 {
+	if i, ok := p.blobIdx[sum]; ok {
+		return i
+	}
+	i := uint32(len(p.blobs))
+	p.blobs = append(p.blobs, content)
+	p.blobHash = append(p.blobHash, sum)
+	p.blobIdx[sum] = i
+	return i
+}
+
+// put records a new version of fp and, when the file appears or
+// disappears, updates the live counts of all its ancestors.
+func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bool) {
+	fh := p.files[fp]
+	if fh == nil {
+		fh = &fileHist{}
+		p.files[fp] = fh
+		p.link(fp)
+	}
+	wasAlive := len(fh.versions) > 0 && !fh.versions[len(fh.versions)-1].deleted
+	fh.versions = append(fh.versions, version{seq: seq, time: t, blob: blob, deleted: deleted})
+	p.changes = append(p.changes, change{seq: seq, time: t})
+	var delta int
+	switch {
+	case deleted && wasAlive:
+		delta = -1
+	case !deleted && !wasAlive:
+		delta = +1
+	}
+	if delta == 0 {
+		return // contents changed, the tree did not
+	}
+	for d := parent(fp); ; d = parent(d) {
+		dh := p.dirs[d]
+		n := uint32(0)
+		if len(dh.counts) > 0 {
+			n = dh.counts[len(dh.counts)-1].n
+		}
+		dh.counts = append(dh.counts, count{seq: seq, time: t, n: uint32(int(n) + delta)})
+		if d == "" {
+			break
+		}
+	}
+}
+
+// link makes sure every ancestor of fp exists and lists its child name.
+func (p *Projection) link(fp string) {
+	for child := fp; child != ""; child = parent(child) {
+		d := parent(child)
+		dh := p.dirs[d]
+		if dh == nil {
+			dh = &dirHist{}
+			p.dirs[d] = dh
+		}
+		name := path.Base(child)
+		i, found := slices.BinarySearch(dh.names, name)
+		if !found {
+			dh.names = slices.Insert(dh.names, i, name)
+		}
+	}
+}
+
+func (p *Projection) pushRecent(ev store.Event) {
+	p.pushRecentEvent(RecentEvent{Seq: ev.Sequence, Time: ev.Timestamp.UTC(), JSON: eventJSON(ev)})
+}
+
+func parent(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// versionAt returns the version of fp in force at seq.
+func (p *Projection) versionAt(fp string, seq uint64) (version, bool) {
+	fh := p.files[fp]
+	if fh == nil {
+		return version{}, false
+	}
+	vs := fh.versions
+	if seq == math.MaxUint64 || vs[len(vs)-1].seq <= seq {
+		return vs[len(vs)-1], true
+	}
+	i := sort.Search(len(vs), func(i int) bool { return vs[i].seq > seq })
+	if i == 0 {
+		return version{}, false
+	}
+	return vs[i-1], true
+}
+
+func (p *Projection) fileAlive(fp string, seq uint64) bool {
+	v, ok := p.versionAt(fp, seq)
+	return ok && !v.deleted
+}
+
+// dirAt returns the live count entry of directory d at seq.
+func (p *Projection) dirAt(d string, seq uint64) (count, bool) {
+	dh := p.dirs[d]
+	if dh == nil || len(dh.counts) == 0 {
+		return count{}, false
+	}
+	cs := dh.counts
+	i := len(cs)
+	if seq != math.MaxUint64 && cs[len(cs)-1].seq > seq {
+		i = sort.Search(len(cs), func(i int) bool { return cs[i].seq > seq })
+	}
+	if i == 0 {
+		return count{}, false
+	}
+	return cs[i-1], true
+}
+
+func (p *Projection) dirAlive(d string, seq uint64) bool {
+	c, ok := p.dirAt(d, seq)
+	return ok && c.n > 0
+}
+
+// LastSeq is the sequence of the last applied event. It grows with every
+// Apply, so readers (the FUSE view, snapshot scheduling) use it as a
+// version counter.
+func (p *Projection) LastSeq() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.last
+}
+
+// Changes lists the sequences of all applied shadow changes, in order: the
+// entries of the FUSE view's history/.
+func (p *Projection) Changes() []uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]uint64, len(p.changes))
+	for i, c := range p.changes {
+		out[i] = c.seq
+	}
+	return out
+}
+
+// Recent returns the recent-events ring, oldest first.
+func (p *Projection) Recent() []RecentEvent {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]RecentEvent, 0, len(p.ring))
+	out = append(out, p.ring[p.ringStart:]...)
+	return append(out, p.ring[:p.ringStart]...)
+}
+
+// RecentEvent returns one event of the ring by sequence.
+func (p *Projection) RecentEvent(seq uint64) (RecentEvent, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := len(p.ring)
+	if n == 0 {
+		return RecentEvent{}, false
+	}
+	// The ring holds increasing sequences; search it as a rotated slice.
+	i := sort.Search(n, func(i int) bool { return p.ring[(p.ringStart+i)%n].Seq >= seq })
+	if i < n && p.ring[(p.ringStart+i)%n].Seq == seq {
+		return p.ring[(p.ringStart+i)%n], true
+	}
+	return RecentEvent{}, false
+}

@@ -1,0 +1,423 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// File layout (all integers big-endian):
+//
+//	0   8  magic "LHSNAP" + format version (0x00 0x01)
+//	8   8  sequence covered: every event up to and including it
+//	16  8  creation time, Unix nanoseconds
+//	24  8  payload length in bytes
+//	32 32  SHA-256 of bytes 8..32 followed by the payload
+//	64  -  payload: uvarint section count, then per section
+//	       uvarint name length, name, uvarint data length, data
+const (
+	headerLen = 64
+	filePref  = "snapshot-"
+	fileExt   = ".lhsnap"
+	tempPat   = ".snapshot-*.tmp"
+)
+
+var magic = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 1}
+
+// ErrCorrupt is wrapped by every error about a snapshot file's content:
+// bad magic, wrong length, checksum mismatch, malformed sections.
+var ErrCorrupt = errors.New("snapshot corrupt")
+
+// Snapshot is the state of the bridge's components as of event Seq.
+type Snapshot struct {
+	Seq      uint64
+	Created  time.Time
+	Sections map[string][]byte // by component name
+	Path     string            // the file it was read from or written to
+}
+
+// Component is a projection that can be snapshotted.
+// *shadow.Projection is one.
+type Component interface {
+	SnapshotName() string
+	MarshalSnapshot() ([]byte, error)
+	RestoreSnapshot([]byte) error
+}
+
+// Store is a directory of snapshot files. It is meant for one writer (the
+// server's apply loop); any number of readers may call Latest.
+type Store struct {
+	dir  string
+	keep int
+	// testHookWrite, if set, is called after each chunk written to the
+	// temporary file; tests use it to be killed mid-write.
+	testHookWrite func(written int64)
+}
+
+// Open returns the store in dir, creating dir if needed. keep is how many
+// snapshots Prune leaves (at least 1; 2 or more lets a damaged newest file
+// fall back to the previous one).
+func Open(dir string, keep int) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("snapshot directory is empty (LIGHTHOUSE_SNAPSHOT_PATH)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("snapshot directory: %w", err)
+	}
+	return &Store{dir: dir, keep: max(keep, 1)}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func fileName(seq uint64) string { return fmt.Sprintf("%s%020d%s", filePref, seq, fileExt) }
+
+// Write stores snap atomically as the snapshot of snap.Seq and returns its
+// path. A crash at any point leaves either the complete new file or no new
+// file under a snapshot name; a leftover temporary file is ignored by
+// Latest and removed by Prune.
+func (s *Store) Write(snap *Snapshot) (string, error) {
+	names := make([]string, 0, len(snap.Sections))
+	for n := range snap.Sections {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+
+	var pre bytes.Buffer // everything of the payload but the section data
+	preOf := make([][]byte, len(names))
+	var payloadLen int64
+	{
+		b := binary.AppendUvarint(nil, uint64(len(names)))
+		pre.Write(b)
+		payloadLen += int64(len(b))
+	}
+	for i, n := range names {
+		b := binary.AppendUvarint(nil, uint64(len(n)))
+		b = append(b, n...)
+		b = binary.AppendUvarint(b, uint64(len(snap.Sections[n])))
+		preOf[i] = b
+		payloadLen += int64(len(b) + len(snap.Sections[n]))
+	}
+	created := snap.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	var hdr [headerLen]byte
+	copy(hdr[:8], magic[:])
+	binary.BigEndian.PutUint64(hdr[8:], snap.Seq)
+	binary.BigEndian.PutUint64(hdr[16:], uint64(created.UnixNano()))
+	binary.BigEndian.PutUint64(hdr[24:], uint64(payloadLen))
+	h := sha256.New()
+	h.Write(hdr[8:32])
+	h.Write(pre.Bytes())
+	for i, n := range names {
+		h.Write(preOf[i])
+		h.Write(snap.Sections[n])
+	}
+	copy(hdr[32:], h.Sum(nil))
+
+	tmp, err := os.CreateTemp(s.dir, tempPat)
+	if err != nil {
+		return "", fmt.Errorf("snapshot: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := &hookWriter{w: tmp, hook: s.testHookWrite}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	bw.Write(hdr[:])
+	bw.Write(pre.Bytes())
+	for i, n := range names {
+		bw.Write(preOf[i])
+		bw.Write(snap.Sections[n])
+	}
+	if err := bw.Flush(); err != nil {
+		return "", fmt.Errorf("snapshot: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("snapshot: fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("snapshot: close %s: %w", tmp.Name(), err)
+	}
+	final := filepath.Join(s.dir, fileName(snap.Seq))
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return "", fmt.Errorf("snapshot: %w", err)
+	}
+	ok = true
+	if err := syncDir(s.dir); err != nil {
+		return "", err
+	}
+	snap.Path = final
+	return final, nil
+}
+
+// hookWriter writes in chunks of at most 1 MiB and calls hook after each.
+type hookWriter struct {
+	w       *os.File
+	hook    func(int64)
+	written int64
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	if h.hook == nil {
+		return h.w.Write(p)
+	}
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), 1<<20)
+		m, err := h.w.Write(p[:c])
+		n += m
+		h.written += int64(m)
+		if err != nil {
+			return n, err
+		}
+		h.hook(h.written)
+		p = p[c:]
+	}
+	return n, nil
+}
+
+// syncDir makes a rename durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("snapshot: fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Read loads and verifies one snapshot file. Any damage is an error
+// wrapping ErrCorrupt.
+func Read(path string) (*Snapshot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	corrupt := func(format string, args ...any) (*Snapshot, error) {
+		return nil, fmt.Errorf("%w: %s: %s", ErrCorrupt, path, fmt.Sprintf(format, args...))
+	}
+	if len(b) < headerLen {
+		return corrupt("%d bytes, shorter than the header", len(b))
+	}
+	if !bytes.Equal(b[:8], magic[:]) {
+		return corrupt("not a lighthouse snapshot (or another format version)")
+	}
+	payloadLen := binary.BigEndian.Uint64(b[24:])
+	if payloadLen != uint64(len(b)-headerLen) {
+		return corrupt("payload is %d bytes, header says %d (truncated?)", len(b)-headerLen, payloadLen)
+	}
+	h := sha256.New()
+	h.Write(b[8:32])
+	h.Write(b[headerLen:])
+	if !bytes.Equal(h.Sum(nil), b[32:64]) {
+		return corrupt("checksum mismatch")
+	}
+	snap := &Snapshot{
+		Seq:      binary.BigEndian.Uint64(b[8:]),
+		Created:  time.Unix(0, int64(binary.BigEndian.Uint64(b[16:]))).UTC(),
+		Sections: map[string][]byte{},
+		Path:     path,
+	}
+	p := b[headerLen:]
+	next := func() ([]byte, bool) {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return nil, false
+		}
+		v := p[k : k+int(n) : k+int(n)]
+		p = p[k+int(n):]
+		return v, true
+	}
+	count, k := binary.Uvarint(p)
+	if k <= 0 {
+		return corrupt("no section count")
+	}
+	p = p[k:]
+	for range count {
+		name, ok1 := next()
+		data, ok2 := next()
+		if !ok1 || !ok2 {
+			return corrupt("malformed section table")
+		}
+		snap.Sections[string(name)] = data
+	}
+	if len(p) != 0 {
+		return corrupt("%d bytes after the last section", len(p))
+	}
+	return snap, nil
+}
+
+type entry struct {
+	seq  uint64
+	path string
+}
+
+// list returns the snapshot files by sequence, newest first.
+func (s *Store) list() ([]entry, error) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	var out []entry
+	for _, de := range des {
+		num, ok := strings.CutPrefix(de.Name(), filePref)
+		num, ok2 := strings.CutSuffix(num, fileExt)
+		if !ok || !ok2 || !de.Type().IsRegular() {
+			continue
+		}
+		seq, err := strconv.ParseUint(num, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, entry{seq, filepath.Join(s.dir, de.Name())})
+	}
+	slices.SortFunc(out, func(a, b entry) int { return -cmpU(a.seq, b.seq) })
+	return out, nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Latest returns the newest valid snapshot covering at most maxSeq events
+// (pass the event store's last sequence: a snapshot ahead of the store,
+// say after restoring an older backup, describes events that no longer
+// exist). Damaged files and files ahead of maxSeq are skipped, each with a
+// warning for the caller to log. No usable snapshot is (nil, warnings, nil):
+// the caller replays the whole log.
+func (s *Store) Latest(maxSeq uint64) (*Snapshot, []error, error) {
+	entries, err := s.list()
+	if err != nil {
+		return nil, nil, err
+	}
+	var warnings []error
+	for _, e := range entries {
+		if e.seq > maxSeq {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot %s: it covers sequence %d but the event store ends at %d", e.path, e.seq, maxSeq))
+			continue
+		}
+		snap, err := Read(e.path)
+		if err != nil {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w", err))
+			continue
+		}
+		if snap.Seq != e.seq {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w: %s: header says sequence %d", ErrCorrupt, e.path, snap.Seq))
+			continue
+		}
+		return snap, warnings, nil
+	}
+	return nil, warnings, nil
+}
+
+// Prune removes all but the newest keep snapshot files and any temporary
+// file left by an interrupted Write. It must not run concurrently with
+// Write.
+func (s *Store) Prune() error {
+	entries, err := s.list()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if len(entries) > s.keep {
+		for _, e := range entries[s.keep:] {
+			if err := os.Remove(e.path); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	temps, _ := filepath.Glob(filepath.Join(s.dir, tempPat))
+	for _, t := range temps {
+		if err := os.Remove(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Save snapshots the components as of seq, then prunes. The caller must
+// make sure no event after seq has been applied to any component (call it
+// from the loop that applies events).
+func (s *Store) Save(seq uint64, comps ...Component) (*Snapshot, error) {
+	snap := &Snapshot{Seq: seq, Created: time.Now().UTC(), Sections: map[string][]byte{}}
+	for _, c := range comps {
+		b, err := c.MarshalSnapshot()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s: %w", c.SnapshotName(), err)
+		}
+		snap.Sections[c.SnapshotName()] = b
+	}
+	if _, err := s.Write(snap); err != nil {
+		return nil, err
+	}
+	return snap, s.Prune()
+}
+
+// Restore loads the newest valid snapshot at or below maxSeq that has a
+// section for every component, restores the components from it and
+// returns its sequence: the caller replays events after it. seq 0 with a
+// nil error means "no usable snapshot, replay everything". An error from a
+// component's RestoreSnapshot is returned as is; the components may then
+// be partly restored, and the caller must start again from fresh ones and
+// replay the whole log.
+func (s *Store) Restore(maxSeq uint64, comps ...Component) (seq uint64, warnings []error, err error) {
+	entries, err := s.list()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, e := range entries {
+		if e.seq > maxSeq {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot %s: it covers sequence %d but the event store ends at %d", e.path, e.seq, maxSeq))
+			continue
+		}
+		snap, err := Read(e.path)
+		if err == nil && snap.Seq != e.seq {
+			err = fmt.Errorf("%w: %s: header says sequence %d", ErrCorrupt, e.path, snap.Seq)
+		}
+		if err != nil {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w", err))
+			continue
+		}
+		var missing []string
+		for _, c := range comps {
+			if _, ok := snap.Sections[c.SnapshotName()]; !ok {
+				missing = append(missing, c.SnapshotName())
+			}
+		}
+		if len(missing) > 0 {
+			warnings = append(warnings, fmt.Errorf("skipping snapshot %s: no section for %s", e.path, strings.Join(missing, ", ")))
+			continue
+		}
+		for _, c := range comps {
+			if err := c.RestoreSnapshot(snap.Sections[c.SnapshotName()]); err != nil {
+				return 0, warnings, fmt.Errorf("restore %s from %s: %w", c.SnapshotName(), e.path, err)
+			}
+		}
+		return snap.Seq, warnings, nil
+	}
+	return 0, warnings, nil
+}

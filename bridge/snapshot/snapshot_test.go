@@ -1,0 +1,196 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// childEnv turns the test binary into a child that writes a large
+// snapshot into the given directory and stops half way, waiting for
+// SIGKILL.
+const childEnv = "LIGHTHOUSE_SNAPSHOT_TEST_CHILD"
+
+const childPayload = 64 << 20
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		s, err := Open(dir, 3)
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		s.testHookWrite = func(n int64) {
+			if n >= childPayload/2 {
+				fmt.Println("half written")
+				select {}
+			}
+		}
+		s.Write(&Snapshot{Seq: 200, Sections: map[string][]byte{"big": bytes.Repeat([]byte("x"), childPayload)}})
+		fmt.Println("write finished: the test did not kill in time")
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+func sample(seq uint64) *Snapshot {
+	return &Snapshot{
+		Seq:     seq,
+		Created: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		Sections: map[string][]byte{
+			"shadow":   []byte(fmt.Sprintf("shadow state at %d", seq)),
+			"sessions": {0, 1, 2, 255},
+			"empty":    {},
+		},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s, err := Open(t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample(42)
+	path, err := s.Write(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(path) != "snapshot-00000000000000000042.lhsnap" {
+		t.Errorf("file name %s", path)
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("snapshot mode %v, want 0600 (it holds sessions)", fi.Mode().Perm())
+	}
+}
+
+func TestLatestSkipsDamage(t *testing.T) {
+	s, _ := Open(t.TempDir(), 10)
+	for _, seq := range []uint64{10, 20, 30, 40, 50} {
+		if _, err := s.Write(sample(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := func(seq uint64) string { return filepath.Join(s.Dir(), fileName(seq)) }
+	// 50: truncated; 40: one bit flipped in the payload; 30: header's
+	// sequence does not match its name (renamed by hand).
+	b, _ := os.ReadFile(file(50))
+	os.WriteFile(file(50), b[:len(b)-3], 0o600)
+	b, _ = os.ReadFile(file(40))
+	b[len(b)-1] ^= 1
+	os.WriteFile(file(40), b, 0o600)
+	os.Rename(file(30), file(35))
+	os.WriteFile(file(45), []byte("LHSNAP"), 0o600)
+
+	got, warnings, err := s.Latest(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Seq != 20 {
+		t.Fatalf("Latest = %+v, want the snapshot of 20", got)
+	}
+	if len(warnings) != 4 {
+		t.Errorf("warnings = %v, want 4 (50 truncated, 45 short, 40 checksum, 35 wrong sequence)", warnings)
+	}
+	for _, w := range warnings {
+		if !errors.Is(w, ErrCorrupt) {
+			t.Errorf("warning %v does not wrap ErrCorrupt", w)
+		}
+	}
+	// A store restored from an older backup must not take a newer snapshot.
+	got, warnings, _ = s.Latest(15)
+	if got == nil || got.Seq != 10 || len(warnings) != 5 {
+		t.Errorf("Latest(15) = %v, %v", got, warnings)
+	}
+	got, _, _ = s.Latest(5)
+	if got != nil {
+		t.Errorf("Latest(5) = %v, want none", got)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s, _ := Open(t.TempDir(), 2)
+	for _, seq := range []uint64{1, 2, 3, 4} {
+		s.Write(sample(seq))
+	}
+	os.WriteFile(filepath.Join(s.Dir(), ".snapshot-123.tmp"), []byte("partial"), 0o600)
+	os.WriteFile(filepath.Join(s.Dir(), "unrelated.txt"), []byte("keep me"), 0o600)
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	des, _ := os.ReadDir(s.Dir())
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	want := []string{fileName(3), fileName(4), "unrelated.txt"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("after prune (-want +got):\n%s", diff)
+	}
+}
+
+// TestKillDuringWrite kills a process with SIGKILL while it writes a
+// snapshot: the directory still yields the previous snapshot, and the
+// half-written temporary file is never taken for a snapshot.
+func TestKillDuringWrite(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, 3)
+	if _, err := s.Write(sample(100)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "half written\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	temps, _ := filepath.Glob(filepath.Join(dir, tempPat))
+	if len(temps) != 1 {
+		t.Fatalf("temporary files after the kill: %v, want the one half-written", temps)
+	}
+	if fi, _ := os.Stat(temps[0]); fi.Size() < childPayload/2 || fi.Size() >= childPayload {
+		t.Errorf("temporary file has %d bytes, want a partial write", fi.Size())
+	}
+	got, warnings, err := s.Latest(1000)
+	if err != nil || got == nil || got.Seq != 100 || len(warnings) != 0 {
+		t.Fatalf("Latest after kill = %+v, %v, %v; want snapshot 100", got, warnings, err)
+	}
+	if diff := cmp.Diff(sample(100).Sections, got.Sections); diff != "" {
+		t.Errorf("sections:\n%s", diff)
+	}
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if temps, _ := filepath.Glob(filepath.Join(dir, tempPat)); len(temps) != 0 {
+		t.Errorf("Prune left %v", temps)
+	}
+	_, err = os.Stat(filepath.Join(dir, fileName(200)))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("snapshot 200 exists after its writer was killed: %v", err)
+	}
+}
