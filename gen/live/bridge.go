@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -299,3 +301,41 @@ func (r *run) bridgePersisted(ctx context.Context) (string, error) {
 	}
 	return detail + "; " + b.shadow + " still reads through the API and FUSE", nil
 }
+
+// unmountLogged proves from the Bridge's own JSON log, after since, that
+// it unmounted the FUSE view cleanly on SIGTERM: the mount lives in the
+// container's mount namespace, so nothing outside can see it go.
+func (r *run) unmountLogged(ctx context.Context, since time.Time) error {
+	cmd := exec.CommandContext(ctx, "docker", "logs", "--since", strconv.FormatInt(since.Add(-time.Second).Unix(), 10), r.cid)
+	cmd.Env = r.d.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("docker logs: %w: %s", err, tail(string(out), 300))
+	}
+	var unmounted bool
+	for _, line := range strings.Split(string(out), "\n") {
+		var rec struct {
+			Msg        string `json:"msg"`
+			MountPoint string `json:"mount_point"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch {
+		case rec.Msg == logUnmountFailed:
+			return fmt.Errorf("the Bridge logged %q on SIGTERM", line)
+		case rec.Msg == logUnmounted && rec.MountPoint == r.s.FUSE.MountPoint:
+			unmounted = true
+		}
+	}
+	if !unmounted {
+		return fmt.Errorf("the Bridge did not log %q for %s on SIGTERM; log since the stop:\n%s", logUnmounted, r.s.FUSE.MountPoint, tail(string(out), 1500))
+	}
+	return nil
+}
+
+// The Bridge's log messages (bridge/fusefs) the stop step relies on.
+const (
+	logUnmounted     = "FUSE view unmounted"
+	logUnmountFailed = "FUSE unmount failed, detaching lazily"
+)

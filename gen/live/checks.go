@@ -33,14 +33,21 @@ func (r *run) healthTimeout() time.Duration {
 // container exits, restarts or is reported unhealthy. Meanwhile it probes
 // the readiness endpoint on the published port to record when the
 // service itself was ready.
-func (r *run) waitHealthy(ctx context.Context, since time.Time) (ready, healthy time.Duration, err error) {
+func (r *run) waitHealthy(ctx context.Context, since time.Time, readyc <-chan time.Duration) (ready, healthy time.Duration, err error) {
 	deadline := time.Now().Add(r.healthTimeout())
-	client := &http.Client{Timeout: time.Second}
-	var restarts0 = -1
+	readyAt := func() time.Duration {
+		select {
+		case d := <-readyc:
+			ready = d
+		default:
+		}
+		return ready
+	}
+	restarts0 := -1
 	for {
 		in, err := r.d.inspect(ctx, r.cid)
 		if err != nil {
-			return ready, 0, err
+			return readyAt(), 0, err
 		}
 		if restarts0 < 0 {
 			restarts0 = in.RestartCount
@@ -48,35 +55,52 @@ func (r *run) waitHealthy(ctx context.Context, since time.Time) (ready, healthy 
 		st := in.State
 		switch {
 		case st.Health == nil:
-			return ready, 0, errors.New("the container has no health check: the image's HEALTHCHECK or compose's healthcheck is missing")
+			return readyAt(), 0, errors.New("the container has no health check: the image's HEALTHCHECK or compose's healthcheck is missing")
 		case in.RestartCount > restarts0 || st.Restarting || (!st.Running && st.Status != "created"):
-			return ready, 0, fmt.Errorf("the container %s (exit code %d, restarts %d) before it was healthy; last log lines:\n%s",
+			return readyAt(), 0, fmt.Errorf("the container %s (exit code %d, restarts %d) before it was healthy; last log lines:\n%s",
 				st.Status, st.ExitCode, in.RestartCount, r.logsTail(ctx, 15))
 		case st.Health.Status == "healthy":
-			if ready == 0 {
-				ready = time.Since(since)
-			}
-			return ready, time.Since(since), nil
+			return readyAt(), time.Since(since), nil
 		case st.Health.Status == "unhealthy":
-			return ready, 0, fmt.Errorf("Docker reports the container unhealthy after %d failed checks; last check: %s", st.Health.FailingStreak, st.lastHealthOutput())
-		}
-		if ready == 0 {
-			if resp, err := client.Get(r.baseURL + r.s.Health.Readiness); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ready = time.Since(since)
-				}
-			}
+			return readyAt(), 0, fmt.Errorf("Docker reports the container unhealthy after %d failed checks; last check: %s", st.Health.FailingStreak, st.lastHealthOutput())
 		}
 		if time.Now().After(deadline) {
-			return ready, 0, fmt.Errorf("not healthy within %s (Docker health %q); last check: %s", r.healthTimeout(), st.Health.Status, st.lastHealthOutput())
+			return readyAt(), 0, fmt.Errorf("not healthy within %s (Docker health %q); last check: %s", r.healthTimeout(), st.Health.Status, st.lastHealthOutput())
 		}
 		select {
 		case <-ctx.Done():
-			return ready, 0, ctx.Err()
+			return readyAt(), 0, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// probeReady polls the readiness route on baseURL every 50 ms until it
+// answers 200, and sends the time since since; it gives up with ctx or
+// after the health timeout. It starts before `up`, so the figure is not
+// rounded up to how long the compose client takes to return.
+func (r *run) probeReady(ctx context.Context, since time.Time) <-chan time.Duration {
+	c := make(chan time.Duration, 1)
+	ctx, cancel := context.WithTimeout(ctx, r.healthTimeout())
+	go func() {
+		defer cancel()
+		client := &http.Client{Timeout: time.Second}
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.baseURL+r.s.Health.Readiness, nil)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					c <- time.Since(since)
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return c
 }
 
 func (r *run) logsTail(ctx context.Context, n int) string {
@@ -89,7 +113,7 @@ func (r *run) logsTail(ctx context.Context, n int) string {
 }
 
 func (r *run) healthy(ctx context.Context) (string, error) {
-	ready, healthy, err := r.waitHealthy(ctx, r.upAt)
+	ready, healthy, err := r.waitHealthy(ctx, r.upAt, r.readyc)
 	r.rep.UpToReadyMS, r.rep.UpToHealthyMS = ready.Milliseconds(), healthy.Milliseconds()
 	if err != nil {
 		return "", err
@@ -353,6 +377,11 @@ func (r *run) stop(ctx context.Context) (string, error) {
 	if grace := r.s.Workload.StopGracePeriod; grace > 0 && took >= grace {
 		errs = append(errs, fmt.Errorf("stop took %s, not within the grace period %s (killed?)", took.Round(time.Millisecond), grace))
 	}
+	if r.bridge != nil && r.s.FUSE != nil {
+		if err := r.unmountLogged(ctx, start); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if r.s.FUSE != nil {
 		if m, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 			mounts, err := ParseMountinfo(m)
@@ -369,13 +398,18 @@ func (r *run) stop(ctx context.Context) (string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("SIGTERM → exit 0 in %.1fs (grace %s), no mount left", took.Seconds(), r.s.Workload.StopGracePeriod), nil
+	detail := fmt.Sprintf("SIGTERM → exit 0 in %.1fs (grace %s)", took.Seconds(), r.s.Workload.StopGracePeriod)
+	if r.bridge != nil && r.s.FUSE != nil {
+		detail += ", the Bridge logged the FUSE view unmounted"
+	}
+	return detail, nil
 }
 
 // restart starts the stopped project again and proves what was written
 // before the stop is still there.
 func (r *run) restart(ctx context.Context) (string, error) {
 	start := time.Now()
+	readyc := r.probeReady(ctx, start)
 	if _, err := r.proj.run(ctx, "up", "-d", "--no-build"); err != nil {
 		return "", err
 	}
@@ -384,7 +418,7 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.cid = id
-	if _, _, err := r.waitHealthy(ctx, start); err != nil {
+	if _, _, err := r.waitHealthy(ctx, start, readyc); err != nil {
 		return "", err
 	}
 	detail := fmt.Sprintf("healthy again after %.1fs", time.Since(start).Seconds())

@@ -136,6 +136,7 @@ type run struct {
 	baseURL string // published address of the health port
 	created struct{ base, image, project bool }
 	upAt    time.Time
+	readyc  <-chan time.Duration // the readiness probe started with up
 
 	bridge *bridgeClient // nil when the service has no known API contract
 }
@@ -389,8 +390,16 @@ func (r *run) up(ctx context.Context) (string, error) {
 		}
 		ln.Close()
 	}
+	hp, ok := r.s.Port(r.s.Health.Port)
+	if !ok {
+		return "", fmt.Errorf("spec: health port %q is not declared", r.s.Health.Port)
+	}
+	// compose.yaml publishes ports as the spec numbers them, so the
+	// readiness probe can start before the container exists.
+	r.baseURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(hp.Number))
 	r.created.project = true
 	r.upAt = time.Now()
+	r.readyc = r.probeReady(ctx, r.upAt)
 	if _, err := r.proj.run(ctx, "up", "-d", "--no-build"); err != nil {
 		return "", err
 	}
@@ -402,10 +411,6 @@ func (r *run) up(ctx context.Context) (string, error) {
 	in, err := r.d.inspect(ctx, id)
 	if err != nil {
 		return "", err
-	}
-	hp, ok := r.s.Port(r.s.Health.Port)
-	if !ok {
-		return "", fmt.Errorf("spec: health port %q is not declared", r.s.Health.Port)
 	}
 	binds := in.NetworkSettings.Ports[fmt.Sprintf("%d/tcp", hp.Number)]
 	if len(binds) == 0 {
