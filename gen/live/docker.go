@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -173,4 +174,13 @@ func (s *containerState) lastHealthOutput() string {
 	}
 	l := s.Health.Log[len(s.Health.Log)-1]
 	return fmt.Sprintf("exit %d: %s", l.ExitCode, tail(l.Output, 400))
+}
+
+// imageSize is an image's size in bytes as the engine reports it.
+func (d *docker) imageSize(ctx context.Context, ref string) (int64, error) {
+	out, err := d.run(ctx, nil, "docker", "image", "inspect", "--format", "{{.Size}}", ref)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 }
