@@ -84,6 +84,13 @@ exec httpd -f -p 8765 -h /tmp/www
 			messages: []string{"PID 1 runs", "lighthouse-bridge-start", "2 processes run"},
 		},
 		{
+			// One capability more than the spec declares.
+			name:     "undeclared capability",
+			mutate:   edit("compose.yaml", "    cap_add:\n    - SYS_ADMIN\n", "    cap_add:\n    - SYS_ADMIN\n    - NET_ADMIN\n"),
+			step:     StepCapabilities,
+			messages: []string{"effective capabilities are [NET_ADMIN SYS_ADMIN]", "want exactly [SYS_ADMIN]"},
+		},
+		{
 			// The health check probes a port nothing listens on.
 			name:     "health check on a wrong port",
 			mutate:   edit("compose.yaml", "      - CMD\n      - /usr/local/bin/lighthouse-bridge\n", "      - CMD\n      - env\n      - LIGHTHOUSE_PORT=8766\n      - /usr/local/bin/lighthouse-bridge\n"),
