@@ -189,6 +189,9 @@ func Run(ctx context.Context, o Options) *Report {
 		step := Step{Name: st.name, Status: "ok", DurationMS: time.Since(start).Milliseconds(), Detail: detail}
 		if err != nil {
 			step.Status, step.Error = "failed", err.Error()
+			if ctx.Err() != nil {
+				step.Error = "interrupted (" + err.Error() + "); cleaning up"
+			}
 			stopped = st.fatal || o.FailFast
 		}
 		r.record(i+1, n, step)
