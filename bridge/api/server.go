@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,7 @@ type Server struct {
 	mu         sync.RWMutex
 	components map[string]component
 	reserved   map[string]bool // event types only the Bridge's own routes write
+	confined   []string        // path prefixes whose unclean paths are 400, not redirected
 	stopping   chan struct{}
 	stopOnce   sync.Once
 }
@@ -218,6 +221,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}
 	}()
+	if s.isConfined(r.URL.Path) && path.Clean(r.URL.Path) != strings.TrimSuffix(r.URL.Path, "/") {
+		// The router would redirect to the cleaned path; a confined path
+		// is refused instead, so what is stored is what was asked for.
+		WriteError(rw, http.StatusBadRequest, fmt.Sprintf("path %q is not clean: \"..\", \".\" and empty elements are not allowed", r.URL.Path))
+		return
+	}
 	if pattern == "" {
 		s.notFound(rw, r)
 		return
@@ -241,6 +250,19 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	default:
 		WriteError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	}
+}
+
+// isConfined reports whether path lies under a prefix registered by a
+// route family that judges its own paths (EnableShadow).
+func (s *Server) isConfined(path string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, p := range s.confined {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 type headerRecorder struct {
@@ -294,6 +316,7 @@ func (s *Server) routes() {
 	s.HandleFunc("GET /event/query", Agent, s.handleEventQuery)
 	s.HandleFunc("GET /event/stream", Agent, s.handleEventStream)
 	s.HandleFunc("POST /validate", Agent, s.handleValidate)
+	s.HandleFunc("GET /admin/backup", Admin, s.handleBackup)
 }
 
 // status is the body of /status.

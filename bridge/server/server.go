@@ -1,10 +1,10 @@
 // Package server assembles a running Bridge from its parts: it opens the
 // event store, replays the log through every projection, builds the HTTP
-// API, serves it, and shuts everything down in order on a signal. Later
-// parts (shadow files, FUSE, snapshots, coordination) plug in between New
-// and Serve: AddProjection, API().Handle, API().SetComponent,
-// OnShutdown, SetReplayStart. Coordination is built in: its projection,
-// routes and /validate escalation are wired by New.
+// API, serves it, and shuts everything down in order on a signal. Shadow
+// files, the FUSE view, snapshots, backup (parts.go) and coordination are
+// built in; further parts plug in between New and Serve: AddProjection,
+// AddSnapshotComponent, API().Handle, API().SetComponent,
+// Validator().SetEscalator, OnShutdown.
 package server
 
 import (
@@ -22,6 +22,9 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
+	"github.com/lighthouse-project/lighthouse/bridge/fusefs"
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
@@ -38,6 +41,12 @@ type Options struct {
 	EscalationTimeout time.Duration
 	// ReadTimeout bounds reading one request (headers and body). Default 60s.
 	ReadTimeout time.Duration
+	// SnapshotEvery is the number of events between snapshots; 0 means
+	// DefaultSnapshotEvery, negative disables snapshots (every start-up
+	// then replays the whole log).
+	SnapshotEvery int
+	// SnapshotKeep is how many snapshot files are kept. Default 2.
+	SnapshotKeep int
 }
 
 // Bridge is one assembled service.
@@ -52,12 +61,16 @@ type Bridge struct {
 	coord     *coord.Coordinator
 	metrics   *api.Metrics
 	api       *api.Server
+	shadow    *shadow.Projection
+	snapper   *snapshotter
 
 	mu          sync.Mutex
 	projections []store.Projection
 	replayFrom  uint64
 	onShutdown  []func(context.Context) error
 	started     bool
+	snapComps   []snapshot.Component
+	fuse        *fusefs.FS
 }
 
 // New opens the store (taking its lock) and builds the API. Nothing is
@@ -91,7 +104,10 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
-	b.projections = []store.Projection{b.sessions, b.coord}
+	b.shadow = shadow.New(shadow.Options{})
+	b.projections = []store.Projection{b.sessions, b.coord, b.shadow}
+	b.snapComps = []snapshot.Component{sessionsSection{b.sessions}, coordSection{b.coord}, b.shadow}
+	b.api.EnableShadow(b.shadow)
 	snap := cfg.SnapshotPath
 	b.api.SetComponent("snapshots", false, func(context.Context) error {
 		fi, err := os.Stat(snap)
@@ -104,7 +120,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 		return nil
 	})
 	if cfg.MountPoint != "" {
-		// Until the FUSE view replaces it, a configured mount is not ready.
+		// Until Serve mounts the view, a configured mount is not ready.
 		b.api.SetComponent("fuse_mount", true, func(context.Context) error {
 			return errors.New("not mounted")
 		})
@@ -175,15 +191,13 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("bridge already served")
 	}
 	b.started = true
-	ps, from := b.projections, b.replayFrom
+	ps, from := append([]store.Projection(nil), b.projections...), b.replayFrom
 	b.mu.Unlock()
 
-	start := time.Now()
-	if err := b.store.Attach(from, ps...); err != nil {
+	if err := b.prepare(from, ps); err != nil {
 		b.store.Close()
-		return fmt.Errorf("replay event log: %w", err)
+		return err
 	}
-	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
 
 	srv := &http.Server{
 		Handler:           b.api,
@@ -227,6 +241,27 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	b.log.Info("lighthouse-bridge stopped", "last_sequence", b.store.LastSequence())
 	return serveErr
+}
+
+// prepare is start-up up to serving: restore the newest snapshot, replay
+// the rest of the log through the projections, mount the FUSE view. On
+// error nothing is left running but the store, which the caller closes.
+func (b *Bridge) prepare(from uint64, ps []store.Projection) error {
+	start := time.Now()
+	from, ps, err := b.startParts(from, ps)
+	if err != nil {
+		return err
+	}
+	if err := b.store.Attach(from, ps...); err != nil {
+		b.stopParts()
+		return fmt.Errorf("replay event log: %w", err)
+	}
+	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
+	if err := b.afterReplay(); err != nil {
+		b.stopParts()
+		return err
+	}
+	return nil
 }
 
 // Close releases the store of a Bridge that was never served.

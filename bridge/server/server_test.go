@@ -185,25 +185,19 @@ func TestProjectionsReplayThenFollow(t *testing.T) {
 	}
 }
 
+// TestMountPointMakesFuseRequired: until Serve has mounted the view, a
+// configured mount point keeps /status at 503.
 func TestMountPointMakesFuseRequired(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	cfg.MountPoint = "/mnt/shadow"
-	r := start(t, cfg, nil)
-	resp, err := http.Get(r.url + "/status")
+	cfg.MountPoint = filepath.Join(t.TempDir(), "mnt")
+	b, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st map[string]any
-	json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || st["components"].(map[string]any)["fuse_mount"] != "error: not mounted" {
-		t.Fatalf("status with unmounted FUSE: %d %v", resp.StatusCode, st)
-	}
-	r.b.API().SetComponent("fuse_mount", true, func(context.Context) error { return nil })
-	resp, _ = http.Get(r.url + "/status")
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("status once mounted: %d", resp.StatusCode)
+	defer b.Close()
+	ok, comps := b.API().Ready(context.Background())
+	if ok || comps["fuse_mount"] != "error: not mounted" {
+		t.Fatalf("ready before mounting: %v %v", ok, comps)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -77,11 +78,13 @@ func TestServeRefusesBadConfig(t *testing.T) {
 func TestHealthcheck(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Config{Host: "127.0.0.1", EventStorePath: filepath.Join(dir, "ev"), SnapshotPath: filepath.Join(dir, "snap"),
-		MountPoint: "/mnt/not-mounted", AuthSecret: []byte(testSecret)}
+		AuthSecret: []byte(testSecret)}
 	b, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A required component that fails, as an unmounted FUSE view does.
+	b.API().SetComponent("fuse_mount", true, func(context.Context) error { return errors.New("not mounted") })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,12 @@ type proc struct {
 
 func startBinary(t *testing.T, bin, dir, secret string) *proc {
 	t.Helper()
+	return startBinaryEnv(t, bin, dir, secret)
+}
+
+// startBinaryEnv is startBinary with extra environment variables.
+func startBinaryEnv(t *testing.T, bin, dir, secret string, extra ...string) *proc {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +121,7 @@ func startBinary(t *testing.T, bin, dir, secret string) *proc {
 		"LIGHTHOUSE_SNAPSHOT_PATH=" + filepath.Join(dir, "snapshots"),
 		"LIGHTHOUSE_AUTH_SECRET=" + secret,
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	logf, err := os.OpenFile(filepath.Join(dir, "bridge.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,10 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
+)
 
 const rootLong = `lighthouse-bridge is the coordination hub of the lighthouse agents: it
 validates the commands builders want to run, keeps a durable event log,
@@ -25,7 +29,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newServeCmd(getenv),
 		newHealthcheckCmd(getenv),
 		newTokenCmd(getenv),
-		newVersionCmd(),
+		version.NewCommand("lighthouse-bridge"),
 	)
 	return root
 }

@@ -13,7 +13,15 @@ import (
 )
 
 const serveLong = `Serve the Bridge's HTTP API until SIGTERM or SIGINT, then finish in-flight
-requests within the grace period, close the event store and exit 0.
+requests within the grace period, unmount the FUSE view, close the event
+store and exit 0.
+
+Start-up loads the newest valid snapshot from LIGHTHOUSE_SNAPSHOT_PATH and
+replays only the events after it (damaged snapshots are skipped with a
+warning); a snapshot is written every 10,000 events. With
+LIGHTHOUSE_MOUNT_POINT set, the read-only FUSE view (current/, history/,
+events/) is mounted there, a stale mount left by a killed bridge is cleared
+first, and /status is ready only once the view answers.
 
 LIGHTHOUSE_EVENT_STORE_PATH, LIGHTHOUSE_SNAPSHOT_PATH and LIGHTHOUSE_AUTH_SECRET
 (at least 32 bytes) are required; start-up stops naming any that is missing

@@ -30,19 +30,32 @@ func Main() int {
 	cmd := newRootCmd()
 	if err := cmd.Execute(); err != nil {
 		if err != errSilent {
-			printError(cmd.ErrOrStderr(), err)
+			verbose, _ := cmd.PersistentFlags().GetBool("verbose")
+			printError(cmd.ErrOrStderr(), err, verbose)
 		}
 		return 1
 	}
 	return 0
 }
 
-// printError shows every CUE error with its position relative to the
-// working directory; other errors as they are.
-func printError(w io.Writer, err error) {
+// printError shows every CUE error with its position in the spec relative
+// to the working directory (verbose adds the schema's positions, which
+// only a schema author needs); other errors as they are.
+func printError(w io.Writer, err error, verbose bool) {
 	wd, _ := os.Getwd()
 	if _, ok := err.(cueerrors.Error); ok {
-		fmt.Fprint(w, spec.Details(err, wd))
+		if verbose {
+			fmt.Fprint(w, spec.DetailsVerbose(err, wd))
+		} else {
+			fmt.Fprint(w, spec.Details(err, wd))
+		}
+		return
+	}
+	if fe, ok := err.(*build.FindingsError); ok {
+		for _, f := range fe.Findings {
+			fmt.Fprintln(w, f)
+		}
+		fmt.Fprintf(w, "lighthouse-gen: %d finding(s) in the artifacts as emitted; nothing was written\n", len(fe.Findings))
 		return
 	}
 	fmt.Fprintln(w, "lighthouse-gen:", err)
@@ -77,7 +90,8 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.spec, "spec", "", "spec folder (one CUE package); default: the embedded bridge spec")
 	pf.StringVar(&f.out, "out", "deploy", "output folder of the artifacts")
+	pf.Bool("verbose", false, "with a spec error, also print the positions in the embedded schema")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
-	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newVerifyCmd(f), newVersionCmd())
+	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), newVerifyCmd(f), version.NewCommand("lighthouse-gen"))
 	return root
 }

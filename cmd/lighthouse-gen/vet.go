@@ -6,8 +6,12 @@ import (
 	"github.com/lighthouse-project/lighthouse/gen/build"
 )
 
-const vetLong = `vet validates the spec against the schema and runs every check and emitter,
-writing nothing. It prints every error with its position and exits 1.`
+const vetLong = `vet validates the spec against the schema, runs every emitter and checks the
+artifacts as emitted: parsed back by their consumers' parsers (BuildKit,
+mvdan.cc/sh and shellcheck, compose-go, strict k8s.io/api decoding), held
+against each other and against the spec. It writes nothing, prints every
+error with its position and exits 1. build runs the same checks except
+shellcheck.`
 
 func newVetCmd(f *flags) *cobra.Command {
 	return &cobra.Command{
@@ -16,7 +20,9 @@ func newVetCmd(f *flags) *cobra.Command {
 		Long:  vetLong,
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, _, err := build.Generate(f.options())
+			o := f.options()
+			o.Shellcheck = true
+			_, _, err := build.Generate(o)
 			return err
 		},
 	}

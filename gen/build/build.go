@@ -5,19 +5,24 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rogpeppe/go-internal/diff"
 
+	"github.com/lighthouse-project/lighthouse/gen/audit"
+	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 	"github.com/lighthouse-project/lighthouse/gen/emit/compose"
 	"github.com/lighthouse-project/lighthouse/gen/emit/dockerfile"
 	"github.com/lighthouse-project/lighthouse/gen/emit/kube"
 	"github.com/lighthouse-project/lighthouse/gen/emit/script"
+	"github.com/lighthouse-project/lighthouse/gen/explain"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -31,6 +36,27 @@ type Options struct {
 	Out string
 	// Version is the lighthouse-gen version stamped into headers.
 	Version string
+	// Shellcheck also lints the emitted start script with shellcheck
+	// (vet does; build does not, so it needs no tool besides itself).
+	Shellcheck bool
+}
+
+// FindingsError is what Generate returns when the artifacts as emitted,
+// parsed back by their consumers' parsers, disagree with each other or
+// with the spec. Nothing is written then.
+type FindingsError struct {
+	Findings []check.Finding
+}
+
+func (e *FindingsError) Error() string {
+	var b strings.Builder
+	for i, f := range e.Findings {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
 }
 
 // File is one generated artifact.
@@ -52,11 +78,51 @@ var Emitters = map[string]Emitter{
 	emit.Kubernetes: kube.Emit,
 }
 
-// Generate loads the spec and emits every artifact in memory, in the fixed
-// order of emit.Names. Errors from the spec are CUE error lists.
+// Generate loads the spec, emits every artifact in memory in the fixed
+// order of emit.Names, and checks them as emitted (Verify). Errors from the
+// spec are CUE error lists; failed checks are a *FindingsError.
 func Generate(o Options) (*spec.Service, []File, error) {
+	go check.WarmCompose() // overlaps the compose schema's compilation with the CUE load
+	s, files, err := Compile(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Verify(context.Background(), s, files, o); err != nil {
+		return nil, nil, err
+	}
+	return s, files, nil
+}
+
+// Verify parses the emitted files back with their consumers' parsers and
+// holds them against each other (gen/check) and against the spec
+// (gen/audit). Spec positions in findings are relative to the working
+// directory.
+func Verify(ctx context.Context, s *spec.Service, files []File, o Options) error {
+	m := make(map[string][]byte, len(files))
+	for _, f := range files {
+		m[f.Name] = f.Data
+	}
+	wd, _ := os.Getwd()
+	fs, err := audit.Files(ctx, s, m, audit.Options{Check: check.Options{Dir: o.Out, Shellcheck: o.Shellcheck}, Cwd: wd})
+	if err != nil {
+		return err
+	}
+	if len(fs) > 0 {
+		return &FindingsError{Findings: fs}
+	}
+	return nil
+}
+
+// Compile loads the spec and emits every artifact in memory, unchecked;
+// Generate is Compile followed by Verify.
+func Compile(o Options) (*spec.Service, []File, error) {
 	s, err := spec.Load(spec.Options{Dir: o.Spec, Tags: o.Tags})
 	if err != nil {
+		return nil, nil, err
+	}
+	// A field a target cannot express fails the build unless the spec's
+	// omit says how that target handles it: nothing is dropped silently.
+	if err := explain.Unhandled(s); err != nil {
 		return nil, nil, err
 	}
 	eo, err := EmitOptions(o.Out, o.Version)
@@ -157,10 +223,10 @@ func Diff(out string, files []File) ([]byte, error) {
 }
 
 // Drift says why a file in the output folder differs from a fresh build,
-// using its generated header: "missing", "not generated" (no header),
-// "hand-edited" (its body no longer matches its recorded digest), "stale"
-// (generated from another spec) or "stale generator" (same spec, other
-// lighthouse-gen output). Current files are not listed.
+// using its generated header: "missing", "not generated: ..." (no header),
+// "hand-edited: ..." (its body no longer matches its recorded digest),
+// "stale: ..." (generated from another spec) or "stale generator: ..."
+// (same spec, other lighthouse-gen output). Current files are not listed.
 func Drift(out string, files []File, specDigest string) (map[string]string, error) {
 	drift := map[string]string{}
 	for _, f := range files {
@@ -174,16 +240,13 @@ func Drift(out string, files []File, specDigest string) (map[string]string, erro
 		case bytes.Equal(old, f.Data):
 			continue
 		}
-		h, _, bodyOK, err := emit.ParseHeader(old)
-		switch {
-		case err != nil:
-			drift[f.Name] = "not generated"
-		case !bodyOK:
-			drift[f.Name] = "hand-edited"
-		case h.SpecDigest != specDigest:
-			drift[f.Name] = "stale"
+		switch st := check.FreshnessOf(old, "sha256:"+specDigest); st {
+		case check.NoHeader:
+			drift[f.Name] = "not generated: it has no lighthouse-gen header"
+		case check.Fresh:
+			drift[f.Name] = "stale generator: same spec, but another lighthouse-gen wrote it"
 		default:
-			drift[f.Name] = "stale generator"
+			drift[f.Name] = st.String()
 		}
 	}
 	return drift, nil

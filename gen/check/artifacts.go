@@ -6,18 +6,20 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/lighthouse-project/lighthouse/gen/emit"
 )
 
-// The four artifact file names the conventions fix.
+// The four artifact file names the conventions fix; gen/emit owns them.
 const (
-	FileDockerfile = "Dockerfile"
-	FileScript     = "start.sh"
-	FileCompose    = "compose.yaml"
-	FileKube       = "kubernetes.yaml"
+	FileDockerfile = emit.Dockerfile
+	FileScript     = emit.Script
+	FileCompose    = emit.Compose
+	FileKube       = emit.Kubernetes
 )
 
 // Files lists the artifacts in the order findings about missing files are reported.
-var Files = []string{FileDockerfile, FileScript, FileCompose, FileKube}
+var Files = emit.Names
 
 // Options tune a check run. The zero value checks the artifacts alone.
 type Options struct {
@@ -33,7 +35,15 @@ type Options struct {
 	// Shellcheck runs shellcheck on the start script; a missing shellcheck is
 	// then an error, not a pass.
 	Shellcheck bool
+	// HandWritten accepts files without a generated header (an audit of
+	// artifacts people wrote); a header that is present is still held to its
+	// digests. Missing files are then findings, not an error, and the
+	// cross-artifact invariants run only when all four are present.
+	HandWritten bool
 }
+
+// RuleMissing names a finding about an artifact that is not there at all.
+const RuleMissing = "missing"
 
 // Parsed holds every artifact as its consumer's parser read it. Later checks
 // (the spec-side invariants, audit) build on these.
@@ -54,29 +64,54 @@ func Artifacts(files map[string][]byte) ([]Finding, error) {
 
 // Check is Artifacts with options. Findings are sorted and deduplicated.
 func Check(ctx context.Context, files map[string][]byte, opts Options) ([]Finding, error) {
+	fs, _, err := check(ctx, files, opts)
+	return fs, err
+}
+
+// CheckParsed is Check that also returns the parsed artifacts, for checks
+// that build on them (the spec-side invariants). A file that is missing or
+// does not parse has a nil field.
+func CheckParsed(ctx context.Context, files map[string][]byte, opts Options) ([]Finding, *Parsed, error) {
+	return check(ctx, files, opts)
+}
+
+func check(ctx context.Context, files map[string][]byte, opts Options) ([]Finding, *Parsed, error) {
+	var fs []Finding
+	complete := true
 	for _, f := range Files {
 		if _, ok := files[f]; !ok {
-			return nil, fmt.Errorf("missing artifact %s", f)
+			if !opts.HandWritten {
+				return nil, nil, fmt.Errorf("missing artifact %s", f)
+			}
+			complete = false
+			fs = append(fs, Finding{f, 0, RuleMissing, "no " + f + ": it is not checked, nor held against the other artifacts"})
 		}
 	}
-	var fs []Finding
 	for _, f := range Files {
-		fs = append(fs, headerFindings(f, files[f], opts.SpecDigest)...)
-		fs = append(fs, secretScan(f, files[f])...)
+		data, ok := files[f]
+		if !ok {
+			continue
+		}
+		hf := headerFindings(f, data, opts.SpecDigest)
+		if opts.HandWritten && FreshnessOf(data, opts.SpecDigest) == NoHeader {
+			hf = nil
+		}
+		fs = append(fs, hf...)
+		fs = append(fs, secretScan(f, data)...)
 	}
 	p, parseFindings := Parse(ctx, files, opts)
 	fs = append(fs, parseFindings...)
-	if opts.Shellcheck {
+	if _, ok := files[FileScript]; ok && opts.Shellcheck {
 		sc, err := Shellcheck(ctx, FileScript, files[FileScript])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fs = append(fs, sc...)
 	}
-	if len(parseFindings) == 0 {
+	if complete && len(parseFindings) == 0 {
 		fs = append(fs, p.Invariants()...)
 	}
-	return SortFindings(fs), nil
+	return SortFindings(fs), p, nil
 }
 
 // lineRE pulls "file:line:" or ":line:col" positions out of parser errors.

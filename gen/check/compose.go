@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/schema"
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 )
@@ -144,4 +145,12 @@ func composeError(file string, pos *positions, err error) error {
 		msg = strings.TrimSuffix(msg, " false schema") + ": not allowed by the compose schema"
 	}
 	return &PosError{file, line, msg}
+}
+
+// WarmCompose compiles compose-go's JSON schema, which its loader does once
+// per process on first use (about 10 ms). A short-lived compiler calls it
+// in a goroutine while it loads the spec, so on a second core the cost
+// overlaps work it has to do anyway; calling it is never required.
+func WarmCompose() {
+	_ = schema.Validate(map[string]any{})
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,9 @@ type Dockerfile struct {
 	Copies         []CopyLine // COPY/ADD in the final stage
 	Env            []KeyValueLine
 	Args           []KeyValueLine
-	Lint           []Finding // BuildKit parser warnings and lint rule violations
+	Labels         []KeyValueLine // LABEL key/value pairs of the final stage
+	Runs           []WordLine     // RUN commands of the final stage, as written
+	Lint           []Finding      // BuildKit parser warnings and lint rule violations
 }
 
 // PortLine is a "port/proto" string with where it was declared.
@@ -121,6 +124,12 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 			for _, kv := range c.Env {
 				d.Env = append(d.Env, KeyValueLine{kv.Key, kv.Value, line})
 			}
+		case *instructions.LabelCommand:
+			for _, kv := range c.Labels {
+				d.Labels = append(d.Labels, KeyValueLine{unquote(kv.Key), unquote(kv.Value), line})
+			}
+		case *instructions.RunCommand:
+			d.Runs = append(d.Runs, WordLine{strings.Join(c.CmdLine, " "), line})
 		case *instructions.ArgCommand:
 			for _, a := range c.Args {
 				v := ""
@@ -150,4 +159,28 @@ func (d *Dockerfile) CopiedTo(path string) (CopyLine, bool) {
 		}
 	}
 	return CopyLine{}, false
+}
+
+// LabelFUSEMount is the image label in which the generated Dockerfile records
+// the FUSE mount point; a FUSE mount covers that path, so it is writable
+// even on a read-only root.
+const LabelFUSEMount = "io.lighthouse.fuse.mount-point"
+
+// Label returns the value of an image label of the final stage.
+func (d *Dockerfile) Label(key string) (KeyValueLine, bool) {
+	for _, l := range d.Labels {
+		if l.Key == key {
+			return l, true
+		}
+	}
+	return KeyValueLine{}, false
+}
+
+// unquote removes the double quotes BuildKit leaves on LABEL keys and values
+// until the build expands them.
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
+		return u
+	}
+	return s
 }

@@ -26,7 +26,7 @@ func TestHeaderDigests(t *testing.T) {
 		if got := FreshnessOf(data, spec); got != Fresh {
 			t.Errorf("%s: %v, want fresh", f, got)
 		}
-		if got := FreshnessOf(data, SpecDigest([]byte(`{"name":"changed"}`))); got != Stale {
+		if got := FreshnessOf(data, "sha256:"+strings.Repeat("c", 64)); got != Stale {
 			t.Errorf("%s: with another spec: %v, want stale", f, got)
 		}
 		edited := []byte(strings.ReplaceAll(string(data), "lighthouse-bridge", "lightkeeper-bridge"))
@@ -34,7 +34,7 @@ func TestHeaderDigests(t *testing.T) {
 			t.Errorf("%s: edited body: %v, want hand-edited", f, got)
 		}
 		// Hand-edited wins over stale: an edit must be looked at in any case.
-		if got := FreshnessOf(edited, SpecDigest([]byte("other"))); got != HandEdited {
+		if got := FreshnessOf(edited, "sha256:"+strings.Repeat("d", 64)); got != HandEdited {
 			t.Errorf("%s: edited and stale: %v, want hand-edited", f, got)
 		}
 	}

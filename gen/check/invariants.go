@@ -686,7 +686,18 @@ func (v *view) volumes() {
 	if v.svc.ReadOnly != kRO {
 		v.add(FileCompose, v.sline("read_only"), RuleVolumes, "read_only is %t in compose but readOnlyRootFilesystem is %t in Kubernetes (%s)", v.svc.ReadOnly, kRO, at(FileKube, v.cline("securityContext")))
 	}
+	// A FUSE mount covers its mount point: the service mounts over it rather
+	// than writing to the root, provided the device is passed in.
+	fuseMount := ""
+	if l, ok := v.d.Label(LabelFUSEMount); ok && slices.ContainsFunc(v.svc.Devices, func(d types.DeviceMapping) bool {
+		return d.Source == "/dev/fuse" || d.Target == "/dev/fuse"
+	}) {
+		fuseMount = l.Value
+	}
 	covered := func(m map[string]mount, p string) bool {
+		if fuseMount != "" && under(p, fuseMount) {
+			return true
+		}
 		for t, mt := range m {
 			if mt.kind != "config" && under(p, t) {
 				return true

@@ -50,7 +50,7 @@ var separator = regexp.MustCompile(`^---(\s.*)?$`)
 // keeping each document's starting line.
 func ParseKubernetes(file string, data []byte) (*Kube, error) {
 	k := &Kube{File: file}
-	lines := splitLines(data)
+	lines := bytes.SplitAfter(data, []byte("\n"))
 	start := 0
 	flush := func(end int) error {
 		chunk := bytes.Join(lines[start:end], nil)
@@ -82,7 +82,7 @@ func ParseKubernetes(file string, data []byte) (*Kube, error) {
 // stripComments drops whole-line comments, so a header-only chunk counts as empty.
 func stripComments(b []byte) []byte {
 	var out []byte
-	for _, l := range splitLines(b) {
+	for _, l := range bytes.SplitAfter(b, []byte("\n")) {
 		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
 			out = append(out, l...)
 		}

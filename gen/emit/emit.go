@@ -71,7 +71,8 @@ var (
 // the body still hashes to the recorded digest (false: hand-edited).
 func ParseHeader(file []byte) (h Header, body []byte, bodyMatches bool, err error) {
 	loc := line1.FindSubmatchIndex(file)
-	if loc == nil || loc[0] > 0 && bytes.IndexByte(file[:loc[0]], '\n') != loc[0]-1 {
+	// The header is the first two lines, or follows a script's #! line.
+	if loc == nil || loc[0] > 0 && (!bytes.HasPrefix(file, []byte("#!")) || bytes.IndexByte(file[:loc[0]], '\n') != loc[0]-1) {
 		return h, nil, false, fmt.Errorf("no lighthouse-gen header in the first two lines")
 	}
 	rest := file[loc[1]:]

@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -9,65 +11,255 @@ import (
 	"cuelang.org/go/cue/token"
 )
 
-// specError adds to a CUE error the position in the spec of the field it
-// is about, so an error raised by a schema rule still points at the line
-// the author must change; its path drops the #Service prefix.
+// specError is one problem of a spec as its author should read it: the
+// path without the #Service prefix, a message that says what to do, and
+// the positions in the author's spec kept apart from the schema's, so
+// Details can leave the schema's out: they change with every schema edit
+// and tell the author nothing they can change.
 type specError struct {
-	err errors.Error
-	at  token.Pos
+	path   []string
+	format string
+	args   []any
+	spec   []token.Pos // positions in the spec's folder
+	schema []token.Pos // every other position (the embedded schema)
+
+	// cueFormat and cueArgs are CUE's own message, before explain.
+	cueFormat string
+	cueArgs   []any
 }
 
-func (e *specError) Position() token.Pos              { return e.err.Position() }
-func (e *specError) Error() string                    { return e.err.Error() }
-func (e *specError) Msg() (format string, args []any) { return e.err.Msg() }
-func (e *specError) Unwrap() error                    { return errors.Unwrap(e.err) }
+func (e *specError) Path() []string                   { return e.path }
+func (e *specError) Msg() (format string, args []any) { return e.format, e.args }
+
+// Position is the first spec position, so errors sort in the order the
+// author reads the spec.
+func (e *specError) Position() token.Pos {
+	if len(e.spec) > 0 {
+		return e.spec[0]
+	}
+	if len(e.schema) > 0 {
+		return e.schema[0]
+	}
+	return token.NoPos
+}
 
 func (e *specError) InputPositions() []token.Pos {
-	return append([]token.Pos{e.at}, e.err.InputPositions()...)
+	return append(slices.Clone(e.spec), e.schema...)
 }
 
-func (e *specError) Path() []string {
-	p := e.err.Path()
+func (e *specError) Error() string {
+	msg := fmt.Sprintf(e.format, e.args...)
+	if p := strings.Join(e.path, "."); p != "" && !strings.HasPrefix(msg, p+" ") {
+		return p + ": " + msg
+	}
+	return msg
+}
+
+// errorf makes the error of a Go-side check about the spec field at path
+// (a CUE path such as "resources.cpu.limit").
+func (s *Service) errorf(path, format string, args ...any) *specError {
+	var sels []string
+	for _, sel := range cue.ParsePath(path).Selectors() {
+		sels = append(sels, sel.String())
+	}
+	return &specError{path: sels, format: format, args: args, spec: []token.Pos{s.Pos(path)}}
+}
+
+// shown is a specError as printed: the message, and only the positions
+// in the spec unless there are none (or verbose is set).
+type shown struct {
+	*specError
+	verbose bool
+}
+
+// Path is left out when the message starts with it ("description is
+// required: ..."), so the line does not say it twice.
+func (e shown) Path() []string {
+	msg := fmt.Sprintf(e.format, e.args...)
+	if p := strings.Join(e.path, "."); strings.HasPrefix(msg, p+" ") {
+		return nil // the message starts with the path already
+	}
+	return e.path
+}
+
+func (e shown) InputPositions() []token.Pos {
+	if e.verbose || len(e.spec) == 0 {
+		return e.specError.InputPositions()
+	}
+	return e.spec
+}
+
+// annotate turns every error of err into a specError: positions split
+// into the spec's and the schema's, the nearest field the spec writes
+// added when CUE gave no spec position, and CUE's generic messages
+// rewritten into ones that say what to do (see explain).
+func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
+	var list []*specError
+	for _, e := range errors.Errors(err) {
+		se, ok := e.(*specError)
+		if !ok {
+			se = &specError{path: trimService(e.Path())}
+			se.format, se.args = e.Msg()
+			se.cueFormat, se.cueArgs = se.format, se.args
+			for _, p := range errors.Positions(e) {
+				se.addPos(p, dir)
+			}
+			if len(se.spec) == 0 {
+				if p := fieldPos(se.path, v, dir); p.IsValid() {
+					se.spec = append(se.spec, p)
+				} else if p := specStart(v, dir); p.IsValid() {
+					se.spec = append(se.spec, p)
+				}
+			}
+			explain(se, e, v, schema, dir)
+		} else {
+			all := se.InputPositions()
+			se.spec, se.schema = nil, nil
+			for _, p := range all {
+				se.addPos(p, dir)
+			}
+		}
+		list = append(list, se)
+	}
+	var out errors.Error
+	for _, se := range mergeChoices(list, schema) {
+		out = errors.Append(out, se)
+	}
+	return out
+}
+
+// mergeChoices replaces CUE's account of a value that matches no choice
+// ("N errors in empty disjunction" followed by one "conflicting values"
+// per choice) and of a value that conflicts with a fixed one by a single
+// error naming the spec's value and what is allowed there.
+func mergeChoices(list []*specError, schema cue.Value) []*specError {
+	type group struct {
+		first  int
+		values map[string]int // value → the number of conflicts it is in
+		pos    []token.Pos
+		disj   bool // CUE reported an empty disjunction
+		types  bool // a conflict of types, which explain words itself
+	}
+	groups := map[string]*group{}
+	for i, se := range list {
+		if !strings.HasPrefix(se.cueFormat, "conflicting values %s and %s") && !strings.Contains(se.cueFormat, "errors in empty disjunction") {
+			continue
+		}
+		key := strings.Join(se.path, ".")
+		g := groups[key]
+		if g == nil {
+			g = &group{first: i, values: map[string]int{}}
+			groups[key] = g
+		}
+		g.disj = g.disj || strings.Contains(se.cueFormat, "errors in empty disjunction")
+		g.types = g.types || strings.Contains(se.cueFormat, "mismatched types")
+		if strings.HasPrefix(se.cueFormat, "conflicting values") && len(se.cueArgs) >= 2 {
+			g.values[fmt.Sprint(se.cueArgs[0])]++
+			g.values[fmt.Sprint(se.cueArgs[1])]++
+			g.pos = se.spec
+		}
+	}
+	for key, g := range groups {
+		if g.disj {
+			continue
+		}
+		// Outside a disjunction, keep CUE's words for a conflict of types
+		// (explain has worded it) and for two values of the spec that
+		// conflict with each other (CUE shows both positions); merge only
+		// a conflict with the schema's fixed value.
+		if g.types || g.values[fmt.Sprint(schemaValue(schema, list[g.first].path))] == 0 {
+			delete(groups, key)
+		}
+	}
+	var out []*specError
+	for i, se := range list {
+		g := groups[strings.Join(se.path, ".")]
+		if g == nil {
+			out = append(out, se)
+			continue
+		}
+		if g.first != i {
+			continue
+		}
+		// The spec's value is the one in every conflict; the choices come
+		// from the schema.
+		var value string
+		best := 0
+		for val, n := range g.values {
+			if n > best || n == best && val < value {
+				value, best = val, n
+			}
+		}
+		allowed := fmt.Sprint(schemaValue(schema, se.path))
+		m := &specError{path: se.path, spec: se.spec, schema: se.schema}
+		if len(g.pos) > 0 {
+			m.spec = g.pos
+		}
+		// A choice between a default and a named definition (#Duration |
+		// *"30s") is explained by the definition.
+		var name, what string
+		for _, alt := range strings.Split(allowed, " | ") {
+			if !strings.HasPrefix(alt, "*") {
+				if n, w := definitionOf(schema, alt); w != "" {
+					name, what = n, w
+				}
+			}
+		}
+		switch {
+		case what != "" && value != "":
+			m.format, m.args = "%s is not %s (%s)", []any{value, what, name}
+		case value != "" && best > 0:
+			m.format, m.args = "%s is not allowed here; allowed: %s", []any{value, allowed}
+		default:
+			m.format, m.args = "not allowed here; allowed: %s", []any{allowed}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// specStart is the start of the first file of the spec in dir, for an
+// error about a field the spec leaves out at its top level.
+func specStart(v cue.Value, dir string) token.Pos {
+	it, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return token.NoPos
+	}
+	for it.Next() {
+		if p, ok := posIn(it.Value(), dir, 0); ok && p.File() != nil {
+			return p.File().Pos(0, token.NoRelPos)
+		}
+	}
+	return token.NoPos
+}
+
+func (e *specError) addPos(p token.Pos, dir string) {
+	if !p.IsValid() {
+		return
+	}
+	if filepath.Dir(p.Filename()) == dir {
+		e.spec = append(e.spec, p)
+	} else {
+		e.schema = append(e.schema, p)
+	}
+}
+
+func trimService(p []string) []string {
 	if len(p) > 0 && p[0] == "#Service" {
 		return p[1:]
 	}
 	return p
 }
 
-// annotate rewrites every error of err with the spec position of its path.
-func annotate(err error, v cue.Value, dir string) error {
-	var out errors.Error
-	for _, e := range errors.Errors(err) {
-		out = errors.Append(out, &specError{err: e, at: fieldPos(e, v, dir)})
-	}
-	return out
-}
-
-// fieldPos finds the nearest field on the error's path that the spec in
-// dir writes: the field itself, or else its closest written parent.
-func fieldPos(e errors.Error, v cue.Value, dir string) token.Pos {
-	for _, p := range errors.Positions(e) {
-		if filepath.Dir(p.Filename()) == dir {
-			return token.NoPos // already points into the spec
-		}
-	}
-	path := e.Path()
-	if len(path) > 0 && path[0] == "#Service" {
-		path = path[1:]
-	}
-	for n := len(path); n > 0; n-- {
-		sels := make([]string, 0, n)
-		hidden := false
-		for _, s := range path[:n] {
-			if strings.HasPrefix(s, "_") {
-				hidden = true
-			}
-			sels = append(sels, quoteLabel(strings.Trim(s, `"`)))
-		}
-		if hidden {
+// fieldPos finds the nearest field on path that the spec in dir writes:
+// the field itself, or else its closest written parent, or else the spec
+// itself (a required top-level field is missing from the file).
+func fieldPos(path []string, v cue.Value, dir string) token.Pos {
+	for n := len(path); n >= 0; n-- {
+		if n > 0 && strings.HasPrefix(path[n-1], "_") {
 			continue
 		}
-		p := cue.ParsePath(strings.Join(sels, "."))
+		p := cuePath(path[:n])
 		if p.Err() != nil {
 			continue
 		}
@@ -78,13 +270,288 @@ func fieldPos(e errors.Error, v cue.Value, dir string) token.Pos {
 	return token.NoPos
 }
 
-// Details formats every error in err, one per line with its positions
-// relative to cwd. Positions in the embedded module print as
-// "embedded:cue/...", the same files as the repository's cue/ folder.
-func Details(err error, cwd string) string {
-	out := errors.Details(err, &errors.Config{Cwd: cwd, ToSlash: true})
+// cuePath turns the labels of an error path back into a cue.Path.
+func cuePath(labels []string) cue.Path {
+	sels := make([]string, 0, len(labels))
+	for _, s := range labels {
+		sels = append(sels, quoteLabel(strings.Trim(s, `"`)))
+	}
+	return cue.ParsePath(strings.Join(sels, "."))
+}
+
+// explain replaces CUE's generic messages with ones that say what to do:
+// a missing field says it is required and what it is (from the schema's
+// doc comment); a value out of a named definition's bound says what the
+// definition means; an unknown field lists the fields allowed there.
+func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
+	format, args := e.Msg()
+	path := strings.Join(se.path, ".")
+	switch {
+	case strings.HasPrefix(format, "incomplete value") && !writes(v, se.path, dir):
+		se.format, se.args = "%s is required", []any{path}
+		for n := len(se.path); n > 0; n-- {
+			doc := schemaDoc(schema, se.path[:n])
+			if doc == "" {
+				continue
+			}
+			if n == len(se.path) {
+				label := strings.Trim(se.path[n-1], `"`)
+				for _, verb := range []string{" is ", " are "} {
+					doc = strings.TrimPrefix(doc, label+verb)
+				}
+			}
+			se.format, se.args = "%s is required: %s", []any{path, doc}
+			break
+		}
+	case strings.HasPrefix(format, "invalid value %") && len(args) == 2:
+		bound := fmt.Sprint(args[1])
+		if name, what := definitionOf(schema, bound); what != "" {
+			se.format, se.args = "%v is not %s (%s)", []any{args[0], what, name}
+		} else if doc := schemaDoc(schema, se.path); doc != "" {
+			se.format, se.args = "%v does not satisfy %s: %s", []any{args[0], bound, doc}
+		}
+	case format == "field not allowed" && len(se.path) > 0:
+		parent := v.LookupPath(cuePath(se.path[:len(se.path)-1]))
+		label := strings.Trim(se.path[len(se.path)-1], `"`)
+		var allowed []string
+		if it, err := parent.Fields(cue.Optional(true)); err == nil {
+			for it.Next() {
+				if n := it.Selector().Unquoted(); n != label {
+					allowed = append(allowed, n)
+				}
+			}
+		}
+		slices.Sort(allowed)
+		where := strings.Join(se.path[:len(se.path)-1], ".")
+		if where == "" {
+			where = "#Service"
+		}
+		se.format, se.args = "unknown field; %s has only: %s", []any{where, strings.Join(allowed, ", ")}
+		if alt := findField(v, label, se.path, 3); alt != "" {
+			se.format, se.args = "unknown field (did you mean %s?); %s has only: %s", []any{alt, where, strings.Join(allowed, ", ")}
+		}
+	case strings.HasPrefix(format, "conflicting values %s and %s (mismatched types") && len(args) == 4:
+		// One side is the schema's type (string, int, ...), the other the
+		// spec's value.
+		a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
+		if kinds[a] {
+			a, b = b, a
+		}
+		if kinds[b] && !kinds[a] {
+			se.format, se.args = "%s must be of type %s", []any{a, b}
+			break
+		}
+		// A value where the schema wants a struct or list (or the other
+		// way round): the schema's kind tells which side is which.
+		want := schemaValue(schema, se.path).IncompleteKind().String()
+		ka, kb := fmt.Sprint(args[2]), fmt.Sprint(args[3])
+		if ka == want {
+			a, ka, kb = b, kb, ka
+		}
+		if kb == want && ka != want {
+			se.format, se.args = "%s must be of type %s, not %s", []any{a, kb, ka}
+			if doc := nearestDoc(schema, se.path); doc != "" {
+				se.format += " (%s)"
+				se.args = append(se.args, doc)
+			}
+		}
+	}
+}
+
+// nearestDoc is the schema's doc comment of the field at path or, when it
+// has none, of its closest parent that has one.
+func nearestDoc(schema cue.Value, path []string) string {
+	for n := len(path); n > 0; n-- {
+		if doc := schemaDoc(schema, path[:n]); doc != "" {
+			return doc
+		}
+	}
+	return ""
+}
+
+// kinds are the type names CUE prints for a schema's bare type.
+var kinds = map[string]bool{"string": true, "int": true, "float": true, "number": true, "bool": true,
+	"bytes": true, "struct": true, "list": true, "null": true}
+
+// writes reports whether the spec in dir writes the field at path.
+func writes(v cue.Value, path []string, dir string) bool {
+	p := cuePath(path)
+	if p.Err() != nil {
+		return false
+	}
+	_, ok := posIn(v.LookupPath(p), dir, 0)
+	return ok
+}
+
+// schemaDoc is the doc comment the schema gives the field at path, as one
+// line, or "" when it has none. It reads #Service, not the unified value,
+// so an author's comment is not taken for the schema's, and it follows
+// pattern constraints (the value of every env.<NAME>) through AnyString.
+func schemaDoc(schema cue.Value, path []string) string {
+	x := schemaValue(schema, path)
+	if !x.Exists() {
+		return ""
+	}
+	var words []string
+	for _, cg := range x.Doc() {
+		words = append(words, strings.Fields(cg.Text())...)
+	}
+	return strings.TrimSuffix(strings.Join(words, " "), ".")
+}
+
+// schemaValue is the value #Service gives the field at path, following
+// pattern constraints through AnyString; it does not exist when the
+// schema has no such field.
+func schemaValue(schema cue.Value, path []string) cue.Value {
+	x := schema.LookupPath(cue.ParsePath("#Service"))
+	for _, label := range path {
+		p := cuePath([]string{label})
+		if p.Err() != nil {
+			return cue.Value{}
+		}
+		if next := x.LookupPath(p); next.Exists() {
+			x = next
+			continue
+		}
+		if next := x.LookupPath(cue.MakePath(cue.AnyString)); next.Exists() {
+			x = next
+			continue
+		}
+		return cue.Value{}
+	}
+	return x
+}
+
+// definitionOf finds the schema definition (#AbsPath, #Quantity, ...)
+// one of whose constraints is bound, and returns its name and what its
+// doc comment says it is ("#AbsPath is an absolute, clean path ..."
+// gives "an absolute, clean path ..."), so a failed pattern is explained
+// in words rather than as a regular expression only.
+func definitionOf(schema cue.Value, bound string) (name, what string) {
+	it, err := schema.Fields(cue.Definitions(true))
+	if err != nil {
+		return "", ""
+	}
+	for it.Next() {
+		d := it.Value()
+		name := it.Selector().String()
+		if d.IncompleteKind() == cue.StructKind || !slices.Contains(conjuncts(d), bound) {
+			continue
+		}
+		var doc []string
+		for _, cg := range d.Doc() {
+			doc = append(doc, strings.Fields(cg.Text())...)
+		}
+		text := strings.Join(doc, " ")
+		text, ok := strings.CutPrefix(text, name+" is ")
+		if !ok {
+			return name, ""
+		}
+		if i := strings.IndexAny(text, ".;:("); i >= 0 {
+			text = strings.TrimSpace(text[:i])
+		}
+		return name, text
+	}
+	return "", ""
+}
+
+// conjuncts are the constraints of v as CUE prints them: v itself and,
+// for a conjunction, each of its parts.
+func conjuncts(v cue.Value) []string {
+	out := []string{fmt.Sprint(v)}
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, a := range args {
+			out = append(out, conjuncts(a)...)
+		}
+	}
+	return out
+}
+
+// findField looks for a field named label elsewhere in the spec's schema
+// (down to depth levels), so an unknown field that belongs somewhere else
+// can be pointed there ("replicas" → "workload.replicas").
+func findField(v cue.Value, label string, not []string, depth int) string {
+	var found string
+	var walk func(cue.Value, []string)
+	walk = func(x cue.Value, at []string) {
+		if found != "" || len(at) >= depth {
+			return
+		}
+		it, err := x.Fields(cue.Optional(true))
+		if err != nil {
+			return
+		}
+		for it.Next() {
+			sel := it.Selector()
+			p := append(slices.Clone(at), sel.String())
+			if sel.Unquoted() == label && !slices.Equal(p, not) {
+				found = strings.Join(p, ".")
+				return
+			}
+			if sel.LabelType() == cue.StringLabel {
+				walk(it.Value(), p)
+			}
+		}
+	}
+	walk(v, nil)
+	return found
+}
+
+// Details formats every error in err, one per line, with positions
+// relative to cwd, sorted in the order of the spec. An error that points
+// into the spec shows only those positions; one that cannot (a missing
+// field of an embedded spec, say) shows the schema's, where positions in
+// the embedded module print as "embedded:cue/...", the same files as the
+// repository's cue/ folder.
+func Details(err error, cwd string) string { return details(err, cwd, false) }
+
+// DetailsVerbose is Details with the schema's positions of every error
+// too, for debugging the schema itself (lighthouse-gen --verbose).
+func DetailsVerbose(err error, cwd string) string { return details(err, cwd, true) }
+
+func details(err error, cwd string, verbose bool) string {
+	var list errors.Error
+	for _, e := range errors.Errors(err) {
+		if se, ok := e.(*specError); ok {
+			e = shown{se, verbose}
+		}
+		list = errors.Append(list, e)
+	}
+	out := errors.Details(list, &errors.Config{Cwd: cwd, ToSlash: true})
 	if rel, rerr := filepath.Rel(cwd, EmbeddedRoot); rerr == nil && cwd != "" {
 		out = strings.ReplaceAll(out, filepath.ToSlash(rel)+"/", "embedded:cue/")
 	}
 	return strings.ReplaceAll(out, EmbeddedRoot+"/", "embedded:cue/")
+}
+
+// Where formats the spec position of a field ("env.FOO", see Pos) as
+// "file:line:col" relative to cwd, the embedded spec as "embedded:cue/...",
+// so findings about artifacts can name the spec line they disagree with.
+// A field the spec leaves out points at its nearest written parent, or at
+// the spec's name.
+func (s *Service) Where(path, cwd string) string {
+	p := cue.ParsePath(path)
+	for sels := p.Selectors(); p.Err() == nil && len(sels) > 0; sels = sels[:len(sels)-1] {
+		if pos := s.Pos(cue.MakePath(sels...).String()); pos.IsValid() {
+			return PosString(pos, cwd)
+		}
+	}
+	return PosString(s.Pos("name"), cwd)
+}
+
+// PosString formats a position like Details does; "spec" when unknown.
+func PosString(pos token.Pos, cwd string) string {
+	if !pos.IsValid() {
+		return "spec"
+	}
+	file := pos.Filename()
+	switch {
+	case strings.HasPrefix(file, EmbeddedRoot+"/"):
+		file = "embedded:cue/" + strings.TrimPrefix(file, EmbeddedRoot+"/")
+	case cwd != "" && filepath.IsAbs(file):
+		if rel, err := filepath.Rel(cwd, file); err == nil {
+			file = rel
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(file), pos.Line(), pos.Column())
 }

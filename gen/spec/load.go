@@ -36,7 +36,7 @@ type Options struct {
 
 // Load reads, unifies, validates and decodes a spec. Its error is a CUE
 // error list (cuelang.org/go/cue/errors) holding every problem found,
-// each with a position; print it with errors.Details.
+// each with a position; print it with Details.
 func Load(o Options) (*Service, error) {
 	ctx := cuecontext.New()
 	overlay, err := embeddedOverlay()
@@ -70,15 +70,93 @@ func Load(o Options) (*Service, error) {
 		}
 		sv = vals[0]
 	}
+	if err := schema.Err(); err != nil {
+		return nil, err
+	}
 	def := schema.LookupPath(cue.ParsePath("#Service"))
 	if !def.Exists() {
 		return nil, fmt.Errorf("embedded schema has no #Service")
 	}
 	v := def.Unify(sv)
-	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
-		return nil, annotate(err, v, dir)
+	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
+	s, derr := decode(v, dir, verr != nil)
+	if verr != nil || derr != nil {
+		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv), derr), v, schema, dir)
 	}
-	return decode(v, dir)
+	return s, nil
+}
+
+// cueErrors completes verr, Validate's errors, with those it leaves out,
+// so one run reports every error. An error that makes the whole spec
+// bottom (a rule of #Service failing on a broken field) can stop Validate
+// before it reaches the other fields, so each top-level field is
+// validated on its own too; and Validate leaves out the fields a spec
+// lacks when it has other errors to report (see incomplete).
+func cueErrors(verr error, v, def, sv cue.Value) errors.Error {
+	if verr == nil {
+		return nil
+	}
+	var all errors.Error
+	seen := map[string]bool{} // path, and path + message
+	add := func(e errors.Error) {
+		path := strings.Join(e.Path(), ".")
+		if k := path + ": " + e.Error(); !seen[k] {
+			seen[k], seen[path] = true, true
+			all = errors.Append(all, e)
+		}
+	}
+	for _, e := range errors.Errors(verr) {
+		add(e)
+	}
+	// A bottom struct lists no fields: the names come from the schema
+	// and the spec, the values from v.
+	for _, from := range []cue.Value{def, sv} {
+		it, err := from.Fields()
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			fv := v.LookupPath(cue.MakePath(it.Selector()))
+			for _, e := range errors.Errors(fv.Validate(cue.Concrete(true), cue.Hidden(true))) {
+				add(e)
+			}
+		}
+	}
+	for _, e := range incomplete(v, def) {
+		if !seen[strings.Join(e.Path(), ".")] {
+			add(e)
+		}
+	}
+	return all
+}
+
+// incomplete finds the regular fields of v that are not concrete and
+// have no default: the required fields the spec leaves out.
+func incomplete(v, def cue.Value) []errors.Error {
+	var out []errors.Error
+	var walk func(cue.Value)
+	walk = func(x cue.Value) {
+		// A struct with an error inside is bottom, yet its fields can
+		// still be walked.
+		if it, err := x.Fields(); err == nil {
+			for it.Next() {
+				walk(it.Value())
+			}
+			return
+		}
+		for _, e := range errors.Errors(x.Validate(cue.Concrete(true))) {
+			if format, _ := e.Msg(); strings.HasPrefix(format, "incomplete value") {
+				out = append(out, e)
+			}
+		}
+	}
+	// The top level may be bottom and list no fields: #Service names them.
+	if it, err := def.Fields(); err == nil {
+		for it.Next() {
+			walk(v.LookupPath(cue.MakePath(it.Selector())))
+		}
+	}
+	return out
 }
 
 func embeddedOverlay() (map[string]load.Source, error) {
@@ -108,134 +186,112 @@ func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]cue.V
 			return nil, inst.Err
 		}
 	}
-	vals, err := ctx.BuildInstances(insts)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vals {
-		if err := v.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return vals, nil
+	// A value that evaluates to an error is returned as it is: Load
+	// validates it with the schema and reports every error of it, at
+	// the spec's positions.
+	return ctx.BuildInstances(insts)
 }
 
-// decode turns the validated value into the model and runs the checks CUE
+// decode turns the unified value into the model and runs the checks CUE
 // cannot express (quantity arithmetic), reporting them at spec positions.
-func decode(v cue.Value, dir string) (*Service, error) {
-	var raw struct {
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		Entry       Entry  `json:"-"`
-		Image       struct {
-			Ref, Builder, Runtime, Mode, Workdir string
-			User                                 struct {
-				UID        int    `json:"uid"`
-				GID        int    `json:"gid"`
-				RootReason string `json:"rootReason"`
-			}
-			Labels map[string]string
-		} `json:"image"`
-		Health struct {
-			Port, Liveness, Readiness, Interval, Timeout, StartPeriod string
-			Retries                                                   int
-		} `json:"health"`
-		Fuse *struct {
-			MountPoint string `json:"mountPoint"`
-		} `json:"fuse"`
-		Security struct {
-			Privileged       bool   `json:"privileged"`
-			PrivilegedReason string `json:"privilegedReason"`
-			ReadOnlyRoot     bool   `json:"readOnlyRoot"`
-		} `json:"security"`
-		Resources struct {
-			CPU    struct{ Request, Limit string } `json:"cpu"`
-			Memory struct{ Request, Limit string } `json:"memory"`
-		} `json:"resources"`
-		Workload struct {
-			Kind            string `json:"kind"`
-			Replicas        int    `json:"replicas"`
-			StopGracePeriod string `json:"stopGracePeriod"`
-			Restart         string `json:"restart"`
-		} `json:"workload"`
-		Kubernetes struct {
-			FuseDevice   string `json:"fuseDevice"`
-			FuseResource string `json:"fuseResource"`
-		} `json:"kubernetes"`
-		Labels map[string]string `json:"labels"`
-	}
-	if err := v.Decode(&raw); err != nil {
-		return nil, err
-	}
-	var entry struct {
-		Package, Binary string
-		Args, Health    []string
-	}
-	if err := v.LookupPath(cue.ParsePath("entry")).Decode(&entry); err != nil {
-		return nil, err
-	}
-	js, err := v.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(js)
-
-	s := &Service{
-		Name:        raw.Name,
-		Description: raw.Description,
-		Entry:       Entry{Package: entry.Package, Binary: entry.Binary, Args: entry.Args, Health: entry.Health},
-		Image: Image{
-			Ref: raw.Image.Ref, Builder: raw.Image.Builder, Runtime: raw.Image.Runtime, Mode: raw.Image.Mode,
-			UID: raw.Image.User.UID, GID: raw.Image.User.GID, RootReason: raw.Image.User.RootReason,
-			Workdir: raw.Image.Workdir, Labels: raw.Image.Labels,
-		},
-		Security: Security{
-			Privileged: raw.Security.Privileged, PrivilegedReason: raw.Security.PrivilegedReason,
-			ReadOnlyRoot: raw.Security.ReadOnlyRoot,
-		},
-		Resources: Resources{
-			CPURequest: raw.Resources.CPU.Request, CPULimit: raw.Resources.CPU.Limit,
-			MemoryRequest: raw.Resources.Memory.Request, MemoryLimit: raw.Resources.Memory.Limit,
-		},
-		Workload:   Workload{Kind: raw.Workload.Kind, Replicas: raw.Workload.Replicas, Restart: raw.Workload.Restart},
-		Kubernetes: Kubernetes{FUSEDevice: raw.Kubernetes.FuseDevice, FUSEResource: raw.Kubernetes.FuseResource},
-		Labels:     raw.Labels,
-		Source:     raw.Name,
-		Digest:     hex.EncodeToString(sum[:]),
-		JSON:       js,
-		value:      v,
-		specDir:    dir,
-	}
-	if raw.Fuse != nil {
-		s.FUSE = &FUSE{MountPoint: raw.Fuse.MountPoint}
-	}
+// With failed set, CUE has already reported errors: decode then reads
+// field by field, skips what does not decode (CUE reported it) and still
+// runs every check whose fields are sound, so one run shows every error.
+func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
+	s := &Service{value: v, specDir: dir}
 	var errs errors.Error
-	dur := func(field, text string) time.Duration {
+	get := func(p string, dst any) bool {
+		fv := v.LookupPath(cue.ParsePath(p))
+		if !fv.Exists() {
+			return false // an optional field the spec leaves out
+		}
+		err := fv.Decode(dst)
+		if err != nil && !failed {
+			errs = appendErr(errs, err, p)
+		}
+		return err == nil
+	}
+	dur := func(field string) time.Duration {
+		var text string
+		if !get(field, &text) {
+			return 0
+		}
 		d, err := time.ParseDuration(text)
 		if err != nil {
-			errs = errors.Append(errs, errors.Newf(s.Pos(field), "%s: %v", field, err))
+			errs = errors.Append(errs, s.errorf(field, "%q is not a duration: %v", text, err))
 		}
 		return d
 	}
-	h := raw.Health
-	s.Health = Health{
-		Port: h.Port, Liveness: h.Liveness, Readiness: h.Readiness, Retries: h.Retries,
-		Interval: dur("health.interval", h.Interval), Timeout: dur("health.timeout", h.Timeout),
-		StartPeriod: dur("health.startPeriod", h.StartPeriod),
+	get("name", &s.Name)
+	get("description", &s.Description)
+	get("entry", &s.Entry)
+	var img struct {
+		Ref, Builder, Runtime, Mode, Workdir string
+		User                                 struct {
+			UID        int    `json:"uid"`
+			GID        int    `json:"gid"`
+			RootReason string `json:"rootReason"`
+		}
+		Labels map[string]string
+		Forbid struct {
+			Binaries  []string `json:"binaries"`
+			GoModules []string `json:"goModules"`
+		} `json:"forbid"`
 	}
-	s.Workload.StopGracePeriod = dur("workload.stopGracePeriod", raw.Workload.StopGracePeriod)
+	get("image", &img)
+	s.Image = Image{
+		Ref: img.Ref, Builder: img.Builder, Runtime: img.Runtime, Mode: img.Mode,
+		UID: img.User.UID, GID: img.User.GID, RootReason: img.User.RootReason,
+		Workdir: img.Workdir, Labels: img.Labels,
+		Forbid: Forbid{Binaries: img.Forbid.Binaries, GoModules: img.Forbid.GoModules},
+	}
+	get("health.port", &s.Health.Port)
+	get("health.liveness", &s.Health.Liveness)
+	get("health.readiness", &s.Health.Readiness)
+	get("health.retries", &s.Health.Retries)
+	s.Health.Interval = dur("health.interval")
+	s.Health.Timeout = dur("health.timeout")
+	s.Health.StartPeriod = dur("health.startPeriod")
+	if v.LookupPath(cue.ParsePath("fuse")).Exists() {
+		s.FUSE = &FUSE{}
+		get("fuse.mountPoint", &s.FUSE.MountPoint)
+	}
+	get("security.privileged", &s.Security.Privileged)
+	get("security.privilegedReason", &s.Security.PrivilegedReason)
+	get("security.readOnlyRoot", &s.Security.ReadOnlyRoot)
+	get("resources.cpu.request", &s.Resources.CPURequest)
+	get("resources.cpu.limit", &s.Resources.CPULimit)
+	get("resources.memory.request", &s.Resources.MemoryRequest)
+	get("resources.memory.limit", &s.Resources.MemoryLimit)
+	get("workload.kind", &s.Workload.Kind)
+	get("workload.replicas", &s.Workload.Replicas)
+	get("workload.restart", &s.Workload.Restart)
+	s.Workload.StopGracePeriod = dur("workload.stopGracePeriod")
+	get("kubernetes.fuseDevice", &s.Kubernetes.FUSEDevice)
+	get("kubernetes.fuseResource", &s.Kubernetes.FUSEResource)
+	get("labels", &s.Labels)
+	get("omit", &s.Omit)
+	s.Source = s.Name
 
-	err = fields(v, "ports", func(name string, fv cue.Value) error {
+	// each decodes every element of a map; an element that does not
+	// decode is left out when CUE already reported it.
+	each := func(field string, fn func(name string, fv cue.Value) error) {
+		if err := fields(v, field, fn); !failed {
+			errs = appendErr(errs, err, field)
+		}
+	}
+	each("ports", func(name string, fv cue.Value) error {
 		var p struct {
 			Number   int    `json:"number"`
 			Protocol string `json:"protocol"`
 		}
-		err := fv.Decode(&p)
+		if err := fv.Decode(&p); err != nil {
+			return err
+		}
 		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(fv)})
-		return err
+		return nil
 	})
-	errs = appendErr(errs, err, "ports")
-	err = fields(v, "env", func(name string, fv cue.Value) error {
+	each("env", func(name string, fv cue.Value) error {
 		var e struct {
 			Description string
 			Required    bool
@@ -243,40 +299,49 @@ func decode(v cue.Value, dir string) (*Service, error) {
 			Path        bool
 			Value       *string
 		}
-		err := fv.Decode(&e)
+		if err := fv.Decode(&e); err != nil {
+			return err
+		}
 		ev := EnvVar{Name: name, Description: e.Description, Required: e.Required, Secret: e.Secret,
 			Path: e.Path, Pos: s.valuePos(fv)}
 		if e.Value != nil {
 			ev.Value, ev.HasValue = *e.Value, true
 		}
 		s.Env = append(s.Env, ev)
-		return err
+		return nil
 	})
-	errs = appendErr(errs, err, "env")
-	err = fields(v, "volumes", func(name string, fv cue.Value) error {
+	each("volumes", func(name string, fv cue.Value) error {
 		var vol struct{ Path, Kind, Size string }
-		err := fv.Decode(&vol)
+		if err := fv.Decode(&vol); err != nil {
+			return err
+		}
 		s.Volumes = append(s.Volumes, Volume{Name: name, Path: vol.Path, Persistent: vol.Kind == "persistent",
 			Size: vol.Size, Pos: s.valuePos(fv)})
-		return err
+		return nil
 	})
-	errs = appendErr(errs, err, "volumes")
 	for _, g := range []struct {
 		field string
 		dst   *[]Grant
 	}{{"security.capabilities", &s.Security.Capabilities}, {"security.devices", &s.Security.Devices}} {
-		err = fields(v, g.field, func(name string, fv cue.Value) error {
+		each(g.field, func(name string, fv cue.Value) error {
 			var r struct{ Reason string }
-			err := fv.Decode(&r)
+			if err := fv.Decode(&r); err != nil {
+				return err
+			}
 			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(fv)})
-			return err
+			return nil
 		})
-		errs = appendErr(errs, err, g.field)
 	}
 	errs = errors.Append(errs, s.check())
-	if errs != nil {
+	if errs != nil || failed {
 		return nil, errs
 	}
+	js, err := v.MarshalJSON()
+	if err != nil {
+		return nil, errors.Promote(err, "spec")
+	}
+	sum := sha256.Sum256(js)
+	s.Digest, s.JSON = hex.EncodeToString(sum[:]), js
 	return s, nil
 }
 
@@ -284,10 +349,15 @@ func decode(v cue.Value, dir string) (*Service, error) {
 // upstream Kubernetes parser and limits ≥ requests.
 func (s *Service) check() errors.Error {
 	var errs errors.Error
+	// An empty quantity is a field CUE already reported (or a required
+	// one it reported missing): nothing to compare.
 	quantity := func(field, text string) (resource.Quantity, bool) {
+		if text == "" {
+			return resource.Quantity{}, false
+		}
 		q, err := resource.ParseQuantity(text)
 		if err != nil {
-			errs = errors.Append(errs, errors.Newf(s.Pos(field), "%s: %q is not a Kubernetes quantity: %v", field, text, err))
+			errs = errors.Append(errs, s.errorf(field, "%q is not a Kubernetes quantity (%v); write for example 500m, 2, 256Mi or 1Gi", text, err))
 			return q, false
 		}
 		return q, true
@@ -296,46 +366,49 @@ func (s *Service) check() errors.Error {
 		rq, ok1 := quantity("resources."+kind+".request", req)
 		lq, ok2 := quantity("resources."+kind+".limit", lim)
 		if ok1 && ok2 && lq.Cmp(rq) < 0 {
-			errs = errors.Append(errs, errors.Newf(s.Pos("resources."+kind+".limit"),
-				"resources.%s: limit %s is below request %s", kind, lim, req))
+			errs = errors.Append(errs, s.errorf("resources."+kind+".limit",
+				"limit %s is below request %s; raise the limit or lower the request", lim, req))
 		}
 	}
 	pair("cpu", s.Resources.CPURequest, s.Resources.CPULimit)
 	pair("memory", s.Resources.MemoryRequest, s.Resources.MemoryLimit)
 	seen := map[string]string{}
 	for _, v := range s.Volumes {
-		if v.Size != "" {
-			quantity("volumes."+v.Name+".size", v.Size)
+		quantity("volumes."+quoteLabel(v.Name)+".size", v.Size)
+		if v.Path == "" {
+			continue
 		}
 		if other, dup := seen[v.Path]; dup {
-			errs = errors.Append(errs, errors.Newf(s.Pos("volumes."+v.Name+".path"),
-				"volumes.%s: path %s is already volume %s", v.Name, v.Path, other))
+			errs = errors.Append(errs, s.errorf("volumes."+quoteLabel(v.Name)+".path",
+				"path %s is already volume %s; give each volume its own directory", v.Path, other))
 		}
 		seen[v.Path] = v.Name
 	}
-	if s.FUSE != nil {
+	if s.FUSE != nil && s.FUSE.MountPoint != "" {
 		for _, v := range s.Volumes {
-			if s.FUSE.MountPoint == v.Path || strings.HasPrefix(s.FUSE.MountPoint, v.Path+"/") {
-				errs = errors.Append(errs, errors.Newf(s.Pos("fuse.mountPoint"),
-					"fuse.mountPoint %s lies in volume %s: a FUSE mount needs its own directory", s.FUSE.MountPoint, v.Name))
+			if v.Path != "" && (s.FUSE.MountPoint == v.Path || strings.HasPrefix(s.FUSE.MountPoint, v.Path+"/")) {
+				errs = errors.Append(errs, s.errorf("fuse.mountPoint",
+					"%s lies in volume %s (%s); a FUSE mount needs its own directory outside every volume", s.FUSE.MountPoint, v.Name, v.Path))
 			}
 		}
 	}
 	return errs
 }
 
-// fields calls fn for every regular field of the struct at path, in order.
+// fields calls fn for every regular field of the struct at path, in order,
+// and returns every error fn returned.
 func fields(v cue.Value, p string, fn func(name string, fv cue.Value) error) error {
 	iter, err := v.LookupPath(cue.ParsePath(p)).Fields()
 	if err != nil {
 		return err
 	}
+	var errs errors.Error
 	for iter.Next() {
 		if err := fn(iter.Selector().Unquoted(), iter.Value()); err != nil {
-			return err
+			errs = errors.Append(errs, errors.Promote(err, p))
 		}
 	}
-	return nil
+	return errs
 }
 
 // quoteLabel quotes a field label for cue.ParsePath when it is not an

@@ -27,6 +27,10 @@ type Service struct {
 	Workload   Workload
 	Kubernetes Kubernetes
 	Labels     map[string]string
+	// Omit maps a spec field path ("workload.restart") to the targets
+	// ("dockerfile", "script", "compose", "kubernetes") that leave it out,
+	// each with the spec's reason.
+	Omit map[string]map[string]string
 
 	// Source names the spec in generated headers (its service name, so
 	// the header does not depend on where the spec was loaded from).
@@ -60,6 +64,16 @@ type Image struct {
 	RootReason string
 	Workdir    string
 	Labels     map[string]string
+	// Forbid is what must never be in the image (the seed shipped curl and
+	// an MCP server nobody ran).
+	Forbid Forbid
+}
+
+// Forbid lists binaries (by file name) and Go modules (by module path
+// prefix) that must not be in the image.
+type Forbid struct {
+	Binaries  []string
+	GoModules []string
 }
 
 // Port is one named listening port.

@@ -1,0 +1,280 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+)
+
+// ShadowAggregateType is the aggregate_type of shadow events; their
+// aggregate_id is the cleaned path, so GET /event/query?aggregate_id=PATH
+// lists a file's history.
+const ShadowAggregateType = "shadow_file"
+
+// ShadowWrite is the answer to PUT and DELETE /shadow/{path}.
+type ShadowWrite struct {
+	Path     string `json:"path"`
+	Sequence uint64 `json:"sequence"`
+	EventID  string `json:"event_id"`
+	Status   string `json:"status"` // "stored" or "deleted"
+	Size     int64  `json:"size,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+}
+
+// ShadowFile is one file in the answer to GET /shadow/?list.
+type ShadowFile struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
+	Sequence uint64    `json:"sequence"` // the event that wrote this version
+	Modified time.Time `json:"modified"`
+}
+
+// ShadowList is the answer to GET /shadow/{dir}?list.
+type ShadowList struct {
+	Sequence uint64       `json:"sequence"` // the state listed: every event up to it
+	Prefix   string       `json:"prefix,omitempty"`
+	Files    []ShadowFile `json:"files"`
+}
+
+// EnableShadow serves the shadow-file routes over p, which must be fed by
+// the store (the Bridge registers it as a projection):
+//
+//	PUT    /shadow/{path...}           body = the file's complete content
+//	DELETE /shadow/{path...}
+//	GET    /shadow/{path...}[?at=SEQ]  the content, latest or as of SEQ
+//	GET    /shadow/[dir]?list[&at=SEQ] JSON listing of the files under dir
+//
+// Each change is one event made durable before the answer. Request paths
+// that the router would rewrite ("..", "./", "//") are refused with 400
+// rather than redirected, so a confined path is never silently changed.
+func (s *Server) EnableShadow(p *shadow.Projection) {
+	s.mu.Lock()
+	s.confined = append(s.confined, "/shadow/")
+	s.mu.Unlock()
+	h := &shadowRoutes{s: s, p: p}
+	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
+	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
+	s.HandleFunc("GET /shadow/{path...}", Agent, h.get)
+}
+
+type shadowRoutes struct {
+	s *Server
+	p *shadow.Projection
+}
+
+// shadowPath cleans the request's path, mapping every rule to 400.
+func shadowPath(r *http.Request) (string, error) {
+	c, err := shadow.CleanPath(r.PathValue("path"))
+	if err != nil {
+		return "", Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return c, nil
+}
+
+func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id, err := Caller(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	p, err := shadowPath(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("shadow content is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		WriteError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		return
+	}
+	if err := h.p.CheckWrite(p); err != nil {
+		WriteError(w, http.StatusConflict, err.Error())
+		return
+	}
+	fm, err := shadow.NewFileModified(p, content)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	data, err := json.Marshal(fm)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	evs, err := h.s.store.Append(r.Context(), store.Event{
+		Type: shadow.TypeFileModified, AggregateID: p, AggregateType: ShadowAggregateType,
+		AgentID: id.AgentID, Data: data,
+	})
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		h.s.storeFailure(w, err)
+		return
+	}
+	h.s.metrics.AppendDuration.Observe(time.Since(start).Seconds())
+	seq := evs[0].Sequence
+	// CheckWrite and Append are not one step: a concurrent write may have
+	// made p conflict in between. The event is then stored but changes no
+	// file; say so rather than claim the content was recorded.
+	if v, err := h.p.At(seq); err == nil {
+		if f, ok := v.Read(p); !ok || f.Seq != seq {
+			WriteError(w, http.StatusConflict, fmt.Sprintf("a concurrent write made %q conflict: event %d was logged but changed no file", p, seq))
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
+}
+
+func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
+	id, err := Caller(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	p, err := shadowPath(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	if e, ok := h.p.Current().Stat(p); !ok || e.Kind != shadow.KindFile {
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("no shadow file %q to delete", p))
+		return
+	}
+	fd, err := shadow.NewFileDeleted(p)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	data, err := json.Marshal(fd)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	evs, err := h.s.store.Append(r.Context(), store.Event{
+		Type: shadow.TypeFileDeleted, AggregateID: p, AggregateType: ShadowAggregateType,
+		AgentID: id.AgentID, Data: data,
+	})
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		h.s.storeFailure(w, err)
+		return
+	}
+	seq := evs[0].Sequence
+	// As for PUT: a concurrent DELETE may have removed p first, making
+	// this event a no-op.
+	if prev, err := h.p.At(seq - 1); err == nil {
+		if e, ok := prev.Stat(p); !ok || e.Kind != shadow.KindFile {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("%q was deleted by a concurrent request before event %d, which changed nothing", p, seq))
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "deleted"})
+}
+
+// view is the state a GET reads: the latest, or ?at=SEQ.
+func (h *shadowRoutes) view(r *http.Request) (shadow.View, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "at" && k != "list" {
+			return shadow.View{}, Errorf(http.StatusBadRequest, "unknown query parameter %q (known: at, list)", k)
+		}
+	}
+	if !q.Has("at") {
+		return h.p.Current(), nil
+	}
+	seq, err := strconv.ParseUint(q.Get("at"), 10, 64)
+	if err != nil {
+		return shadow.View{}, Errorf(http.StatusBadRequest, "at=%q must be an event sequence (a non-negative integer)", q.Get("at"))
+	}
+	v, err := h.p.At(seq)
+	if errors.Is(err, shadow.ErrFuture) {
+		return shadow.View{}, Errorf(http.StatusBadRequest, "at=%d is after the last applied event %d", seq, h.p.LastSeq())
+	}
+	return v, err
+}
+
+func (h *shadowRoutes) get(w http.ResponseWriter, r *http.Request) {
+	v, err := h.view(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	raw := r.PathValue("path")
+	if r.URL.Query().Has("list") {
+		h.list(w, v, raw)
+		return
+	}
+	if raw == "" {
+		WriteError(w, http.StatusBadRequest, "no path: GET /shadow/{path} reads a file, GET /shadow/?list lists them")
+		return
+	}
+	p, err := shadowPath(r)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	f, ok := v.Read(p)
+	if !ok {
+		if e, isDir := v.Stat(p); isDir && e.Kind == shadow.KindDir {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("%q is a directory as of sequence %d; list it with GET /shadow/%s?list", p, v.Seq(), p))
+			return
+		}
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("no shadow file %q as of sequence %d", p, v.Seq()))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Length", strconv.Itoa(len(f.Content)))
+	hd.Set("ETag", `"`+hex.EncodeToString(f.SHA256[:])+`"`)
+	hd.Set("Last-Modified", f.ModTime.UTC().Format(http.TimeFormat))
+	hd.Set("X-Lighthouse-Sequence", strconv.FormatUint(f.Seq, 10))
+	hd.Set("X-Lighthouse-View-Sequence", strconv.FormatUint(v.Seq(), 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(f.Content)
+	}
+}
+
+func (h *shadowRoutes) list(w http.ResponseWriter, v shadow.View, raw string) {
+	prefix := ""
+	if strings.Trim(raw, "/") != "" {
+		c, err := shadow.CleanPath(raw)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		e, ok := v.Stat(c)
+		if !ok || e.Kind != shadow.KindDir {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("no shadow directory %q as of sequence %d", c, v.Seq()))
+			return
+		}
+		prefix = c + "/"
+	}
+	out := ShadowList{Sequence: v.Seq(), Prefix: prefix, Files: []ShadowFile{}}
+	v.Walk(func(f shadow.File) {
+		if strings.HasPrefix(f.Path, prefix) {
+			out.Files = append(out.Files, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+		}
+	})
+	WriteJSON(w, http.StatusOK, out)
+}
