@@ -195,6 +195,15 @@ func (r *run) fuse(ctx context.Context) (string, error) {
 	if _, err := r.d.exec(ctx, r.cid, "test", "-c", "/dev/fuse"); err != nil {
 		errs = append(errs, fmt.Errorf("/dev/fuse is not a character device in the container: %w", err))
 	}
+	in, err := r.d.inspect(ctx, r.cid)
+	if err != nil {
+		return "", err
+	}
+	if !slices.ContainsFunc(in.HostConfig.Devices, func(d struct{ PathOnHost, PathInContainer string }) bool {
+		return d.PathInContainer == "/dev/fuse"
+	}) {
+		errs = append(errs, fmt.Errorf("/dev/fuse is not among the devices passed in: %v", in.HostConfig.Devices))
+	}
 	if err := r.mounted(ctx, mp); err != nil {
 		errs = append(errs, err)
 	}

@@ -173,7 +173,15 @@ func (r *run) user(ctx context.Context) (string, error) {
 	if st.Uid != wantU || st.Gid != wantG {
 		return "", fmt.Errorf("PID 1 runs with uids %v and gids %v, want %d:%d", st.Uid, st.Gid, r.s.Image.UID, r.s.Image.GID)
 	}
-	return fmt.Sprintf("uid %d, gid %d", r.s.Image.UID, r.s.Image.GID), nil
+	// Outside: the user the engine was told to run.
+	in, err := r.d.inspect(ctx, r.cid)
+	if err != nil {
+		return "", err
+	}
+	if want := fmt.Sprintf("%d:%d", r.s.Image.UID, r.s.Image.GID); in.Config.User != want {
+		return "", fmt.Errorf("the container is configured with user %q, want %q", in.Config.User, want)
+	}
+	return fmt.Sprintf("uid %d, gid %d (real, effective, saved, fs), configured as %s", r.s.Image.UID, r.s.Image.GID, in.Config.User), nil
 }
 
 func (r *run) status(ctx context.Context) (Status, error) {
@@ -212,6 +220,26 @@ func (r *run) capabilities(ctx context.Context) (string, error) {
 	}
 	if !st.NoNewPrivs {
 		errs = append(errs, errors.New("no_new_privs is not set"))
+	}
+	// Outside: what the engine was asked for.
+	in, err := r.d.inspect(ctx, r.cid)
+	if err != nil {
+		return "", err
+	}
+	hc := in.HostConfig
+	if hc.Privileged {
+		errs = append(errs, errors.New("the container is privileged"))
+	}
+	if !slices.Contains(hc.CapDrop, "ALL") {
+		errs = append(errs, fmt.Errorf("cap_drop is %v, want ALL", hc.CapDrop))
+	}
+	added := make([]string, 0, len(hc.CapAdd))
+	for _, c := range hc.CapAdd {
+		added = append(added, strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
+	}
+	sort.Strings(added)
+	if !slices.Equal(added, want) {
+		errs = append(errs, fmt.Errorf("cap_add is %v, want exactly %v", added, want))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return "", err

@@ -135,9 +135,7 @@ type inspect struct {
 	State        containerState
 	RestartCount int
 	Config       struct {
-		User        string
-		Env         []string
-		Healthcheck *struct{ Test []string }
+		User string
 	}
 	HostConfig struct {
 		CapAdd      []string

@@ -70,7 +70,8 @@ type Options struct {
 	Mutate func(dir string) error
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
-	// Version is lighthouse-gen's version, stamped into the headers.
+	// Version is lighthouse-gen's version, stamped into the headers;
+	// empty means "devel" (a header needs one).
 	Version string
 }
 
@@ -154,6 +155,9 @@ type stepFunc struct {
 func Run(ctx context.Context, o Options) *Report {
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Version == "" {
+		o.Version = "devel"
 	}
 	r := &run{o: o, rep: &Report{}, suffix: randomHex(4)}
 	r.rep.Project = "lhlive" + r.suffix
