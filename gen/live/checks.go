@@ -76,10 +76,10 @@ func (r *run) waitHealthy(ctx context.Context, since time.Time, readyc <-chan ti
 }
 
 // probeReady polls the readiness route on baseURL every 50 ms until it
-// answers 200, and sends the time since since; it gives up with ctx or
-// after the health timeout. It starts before `up`, so the figure is not
-// rounded up to how long the compose client takes to return.
-func (r *run) probeReady(ctx context.Context, since time.Time) <-chan time.Duration {
+// answers 200, and sends the time since since; it gives up when stopped,
+// with ctx or after the health timeout. It starts before `up`, so the
+// figure is not rounded up to how long the compose client takes to return.
+func (r *run) probeReady(ctx context.Context, since time.Time) (<-chan time.Duration, context.CancelFunc) {
 	c := make(chan time.Duration, 1)
 	ctx, cancel := context.WithTimeout(ctx, r.healthTimeout())
 	go func() {
@@ -100,7 +100,7 @@ func (r *run) probeReady(ctx context.Context, since time.Time) <-chan time.Durat
 			}
 		}
 	}()
-	return c
+	return c, cancel
 }
 
 func (r *run) logsTail(ctx context.Context, n int) string {
@@ -113,6 +113,7 @@ func (r *run) logsTail(ctx context.Context, n int) string {
 }
 
 func (r *run) healthy(ctx context.Context) (string, error) {
+	defer r.stopProbe()
 	ready, healthy, err := r.waitHealthy(ctx, r.upAt, r.readyc)
 	r.rep.UpToReadyMS, r.rep.UpToHealthyMS = ready.Milliseconds(), healthy.Milliseconds()
 	if err != nil {
@@ -437,7 +438,8 @@ func (r *run) stop(ctx context.Context) (string, error) {
 // before the stop is still there.
 func (r *run) restart(ctx context.Context) (string, error) {
 	start := time.Now()
-	readyc := r.probeReady(ctx, start)
+	readyc, stopProbe := r.probeReady(ctx, start)
+	defer stopProbe()
 	if _, err := r.proj.run(ctx, "up", "-d", "--no-build"); err != nil {
 		return "", err
 	}
@@ -463,6 +465,9 @@ func (r *run) restart(ctx context.Context) (string, error) {
 // cleanup removes every container, network, volume and image the run
 // made, then lists what is left under its names.
 func (r *run) cleanup(ctx context.Context) (string, error) {
+	if r.stopProbe != nil {
+		r.stopProbe()
+	}
 	var errs []error
 	if r.d != nil {
 		if r.created.project || r.created.image {

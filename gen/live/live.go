@@ -124,22 +124,23 @@ func (r *Report) Err() error {
 
 // run is the state one verification carries from step to step.
 type run struct {
-	o       Options
-	rep     *Report
-	d       *docker
-	s       *spec.Service
-	dir     string // temporary build context; artifacts in dir/deploy
-	out     string
-	suffix  string
-	base    string
-	svc     string // compose service name
-	proj    *project
-	secrets map[string]string
-	cid     string
-	baseURL string // published address of the health port
-	created struct{ base, image, project bool }
-	upAt    time.Time
-	readyc  <-chan time.Duration // the readiness probe started with up
+	o         Options
+	rep       *Report
+	d         *docker
+	s         *spec.Service
+	dir       string // temporary build context; artifacts in dir/deploy
+	out       string
+	suffix    string
+	base      string
+	svc       string // compose service name
+	proj      *project
+	secrets   map[string]string
+	cid       string
+	baseURL   string // published address of the health port
+	created   struct{ base, image, project bool }
+	upAt      time.Time
+	readyc    <-chan time.Duration // the readiness probe started with up
+	stopProbe context.CancelFunc
 
 	bridge *bridgeClient // nil when the service has no known API contract
 }
@@ -409,7 +410,7 @@ func (r *run) up(ctx context.Context) (string, error) {
 	r.baseURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(hp.Number))
 	r.created.project = true
 	r.upAt = time.Now()
-	r.readyc = r.probeReady(ctx, r.upAt)
+	r.readyc, r.stopProbe = r.probeReady(ctx, r.upAt)
 	if _, err := r.proj.run(ctx, "up", "-d", "--no-build"); err != nil {
 		return "", err
 	}
