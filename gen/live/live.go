@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	cueerrors "cuelang.org/go/cue/errors"
+
 	"github.com/lighthouse-project/lighthouse/gen/build"
 	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/emit"
@@ -259,6 +261,15 @@ func (r *run) generate(ctx context.Context) (string, error) {
 		"dockerfile_mode=prebuilt", "runtime_base="+r.base, "version=live-"+r.suffix)
 	s, files, err := build.Generate(build.Options{Spec: r.o.Spec, Tags: tags, Out: r.out, Version: r.o.Version})
 	if err != nil {
+		var ce cueerrors.Error
+		if errors.As(err, &ce) {
+			wd, _ := os.Getwd()
+			msg := strings.TrimSpace(spec.Details(err, wd))
+			if strings.Contains(msg, "no tag for") {
+				msg += "\nverify --live selects prebuilt mode, the local base and a unique version with the tags dockerfile_mode, runtime_base and version: the spec must declare them (as cue/bridge does)"
+			}
+			return "", errors.New(msg)
+		}
 		return "", err
 	}
 	r.s = s
