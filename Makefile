@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-gen bench-bridge binaries cue-vet pins kubevalidate
+.PHONY: build test bench bench-gen bench-bridge binaries cue-vet pins kubevalidate e2e
 
 # binaries builds every command into ./bin.
 binaries:
@@ -55,3 +55,11 @@ bench-bridge:
 	$(GO) test -run '^$$' -bench . -count 1 ./bridge/fusefs
 	$(GO) test -run '^$$' -bench Restart1M -benchtime 1x -benchmem ./bridge/server
 	$(GO) test -run '^$$' -bench SnapshotStall -benchtime 30000x ./bridge/server
+
+# e2e builds and runs the generated container (needs a Docker engine,
+# docker compose or docker-compose, busybox-static): verify --live on the
+# bridge's spec, then the deliberately broken artifacts, each of which
+# must fail at the step that catches it. Both leave nothing behind.
+e2e: binaries
+	$(BIN)/lighthouse-gen verify --live --report $(BIN)/live-report.json
+	LIGHTHOUSE_E2E=1 $(GO) test -count=1 -timeout 15m -run '^TestLive' -v ./gen/live/

@@ -1,0 +1,11 @@
+// Package live runs what lighthouse-gen generated and proves, from outside
+// and inside the container, that it is the service the spec describes. The
+// seed's worst failure was a container that started fine and served the
+// wrong thing; static checks cannot see that, so this package builds the
+// image from the generated Dockerfile, starts it with the generated compose
+// file and asserts on the running process, its privileges, sockets,
+// environment and API, then stops, restarts and removes everything it made.
+//
+// The parsers of /proc files (proc.go) are pure and unit-tested; the steps
+// that need Docker run in `make e2e`.
+package live
