@@ -182,15 +182,24 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			continue
 		}
 		// The spec's value is the one in every conflict; the choices come
-		// from the schema.
+		// from the schema, so none of them (the default above all, which
+		// CUE names in a conflict of its own) is the spec's value.
+		sv := schemaValue(schema, se.path)
+		choices := map[string]bool{}
+		for _, c := range disjuncts(sv) {
+			choices[c] = true
+		}
 		var value string
 		best := 0
 		for val, n := range g.values {
+			if choices[val] || kinds[val] {
+				continue
+			}
 			if n > best || n == best && val < value {
 				value, best = val, n
 			}
 		}
-		allowed := fmt.Sprint(schemaValue(schema, se.path))
+		allowed := fmt.Sprint(sv)
 		m := &specError{path: se.path, spec: se.spec, schema: se.schema}
 		if len(g.pos) > 0 {
 			m.spec = g.pos
@@ -214,6 +223,24 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			m.format, m.args = "not allowed here; allowed: %s", []any{allowed}
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// disjuncts are the values of v's choices as CUE prints them: the
+// default (also without its *) and every other choice, recursively.
+func disjuncts(v cue.Value) []string {
+	out := []string{fmt.Sprint(v)}
+	if d, ok := v.Default(); ok {
+		out = append(out, fmt.Sprint(d))
+	}
+	if op, args := v.Expr(); op == cue.OrOp {
+		for _, a := range args {
+			out = append(out, disjuncts(a)...)
+		}
+	}
+	for _, c := range slices.Clone(out) {
+		out = append(out, strings.TrimPrefix(c, "*"))
 	}
 	return out
 }
