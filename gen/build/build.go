@@ -225,8 +225,8 @@ func Diff(out string, files []File) ([]byte, error) {
 // Drift says why a file in the output folder differs from a fresh build,
 // using its generated header: "missing", "not generated: ..." (no header),
 // "hand-edited: ..." (its body no longer matches its recorded digest),
-// "stale: ..." (generated from another spec) or "stale generator: ..."
-// (same spec, other lighthouse-gen output). Current files are not listed.
+// "stale: ..." (generated from another spec) or, for the same spec, what
+// else differs (see generatorDrift). Current files are not listed.
 func Drift(out string, files []File, specDigest string) (map[string]string, error) {
 	drift := map[string]string{}
 	for _, f := range files {
@@ -244,10 +244,23 @@ func Drift(out string, files []File, specDigest string) (map[string]string, erro
 		case check.NoHeader:
 			drift[f.Name] = "not generated: it has no lighthouse-gen header"
 		case check.Fresh:
-			drift[f.Name] = "stale generator: same spec, but another lighthouse-gen wrote it"
+			drift[f.Name] = generatorDrift(old, f.Data)
 		default:
 			drift[f.Name] = st.String()
 		}
 	}
 	return drift, nil
+}
+
+// generatorDrift says why a file generated from the current spec differs
+// from a fresh build: another lighthouse-gen version wrote it, or, with
+// the same version, it was generated for another output folder or build
+// context (named in COPY and compose's build), which only the body shows.
+func generatorDrift(old, fresh []byte) string {
+	oh, _, _, err1 := emit.ParseHeader(old)
+	nh, _, _, err2 := emit.ParseHeader(fresh)
+	if err1 == nil && err2 == nil && oh.Version != nh.Version {
+		return fmt.Sprintf("stale generator: same spec, but lighthouse-gen %s wrote it and this is %s", oh.Version, nh.Version)
+	}
+	return "same spec and lighthouse-gen version, but generated for another output folder or build context: the body differs from what this build writes"
 }
