@@ -52,7 +52,9 @@ func Load(o Options) (*Service, error) {
 		// it is parsed once.
 		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir, "./"+cuemod.BridgeDir)
 		if err != nil {
-			return nil, err
+			untagged := *embedded
+			untagged.Tags = nil
+			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
 		}
 		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
 	} else {
@@ -65,9 +67,12 @@ func Load(o Options) (*Service, error) {
 		if dir, err = filepath.Abs(o.Dir); err != nil {
 			return nil, err
 		}
+		if err := checkSpecDir(o.Dir, dir); err != nil {
+			return nil, err
+		}
 		vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
 		if err != nil {
-			return nil, err
+			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
 		}
 		sv = vals[0]
 	}
