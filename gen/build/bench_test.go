@@ -66,7 +66,7 @@ func BenchmarkProcessBridge(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		tc += run(b, filepath.Join("..", "..", "cue"), cue, "export", "./bridge")
-		tg += run(b, ".", gen, "build", "--out", out)
+		tg += run(b, ".", gen, "build", "--out", out, "--context", out)
 	}
 	b.ReportMetric(float64(tg.Microseconds())/float64(b.N)/1000, "gen-ms/op")
 	b.ReportMetric(float64(tc.Microseconds())/float64(b.N)/1000, "cue-export-ms/op")
