@@ -46,10 +46,12 @@ bench: bench-gen bench-bridge
 bench-gen:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./gen/build/
 
-# bench-bridge measures durable appends over HTTP against raw bbolt, reads
-# through the FUSE view against plain files (needs root and /dev/fuse), and
-# restart on a 1,000,000-event log with and without a snapshot.
+# bench-bridge measures durable appends over HTTP against raw bbolt and the
+# HTTP floor, reads through the FUSE view against plain files (needs root
+# and /dev/fuse), restart on a 1,000,000-event log with and without a
+# snapshot, and the append stall a snapshot causes.
 bench-bridge:
-	$(GO) test -run '^$$' -bench 'Append|RawBolt' -benchtime 20000x -count 3 ./bridge/server
+	$(GO) test -run '^$$' -bench 'Append|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
 	$(GO) test -run '^$$' -bench . -count 1 ./bridge/fusefs
 	$(GO) test -run '^$$' -bench Restart1M -benchtime 1x -benchmem ./bridge/server
+	$(GO) test -run '^$$' -bench SnapshotStall -benchtime 30000x ./bridge/server

@@ -70,7 +70,7 @@ func WriteErr(w http.ResponseWriter, err error) {
 // body must be one JSON object, with no unknown fields, right types and
 // nothing after it. Every failure is a 4xx *Error naming the problem.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := readLimited(w, r)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -79,6 +79,30 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return Errorf(http.StatusBadRequest, "reading request body: %v", err)
 	}
 	return DecodeBytes(body, v)
+}
+
+// readLimited reads at most MaxBodyBytes of r's body, in one allocation
+// of the announced length when the client sent Content-Length.
+func readLimited(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if r.ContentLength <= 0 || r.ContentLength > MaxBodyBytes {
+		return io.ReadAll(body)
+	}
+	// One byte more than announced, so EOF is seen without growing.
+	buf := make([]byte, 0, r.ContentLength+1)
+	for {
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			rest, err := io.ReadAll(body)
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // DecodeBytes is DecodeJSON's decoder over a body already read.

@@ -148,7 +148,15 @@ func (s *Server) handleEventStore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.AppendDuration.Observe(time.Since(start).Seconds())
-	WriteJSON(w, http.StatusOK, map[string]any{"event_id": evs[0].ID, "sequence": evs[0].Sequence, "status": "stored"})
+	WriteJSON(w, http.StatusOK, EventStoreResponse{EventID: evs[0].ID, Sequence: evs[0].Sequence, Status: "stored"})
+}
+
+// EventStoreResponse is the answer of POST /event/store (a struct, not a
+// map: no reflection over map keys and their sorting on the hot path).
+type EventStoreResponse struct {
+	EventID  string `json:"event_id"`
+	Sequence uint64 `json:"sequence"`
+	Status   string `json:"status"`
 }
 
 // Query limits from the contract.

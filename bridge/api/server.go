@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -214,7 +215,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route == "" {
 			route = "unmatched"
 		}
-		code := fmt.Sprint(rw.status)
+		code := strconv.Itoa(rw.status)
 		s.metrics.Requests.WithLabelValues(route, r.Method, code).Inc()
 		s.metrics.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {

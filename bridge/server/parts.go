@@ -56,6 +56,13 @@ func (sessionsSection) SnapshotName() string { return "sessions" }
 
 func (c sessionsSection) MarshalSnapshot() ([]byte, error) { return json.Marshal(c.s.State()) }
 
+// CaptureSnapshot copies the session records (a few per agent) and
+// leaves their JSON encoding to the snapshot writer.
+func (c sessionsSection) CaptureSnapshot() func() ([]byte, error) {
+	recs := c.s.State()
+	return func() ([]byte, error) { return json.Marshal(recs) }
+}
+
 func (c sessionsSection) RestoreSnapshot(data []byte) error {
 	var recs []auth.SessionRecord
 	if err := json.Unmarshal(data, &recs); err != nil {
@@ -109,12 +116,16 @@ func (b *Bridge) restoreSnapshot(snaps *snapshot.Store, comps []snapshot.Compone
 	return seq
 }
 
-// snapshotter is the last projection: every `every` events it encodes the
-// components on the apply path (so the state is exactly that of the event
-// just applied) and hands the bytes to a goroutine that writes and fsyncs
-// the file, off the request path. While a write is in progress a newer
-// snapshot replaces any waiting one. During start-up replay it only
-// counts; the first live event after a long replay triggers a snapshot.
+// snapshotter is the last projection: every `every` events it captures
+// the components on the apply path, so the state is exactly that of the
+// event just applied, and hands the captures to a goroutine that encodes
+// them, writes and fsyncs the file, off the commit path. A component that
+// is a snapshot.Capturer costs the apply path only its capture (the shadow
+// projection: time proportional to its paths, not its versions); any
+// other is encoded there with MarshalSnapshot. While a write is in
+// progress a newer snapshot replaces any waiting one. During start-up
+// replay it only counts; the first live event after a long replay
+// triggers a snapshot.
 type snapshotter struct {
 	b     *Bridge
 	snaps *snapshot.Store
@@ -125,11 +136,22 @@ type snapshotter struct {
 	live    bool
 	closed  bool
 	last    uint64 // sequence of the newest snapshot taken (or restored)
-	pending *snapshot.Snapshot
+	pending *captured
 	wake    chan struct{}
 	done    chan struct{}
 	lastErr error
 	written uint64
+	// captureMax is the longest time one snapshot held the apply path
+	// (every commit's answer waits that long).
+	captureMax time.Duration
+}
+
+// captured is a snapshot taken on the apply path, not yet encoded.
+type captured struct {
+	seq     uint64
+	created time.Time
+	names   []string
+	encode  []func() ([]byte, error)
 }
 
 func newSnapshotter(b *Bridge, snaps *snapshot.Store, comps []snapshot.Component, every uint64, restored uint64) *snapshotter {
@@ -145,24 +167,46 @@ func (s *snapshotter) Apply(e store.Event) error {
 	if !s.live || s.closed || e.Sequence < s.last+s.every {
 		return nil
 	}
-	snap := &snapshot.Snapshot{Seq: e.Sequence, Created: time.Now().UTC(), Sections: make(map[string][]byte, len(s.comps))}
-	for _, c := range s.comps {
-		data, err := c.MarshalSnapshot()
-		if err != nil {
-			s.lastErr = fmt.Errorf("snapshot of %s at %d: %w", c.SnapshotName(), e.Sequence, err)
-			s.b.log.Error("snapshot not taken", "error", s.lastErr)
-			s.last = e.Sequence // retry after another `every` events, not on each one
-			return nil
+	start := time.Now()
+	defer func() { s.captureMax = max(s.captureMax, time.Since(start)) }()
+	c := &captured{seq: e.Sequence, created: start.UTC()}
+	for _, comp := range s.comps {
+		var enc func() ([]byte, error)
+		if cp, ok := comp.(snapshot.Capturer); ok {
+			enc = cp.CaptureSnapshot()
+		} else {
+			data, err := comp.MarshalSnapshot()
+			if err != nil {
+				s.lastErr = fmt.Errorf("snapshot of %s at %d: %w", comp.SnapshotName(), e.Sequence, err)
+				s.b.log.Error("snapshot not taken", "error", s.lastErr)
+				s.last = e.Sequence // retry after another `every` events, not on each one
+				return nil
+			}
+			enc = func() ([]byte, error) { return data, nil }
 		}
-		snap.Sections[c.SnapshotName()] = data
+		c.names = append(c.names, comp.SnapshotName())
+		c.encode = append(c.encode, enc)
 	}
 	s.last = e.Sequence
-	s.pending = snap
+	s.pending = c
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// snapshot runs the captured encoders (on the writer goroutine).
+func (c *captured) snapshot() (*snapshot.Snapshot, error) {
+	snap := &snapshot.Snapshot{Seq: c.seq, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
+	for i, name := range c.names {
+		data, err := c.encode[i]()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s at %d: %w", name, c.seq, err)
+		}
+		snap.Sections[name] = data
+	}
+	return snap, nil
 }
 
 func (s *snapshotter) goLive() {
@@ -175,28 +219,32 @@ func (s *snapshotter) writer() {
 	defer close(s.done)
 	for range s.wake {
 		s.mu.Lock()
-		snap := s.pending
+		c := s.pending
 		s.pending = nil
 		s.mu.Unlock()
-		if snap == nil {
+		if c == nil {
 			continue
 		}
 		start := time.Now()
-		path, err := s.snaps.Write(snap)
+		snap, err := c.snapshot()
+		var path string
+		if err == nil {
+			path, err = s.snaps.Write(snap)
+		}
 		if err == nil {
 			err = s.snaps.Prune()
 		}
 		s.mu.Lock()
 		s.lastErr = err
 		if err == nil {
-			s.written = snap.Seq
+			s.written = c.seq
 		}
 		s.mu.Unlock()
 		if err != nil {
-			s.b.log.Error("snapshot write failed", "sequence", snap.Seq, "error", err)
+			s.b.log.Error("snapshot write failed", "sequence", c.seq, "error", err)
 			continue
 		}
-		s.b.log.Info("snapshot written", "sequence", snap.Seq, "path", path, "took_ms", time.Since(start).Milliseconds())
+		s.b.log.Info("snapshot written", "sequence", c.seq, "path", path, "took_ms", time.Since(start).Milliseconds())
 	}
 }
 

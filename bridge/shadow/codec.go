@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,41 +21,100 @@ var errShort = errors.New("shadow snapshot: truncated")
 
 // MarshalSnapshot encodes the whole projection (all versions, contents and
 // the recent ring) in a compact binary form. The output is deterministic:
-// equal projections give equal bytes. It holds the read lock, so the result
-// is consistent with LastSeq at the time of the call.
+// equal projections give equal bytes. It is consistent with LastSeq at the
+// time of the call.
 func (p *Projection) MarshalSnapshot() ([]byte, error) {
+	return p.capture().encode(), nil
+}
+
+// CaptureSnapshot implements snapshot.Capturer: it freezes the state as of
+// the last applied event in time proportional to the number of paths and
+// directories (not versions or contents) and returns its encoder, which
+// may run concurrently with Apply. This works because the projection's
+// history only grows: versions, counts, changes and contents are appended,
+// never changed in place, so a slice capped at its length at capture time
+// keeps exactly the state at that sequence. What is changed in place
+// (the maps, the sorted child names, the recent ring) is copied.
+func (p *Projection) CaptureSnapshot() func() ([]byte, error) {
+	f := p.capture()
+	return func() ([]byte, error) { return f.encode(), nil }
+}
+
+// frozen is the projection as of one sequence, detached from later
+// Applies (see CaptureSnapshot).
+type frozen struct {
+	last     uint64
+	lastTime int64
+	blobs    [][]byte
+	blobHash [][32]byte
+	files    []frozenFile
+	dirs     []frozenDir
+	changes  []change
+	ring     []RecentEvent // oldest first
+}
+
+type frozenFile struct {
+	path     string
+	versions []version
+}
+
+type frozenDir struct {
+	path   string
+	names  []string
+	counts []count
+}
+
+func (p *Projection) capture() *frozen {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	f := &frozen{
+		last: p.last, lastTime: p.lastTime,
+		blobs:    p.blobs[:len(p.blobs):len(p.blobs)],
+		blobHash: p.blobHash[:len(p.blobHash):len(p.blobHash)],
+		changes:  p.changes[:len(p.changes):len(p.changes)],
+		files:    make([]frozenFile, 0, len(p.files)),
+		dirs:     make([]frozenDir, 0, len(p.dirs)),
+		ring:     make([]RecentEvent, 0, len(p.ring)),
+	}
+	for fp, fh := range p.files {
+		f.files = append(f.files, frozenFile{fp, fh.versions[:len(fh.versions):len(fh.versions)]})
+	}
+	for d, dh := range p.dirs {
+		// names is kept sorted by inserting in place: copy it.
+		f.dirs = append(f.dirs, frozenDir{d, slices.Clone(dh.names), dh.counts[:len(dh.counts):len(dh.counts)]})
+	}
+	f.ring = append(f.ring, p.ring[p.ringStart:]...)
+	f.ring = append(f.ring, p.ring[:p.ringStart]...)
+	return f
+}
+
+// encode writes the snapshot layout of f.
+func (f *frozen) encode() []byte {
 	size := 64
-	for _, b := range p.blobs {
+	for _, b := range f.blobs {
 		size += len(b) + 40
 	}
-	buf := make([]byte, 0, size+len(p.changes)*24)
+	buf := make([]byte, 0, size+len(f.changes)*24)
 	u := binary.AppendUvarint
 	s := func(buf []byte, str string) []byte { return append(u(buf, uint64(len(str))), str...) }
 
 	buf = u(buf, codecVersion)
-	buf = u(buf, p.last)
-	buf = binary.AppendVarint(buf, p.lastTime)
+	buf = u(buf, f.last)
+	buf = binary.AppendVarint(buf, f.lastTime)
 
-	buf = u(buf, uint64(len(p.blobs)))
-	for i, b := range p.blobs {
-		buf = append(buf, p.blobHash[i][:]...)
+	buf = u(buf, uint64(len(f.blobs)))
+	for i, b := range f.blobs {
+		buf = append(buf, f.blobHash[i][:]...)
 		buf = u(buf, uint64(len(b)))
 		buf = append(buf, b...)
 	}
 
-	paths := make([]string, 0, len(p.files))
-	for fp := range p.files {
-		paths = append(paths, fp)
-	}
-	slices.Sort(paths)
-	buf = u(buf, uint64(len(paths)))
-	for _, fp := range paths {
-		buf = s(buf, fp)
-		vs := p.files[fp].versions
-		buf = u(buf, uint64(len(vs)))
-		for _, v := range vs {
+	slices.SortFunc(f.files, func(a, b frozenFile) int { return strings.Compare(a.path, b.path) })
+	buf = u(buf, uint64(len(f.files)))
+	for _, ff := range f.files {
+		buf = s(buf, ff.path)
+		buf = u(buf, uint64(len(ff.versions)))
+		for _, v := range ff.versions {
 			buf = u(buf, v.seq)
 			buf = binary.AppendVarint(buf, v.time)
 			buf = u(buf, uint64(v.blob))
@@ -66,15 +126,10 @@ func (p *Projection) MarshalSnapshot() ([]byte, error) {
 		}
 	}
 
-	dirs := make([]string, 0, len(p.dirs))
-	for d := range p.dirs {
-		dirs = append(dirs, d)
-	}
-	slices.Sort(dirs)
-	buf = u(buf, uint64(len(dirs)))
-	for _, d := range dirs {
-		dh := p.dirs[d]
-		buf = s(buf, d)
+	slices.SortFunc(f.dirs, func(a, b frozenDir) int { return strings.Compare(a.path, b.path) })
+	buf = u(buf, uint64(len(f.dirs)))
+	for _, dh := range f.dirs {
+		buf = s(buf, dh.path)
 		buf = u(buf, uint64(len(dh.names)))
 		for _, n := range dh.names {
 			buf = s(buf, n)
@@ -87,23 +142,22 @@ func (p *Projection) MarshalSnapshot() ([]byte, error) {
 		}
 	}
 
-	buf = u(buf, uint64(len(p.changes)))
+	buf = u(buf, uint64(len(f.changes)))
 	var prev uint64
-	for _, c := range p.changes {
+	for _, c := range f.changes {
 		buf = u(buf, c.seq-prev)
 		prev = c.seq
 		buf = binary.AppendVarint(buf, c.time)
 	}
 
-	buf = u(buf, uint64(len(p.ring)))
-	for i := range p.ring {
-		re := p.ring[(p.ringStart+i)%len(p.ring)]
+	buf = u(buf, uint64(len(f.ring)))
+	for _, re := range f.ring {
 		buf = u(buf, re.Seq)
 		buf = binary.AppendVarint(buf, re.Time.UnixNano())
 		buf = u(buf, uint64(len(re.JSON)))
 		buf = append(buf, re.JSON...)
 	}
-	return buf, nil
+	return buf
 }
 
 // RestoreSnapshot replaces the projection's state with one encoded by

@@ -53,6 +53,19 @@ type Component interface {
 	RestoreSnapshot([]byte) error
 }
 
+// Capturer is a Component whose state can be taken cheaply on the apply
+// path and encoded later, off it. The server calls CaptureSnapshot right
+// after the event of the snapshot's sequence is applied, while no other
+// event is applied, so it must be quick (no encoding of the whole state);
+// the function it returns runs later on another goroutine, concurrently
+// with Apply, and returns exactly the bytes MarshalSnapshot would have
+// returned at the capture. A Component that is not a Capturer is encoded
+// with MarshalSnapshot on the apply path.
+type Capturer interface {
+	Component
+	CaptureSnapshot() func() ([]byte, error)
+}
+
 // Store is a directory of snapshot files. It is meant for one writer (the
 // server's apply loop); any number of readers may call Latest.
 type Store struct {

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -77,7 +76,9 @@ type Options struct {
 // Store is the append-only event log. All methods are safe for concurrent
 // use. Appends go through one writer goroutine that drains a queue into a
 // single bbolt transaction per batch: callers wait only for the fsync of
-// the batch that carries their event, never on a timer.
+// the batch that carries their event, never on a timer. An applier
+// goroutine then feeds the batch to the projections and answers, while the
+// writer already commits the next batch.
 type Store struct {
 	db     *bolt.DB
 	path   string
@@ -85,8 +86,9 @@ type Store struct {
 	now    func() time.Time
 	commit func(int, time.Duration)
 
-	queue chan *request
-	done  chan struct{} // closed when the writer has exited
+	queue   chan *request
+	applyCh chan applied  // committed (or failed) batches, in commit order
+	done    chan struct{} // closed when the writer and the applier have exited
 
 	// sendMu orders Close after every in-flight send to queue, so the
 	// queue is never written after it is closed.
@@ -105,8 +107,18 @@ type Store struct {
 
 type request struct {
 	events []Event
+	parts  []encoded // per event, encoded by the caller before queueing
 	err    error
 	done   chan struct{}
+}
+
+// applied is one batch handed from the writer to the applier: its
+// requests (those that committed, or all of them with err set) and the
+// last sequence it took.
+type applied struct {
+	batch []*request
+	last  uint64
+	err   error
 }
 
 // Open opens (creating if needed) the event store in directory dir and
@@ -133,14 +145,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		log:    opts.Logger,
-		now:    opts.Now,
-		commit: opts.OnCommit,
-		queue:  make(chan *request, MaxBatch),
-		done:   make(chan struct{}),
-		notify: make(chan struct{}),
+		db:      db,
+		path:    path,
+		log:     opts.Logger,
+		now:     opts.Now,
+		commit:  opts.OnCommit,
+		queue:   make(chan *request, MaxBatch),
+		applyCh: make(chan applied, 1),
+		done:    make(chan struct{}),
+		notify:  make(chan struct{}),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketEvents)
@@ -156,7 +169,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
-	go s.writer()
+	go s.writer(s.last)
+	go s.applier()
 	return s, nil
 }
 
@@ -170,7 +184,15 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	r := &request{events: append([]Event(nil), events...), done: make(chan struct{})}
+	r := &request{events: append([]Event(nil), events...), parts: make([]encoded, len(events)), done: make(chan struct{})}
+	// Everything but the sequence and the time is encoded here, on the
+	// caller's goroutine, so the single writer only splices bytes. An event
+	// that cannot be encoded fails alone and takes no sequence.
+	for i := range r.events {
+		if err := r.parts[i].encode(&r.events[i]); err != nil {
+			return nil, err
+		}
+	}
 	s.sendMu.RLock()
 	if s.sendClosed {
 		s.sendMu.RUnlock()
@@ -194,9 +216,12 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 
 // writer is the single goroutine that commits. It takes one request,
 // drains whatever else is queued (up to MaxBatch events) and commits them
-// in one transaction.
-func (s *Store) writer() {
-	defer close(s.done)
+// in one transaction, then hands the batch to the applier and starts on
+// the next one: projections and answers of batch N overlap the commit
+// (and fsync) of batch N+1. last is the newest committed sequence; the
+// writer alone owns it.
+func (s *Store) writer(last uint64) {
+	defer close(s.applyCh)
 	batch := make([]*request, 0, 64)
 	for {
 		r, ok := <-s.queue
@@ -218,63 +243,46 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		s.commitBatch(batch, n)
+		a := s.commitBatch(batch, n, last)
+		if a.err == nil {
+			last = a.last
+		}
+		s.applyCh <- a
+		batch = make([]*request, 0, 64) // the applier owns the old one now
 	}
 }
 
-func (s *Store) commitBatch(batch []*request, n int) {
+// commitBatch assigns sequences after last and the batch's time, splices
+// each event's encoded parts and commits them all in one transaction.
+func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 	start := time.Now()
-	s.mu.RLock()
-	seq := s.last
-	s.mu.RUnlock()
-	now := s.now().UTC()
-	// Encode first: an event that cannot be encoded fails its own request
-	// and takes no sequence, without failing the others in the batch.
-	ok := batch[:0:0]
-	var values [][]byte
-	for _, r := range batch {
-		first, vals := seq, make([][]byte, 0, len(r.events))
-		for i := range r.events {
-			seq++
-			e := &r.events[i]
-			e.Sequence = seq
-			e.ID = uuid.NewString()
-			e.Timestamp = now
-			if len(e.Data) == 0 {
-				e.Data = json.RawMessage("null")
-			}
-			// bbolt keeps value slices until commit: each needs its own.
-			v, err := json.Marshal(e)
-			if err != nil {
-				r.err = fmt.Errorf("encode event %q: %w", e.Type, err)
-				break
-			}
-			vals = append(vals, v)
-		}
-		if r.err != nil {
-			seq = first
-			n -= len(r.events)
-			close(r.done)
-			continue
-		}
-		ok = append(ok, r)
-		values = append(values, vals...)
+	seq := last
+	ts := s.now().UTC()
+	tsJSON, err := ts.MarshalJSON()
+	if err != nil {
+		// A time outside JSON's range (a broken clock): nothing is stored.
+		return applied{batch: batch, err: fmt.Errorf("event time %v: %w", ts, err)}
 	}
-	batch = ok
-	if len(batch) == 0 {
-		return
-	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
-		i := 0
+		// Sequences only grow, so pages are filled completely: fewer pages
+		// to write and fsync per commit.
+		b.FillPercent = 1.0
+		var ixs [3]*bolt.Bucket
+		for i, ix := range indexes {
+			ixs[i] = tx.Bucket(ix.bucket)
+		}
 		for _, r := range batch {
 			for j := range r.events {
+				seq++
 				e := &r.events[j]
-				if err := b.Put(seqKey(e.Sequence), values[i]); err != nil {
+				e.Sequence = seq
+				e.Timestamp = ts
+				// bbolt keeps value slices until commit: each is its own.
+				if err := b.Put(seqKey(seq), r.parts[j].value(seq, tsJSON)); err != nil {
 					return err
 				}
-				i++
-				if err := index(tx, e); err != nil {
+				if err := indexInto(ixs[:], e); err != nil {
 					return err
 				}
 			}
@@ -282,32 +290,44 @@ func (s *Store) commitBatch(batch []*request, n int) {
 		return nil
 	})
 	if err != nil {
-		s.mu.Lock()
-		s.writeErr = err
-		s.mu.Unlock()
-		s.log.Error("event store commit failed", "error", err, "events", n)
-		for _, r := range batch {
-			r.err = fmt.Errorf("event store commit: %w", err)
-			close(r.done)
-		}
-		return
+		return applied{batch: batch, err: err}
 	}
 	if s.commit != nil {
 		s.commit(n, time.Since(start))
 	}
-	s.mu.Lock()
-	s.last = seq
-	s.writeErr = nil
-	for _, r := range batch {
-		for _, e := range r.events {
-			s.applyLocked(e)
+	return applied{batch: batch, last: seq}
+}
+
+// applier feeds committed batches to the projections in commit order and
+// answers their appenders, or answers them with the commit's error.
+func (s *Store) applier() {
+	defer close(s.done)
+	for a := range s.applyCh {
+		if a.err != nil {
+			s.mu.Lock()
+			s.writeErr = a.err
+			s.mu.Unlock()
+			s.log.Error("event store commit failed", "error", a.err)
+			for _, r := range a.batch {
+				r.err = fmt.Errorf("event store commit: %w", a.err)
+				close(r.done)
+			}
+			continue
 		}
-	}
-	close(s.notify)
-	s.notify = make(chan struct{})
-	s.mu.Unlock()
-	for _, r := range batch {
-		close(r.done)
+		s.mu.Lock()
+		s.last = a.last
+		s.writeErr = nil
+		for _, r := range a.batch {
+			for _, e := range r.events {
+				s.applyLocked(e)
+			}
+		}
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.mu.Unlock()
+		for _, r := range a.batch {
+			close(r.done)
+		}
 	}
 }
 
@@ -324,8 +344,8 @@ func (s *Store) applyLocked(e Event) {
 // It is the one place replay happens: start-up passes 0, or the sequence
 // of a loaded snapshot to replay only the tail. No event is missed or
 // applied twice between the replay and the live feed. Live events are
-// applied on the writer goroutine before their appenders are answered, so
-// Apply must be quick and must not call back into the Store.
+// applied on the store's applier goroutine before their appenders are
+// answered, so Apply must be quick and must not call back into the Store.
 func (s *Store) Attach(from uint64, ps ...Projection) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -546,14 +566,25 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 
 // index adds e to the secondary indexes.
 func index(tx *bolt.Tx, e *Event) error {
-	for _, ix := range indexes {
+	var bs [3]*bolt.Bucket
+	for i, ix := range indexes {
+		bs[i] = tx.Bucket(ix.bucket)
+	}
+	return indexInto(bs[:], e)
+}
+
+// indexInto is index with the index buckets already looked up (in the
+// order of indexes), for the writer's loop over a batch.
+func indexInto(bs []*bolt.Bucket, e *Event) error {
+	for i, ix := range indexes {
 		v := ix.field(e)
 		if v == "" {
 			continue
 		}
+		// bbolt keeps keys until commit: each is its own slice.
 		k := make([]byte, 0, len(v)+9)
 		k = append(append(append(k, v...), 0), seqKey(e.Sequence)...)
-		if err := tx.Bucket(ix.bucket).Put(k, []byte{}); err != nil {
+		if err := bs[i].Put(k, []byte{}); err != nil {
 			return err
 		}
 	}

@@ -154,14 +154,18 @@ func TestAttachReplaysThenFollowsWithoutGapsOrRepeats(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		s.Append(ctx, ev("a", "x"))
 	}
+	// Eight appenders, so batches of several requests are committed by
+	// the writer while the applier still applies the previous one.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; i < 200; i++ {
-			s.Append(ctx, ev("a", "x"))
-		}
-	}()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				s.Append(ctx, ev("a", "x"))
+			}
+		}()
+	}
 	full, tail := &recorder{}, &recorder{}
 	if err := s.Attach(0, full); err != nil {
 		t.Fatal(err)
