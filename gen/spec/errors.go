@@ -627,7 +627,7 @@ func loadError(err error, cfg *load.Config, arg, dir string) error {
 			e = errors.Newf(token.NoPos, "-t %s has no value; write -t %s=VALUE (the spec's tags: %s)", name, name, specTags(cfg, arg))
 		case format == "no tag for %q" && len(args) == 1:
 			name := fmt.Sprint(args[0])
-			e = errors.Newf(token.NoPos, "-t %s=...: the spec has no tag for %s; its tags: %s (each declared by a field's @tag(name))", name, name, specTags(cfg, arg))
+			e = errors.Newf(token.NoPos, "-t %s=...: no tag for %q in the spec; its tags: %s (each declared by a field's @tag(name))", name, name, specTags(cfg, arg))
 		case strings.Contains(e.Error(), "imports are unavailable because there is no cue.mod/module.cue file"):
 			se := &specError{format: "%s is outside lighthouse's CUE module (cue/) and cannot import the schema: remove the import of the schema and the line schema.#Service; lighthouse-gen unifies the spec with #Service itself",
 				args: []any{filepath.Base(dir)}}
