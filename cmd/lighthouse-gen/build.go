@@ -28,7 +28,10 @@ func newBuildCmd(f *flags) *cobra.Command {
 		Long:  buildLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o := f.options()
+			o, err := f.options()
+			if err != nil {
+				return err
+			}
 			s, files, err := build.Generate(o)
 			if err != nil {
 				return err

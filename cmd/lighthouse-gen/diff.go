@@ -16,7 +16,10 @@ func newDiffCmd(f *flags) *cobra.Command {
 		Long:  diffLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o := f.options()
+			o, err := f.options()
+			if err != nil {
+				return err
+			}
 			_, files, err := build.Generate(o)
 			if err != nil {
 				return err

@@ -82,13 +82,26 @@ func printError(w io.Writer, err error, verbose bool) {
 
 // flags are shared by every command that reads a spec.
 type flags struct {
-	spec string
-	out  string
-	tags []string
+	spec    string
+	out     string
+	context string
+	tags    []string
 }
 
-func (f *flags) options() build.Options {
-	return build.Options{Spec: f.spec, Tags: f.tags, Out: f.out, Version: version.Version}
+// options are the build options of the flags. The build context is
+// --context or the Go module root holding --out; an --out outside every
+// Go module without --context is an error, so no artifact names a
+// context nobody chose.
+func (f *flags) options() (build.Options, error) {
+	o := build.Options{Spec: f.spec, Tags: f.tags, Out: f.out, Context: f.context, Version: version.Version}
+	if o.Context == "" {
+		root, ok := build.ModuleRoot(f.out)
+		if !ok {
+			return o, fmt.Errorf("--out %s is not inside a Go module, so the Docker build context is unknown: pass --context DIR, a folder that holds %s and what the Dockerfile copies (the Go module with dockerfile_mode=multistage, bin/<binary> with prebuilt)", f.out, f.out)
+		}
+		o.Context = root
+	}
+	return o, nil
 }
 
 const rootLong = `lighthouse-gen compiles one CUE service spec into the four artifacts that run
@@ -109,6 +122,7 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.spec, "spec", "", "spec folder (one CUE package); default: the embedded bridge spec")
 	pf.StringVar(&f.out, "out", "deploy", "output folder of the artifacts")
+	pf.StringVar(&f.context, "context", "", "Docker build context, a folder holding --out; default: the Go module root holding --out")
 	pf.Bool("verbose", false, "with a spec error, also print the positions in the embedded schema")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
 	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), newVerifyCmd(f), version.NewCommand("lighthouse-gen"))

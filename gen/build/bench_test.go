@@ -83,7 +83,7 @@ func BenchmarkProcessBridge(b *testing.B) {
 	for b.Loop() {
 		w, c := run(b, filepath.Join("..", "..", "cue"), cue, "export", "./bridge")
 		tc, cc = tc+w, cc+c
-		w, c = run(b, ".", gen, "build", "--out", out)
+		w, c = run(b, ".", gen, "build", "--out", out, "--context", out)
 		tg, cg = tg+w, cg+c
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1000 }

@@ -36,6 +36,12 @@ type Options struct {
 	Tags []string
 	// Out is the output folder.
 	Out string
+	// Context is the Docker build context, a folder holding Out: the
+	// Dockerfile's COPY and compose's build.context name paths in it.
+	// Empty means the Go module root holding Out (ModuleRoot) or, outside
+	// any module, Out's parent, for callers such as gen/live that build a
+	// context folder around Out; the CLI always sets it.
+	Context string
 	// Version is the lighthouse-gen version stamped into headers.
 	Version string
 	// Shellcheck also lints the emitted start script with shellcheck
@@ -127,7 +133,7 @@ func Compile(o Options) (*spec.Service, []File, error) {
 	if err := explain.Unhandled(s); err != nil {
 		return nil, nil, err
 	}
-	eo, err := EmitOptions(o.Out, o.Version)
+	eo, err := ContextOptions(o.Out, o.Context, o.Version)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -178,23 +184,55 @@ func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
 // nearest folder above it holding go.mod (the Go module the multi-stage
 // build compiles), or, without one, its parent.
 func EmitOptions(out, version string) (emit.Options, error) {
-	eo := emit.Options{Version: version, ContextRoot: "..", ContextDir: filepath.Base(filepath.Clean(out))}
+	return ContextOptions(out, "", version)
+}
+
+// ContextOptions places the output folder in the Docker build context
+// context (see Options.Context for an empty one). An output folder
+// outside the context is an error: Docker cannot COPY from outside it.
+func ContextOptions(out, context, version string) (emit.Options, error) {
+	eo := emit.Options{Version: version}
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return eo, err
 	}
-	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			root, err1 := filepath.Rel(abs, dir)
-			rel, err2 := filepath.Rel(dir, abs)
-			if err := errors.Join(err1, err2); err != nil {
-				return eo, err
-			}
-			eo.ContextRoot, eo.ContextDir = filepath.ToSlash(root), filepath.ToSlash(rel)
-			return eo, nil
+	if context == "" {
+		var ok bool
+		if context, ok = ModuleRoot(abs); !ok {
+			context = filepath.Dir(abs)
 		}
-		if dir == filepath.Dir(dir) {
-			return eo, nil
+	} else if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
+		return eo, fmt.Errorf("build context %s is not a folder; --context names the folder Docker builds from, which holds the output folder", context)
+	}
+	ctx, err := filepath.Abs(context)
+	if err != nil {
+		return eo, err
+	}
+	rel, err := filepath.Rel(ctx, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return eo, fmt.Errorf("output folder %s is outside the build context %s: Docker cannot COPY the start script from outside its context; pass --context a folder that holds both (and what the Dockerfile copies), or --out a folder inside %s", out, context, context)
+	}
+	root, err := filepath.Rel(abs, ctx)
+	if err != nil {
+		return eo, err
+	}
+	eo.ContextRoot, eo.ContextDir = filepath.ToSlash(root), filepath.ToSlash(rel)
+	return eo, nil
+}
+
+// ModuleRoot is the nearest folder at or above dir holding go.mod, the
+// default build context: the Go module the multi-stage build compiles.
+func ModuleRoot(dir string) (string, bool) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, true
+		}
+		if d == filepath.Dir(d) {
+			return "", false
 		}
 	}
 }
@@ -249,8 +287,8 @@ func Diff(out string, files []File) ([]byte, error) {
 // Drift says why a file in the output folder differs from a fresh build,
 // using its generated header: "missing", "not generated: ..." (no header),
 // "hand-edited: ..." (its body no longer matches its recorded digest),
-// "stale: ..." (generated from another spec) or "stale generator: ..."
-// (same spec, other lighthouse-gen output). Current files are not listed.
+// "stale: ..." (generated from another spec) or, for the same spec, what
+// else differs (see generatorDrift). Current files are not listed.
 func Drift(out string, files []File, specDigest string) (map[string]string, error) {
 	drift := map[string]string{}
 	for _, f := range files {
@@ -268,10 +306,23 @@ func Drift(out string, files []File, specDigest string) (map[string]string, erro
 		case check.NoHeader:
 			drift[f.Name] = "not generated: it has no lighthouse-gen header"
 		case check.Fresh:
-			drift[f.Name] = "stale generator: same spec, but another lighthouse-gen wrote it"
+			drift[f.Name] = generatorDrift(old, f.Data)
 		default:
 			drift[f.Name] = st.String()
 		}
 	}
 	return drift, nil
+}
+
+// generatorDrift says why a file generated from the current spec differs
+// from a fresh build: another lighthouse-gen version wrote it, or, with
+// the same version, it was generated for another output folder or build
+// context (named in COPY and compose's build), which only the body shows.
+func generatorDrift(old, fresh []byte) string {
+	oh, _, _, err1 := emit.ParseHeader(old)
+	nh, _, _, err2 := emit.ParseHeader(fresh)
+	if err1 == nil && err2 == nil && oh.Version != nh.Version {
+		return fmt.Sprintf("stale generator: same spec, but lighthouse-gen %s wrote it and this is %s", oh.Version, nh.Version)
+	}
+	return "same spec and lighthouse-gen version, but generated for another output folder or build context: the body differs from what this build writes"
 }

@@ -27,6 +27,47 @@ func TestEmitOptionsFindsModuleRoot(t *testing.T) {
 	}
 }
 
+// TestContextOptions checks an explicit build context: the output folder
+// is placed in it, one outside it or a context that is not a folder is an
+// error (Docker cannot COPY from outside its context), and without one an
+// output folder outside every module keeps its parent (gen/live builds
+// such a folder).
+func TestContextOptions(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ctx", "a", "deploy")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eo, err := ContextOptions(out, filepath.Join(dir, "ctx"), "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eo.ContextRoot != "../.." || eo.ContextDir != "a/deploy" {
+		t.Errorf("context = %q, %q; want ../.., a/deploy", eo.ContextRoot, eo.ContextDir)
+	}
+	if eo, err = ContextOptions(out, out, "v"); err != nil || eo.ContextRoot != "." || eo.ContextDir != "." {
+		t.Errorf("context = out: %q, %q, %v", eo.ContextRoot, eo.ContextDir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ContextOptions(out, filepath.Join(dir, "other"), "v"); err == nil {
+		t.Error("an output folder outside the context was accepted")
+	}
+	if _, err := ContextOptions(filepath.Join(dir, "ctxx"), filepath.Join(dir, "ctx"), "v"); err == nil {
+		t.Error("a sibling folder sharing the context's name prefix was taken for inside it")
+	}
+	if _, err := ContextOptions(out, filepath.Join(dir, "missing"), "v"); err == nil {
+		t.Error("a missing context was accepted")
+	}
+	if _, ok := ModuleRoot(dir); ok {
+		t.Skip("the temporary folder is inside a Go module")
+	}
+	if eo, err = ContextOptions(out, "", "v"); err != nil || eo.ContextRoot != ".." || eo.ContextDir != "deploy" {
+		t.Errorf("default outside a module: %q, %q, %v", eo.ContextRoot, eo.ContextDir, err)
+	}
+}
+
 // TestWriteReplacesAndDiffs writes, diffs clean, then detects drift.
 func TestWriteReplacesAndDiffs(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "deploy")

@@ -27,7 +27,8 @@ var Names = []string{Dockerfile, Script, Compose, Kubernetes}
 type Options struct {
 	// Version is the lighthouse-gen version stamped into headers.
 	Version string
-	// ContextRoot is the Docker build context (the Go module root) as a
+	// ContextRoot is the Docker build context (lighthouse-gen --context,
+	// by default the Go module root holding the output folder) as a
 	// path relative to the output folder, for compose's build.context.
 	ContextRoot string
 	// ContextDir is the output folder as a path relative to the build

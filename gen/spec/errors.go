@@ -1,13 +1,18 @@
 package spec
 
 import (
+	stderrors "errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
 )
 
@@ -182,15 +187,24 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			continue
 		}
 		// The spec's value is the one in every conflict; the choices come
-		// from the schema.
+		// from the schema, so none of them (the default above all, which
+		// CUE names in a conflict of its own) is the spec's value.
+		sv := schemaValue(schema, se.path)
+		choices := map[string]bool{}
+		for _, c := range disjuncts(sv) {
+			choices[c] = true
+		}
 		var value string
 		best := 0
 		for val, n := range g.values {
+			if choices[val] || kinds[val] {
+				continue
+			}
 			if n > best || n == best && val < value {
 				value, best = val, n
 			}
 		}
-		allowed := fmt.Sprint(schemaValue(schema, se.path))
+		allowed := fmt.Sprint(sv)
 		m := &specError{path: se.path, spec: se.spec, schema: se.schema}
 		if len(g.pos) > 0 {
 			m.spec = g.pos
@@ -214,6 +228,24 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 			m.format, m.args = "not allowed here; allowed: %s", []any{allowed}
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// disjuncts are the values of v's choices as CUE prints them: the
+// default (also without its *) and every other choice, recursively.
+func disjuncts(v cue.Value) []string {
+	out := []string{fmt.Sprint(v)}
+	if d, ok := v.Default(); ok {
+		out = append(out, fmt.Sprint(d))
+	}
+	if op, args := v.Expr(); op == cue.OrOp {
+		for _, a := range args {
+			out = append(out, disjuncts(a)...)
+		}
+	}
+	for _, c := range slices.Clone(out) {
+		out = append(out, strings.TrimPrefix(c, "*"))
 	}
 	return out
 }
@@ -554,4 +586,83 @@ func PosString(pos token.Pos, cwd string) string {
 		}
 	}
 	return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(file), pos.Line(), pos.Column())
+}
+
+// checkSpecDir says what to do when the spec folder given as name (abs
+// is its absolute path) does not exist, is a file or holds no CUE file,
+// instead of CUE's words for a package pattern ("cannot find package",
+// "matched no packages").
+func checkSpecDir(name, abs string) error {
+	fi, err := os.Stat(abs)
+	switch {
+	case stderrors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("spec folder %s does not exist; --spec takes the folder that holds the spec's .cue files", name)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("spec folder %s is a file; --spec takes the folder that holds it: --spec %s", name, filepath.Dir(name))
+	}
+	cues, err := filepath.Glob(filepath.Join(abs, "*.cue"))
+	if err != nil {
+		return err
+	}
+	if len(cues) == 0 {
+		return fmt.Errorf("spec folder %s has no .cue file; write the spec there (the README's \"Spec fields\" lists them) or pass --spec the folder that holds it", name)
+	}
+	return nil
+}
+
+// loadError rewrites CUE's errors of loading the spec package (arg in
+// cfg, which has no tags) into ones that say what to do: a tag without
+// a value or one the spec does not declare names the spec's tags, and a
+// spec outside the cue/ module that imports the schema is told to write
+// the fields without it. dir is the spec's folder.
+func loadError(err error, cfg *load.Config, arg, dir string) error {
+	var out errors.Error
+	for _, e := range errors.Errors(err) {
+		format, args := e.Msg()
+		switch {
+		case format == "tag %q not used in any file" && len(args) == 1:
+			name := fmt.Sprint(args[0])
+			e = errors.Newf(token.NoPos, "-t %s has no value; write -t %s=VALUE (the spec's tags: %s)", name, name, specTags(cfg, arg))
+		case format == "no tag for %q" && len(args) == 1:
+			name := fmt.Sprint(args[0])
+			e = errors.Newf(token.NoPos, "-t %s=...: no tag for %q in the spec; its tags: %s (each declared by a field's @tag(name))", name, name, specTags(cfg, arg))
+		case strings.Contains(e.Error(), "imports are unavailable because there is no cue.mod/module.cue file"):
+			se := &specError{format: "%s is outside lighthouse's CUE module (cue/) and cannot import the schema: remove the import of the schema and the line schema.#Service; lighthouse-gen unifies the spec with #Service itself",
+				args: []any{filepath.Base(dir)}}
+			for _, p := range errors.Positions(e) {
+				se.addPos(p, dir)
+			}
+			e = se
+		}
+		out = errors.Append(out, e)
+	}
+	return out
+}
+
+// specTags lists the tags the spec package arg in cfg declares with
+// @tag(name), sorted, or "none".
+func specTags(cfg *load.Config, arg string) string {
+	var names []string
+	for _, inst := range load.Instances([]string{arg}, cfg) {
+		for _, f := range inst.Files {
+			ast.Walk(f, func(n ast.Node) bool {
+				if a, ok := n.(*ast.Attribute); ok {
+					if key, body := a.Split(); key == "tag" {
+						name, _, _ := strings.Cut(body, ",")
+						if name = strings.TrimSpace(name); name != "" && !slices.Contains(names, name) {
+							names = append(names, name)
+						}
+					}
+				}
+				return true
+			}, nil)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,9 @@ func Load(o Options) (*Service, error) {
 		// it is parsed once.
 		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir, "./"+cuemod.BridgeDir)
 		if err != nil {
-			return nil, err
+			untagged := *embedded
+			untagged.Tags = nil
+			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
 		}
 		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
 	} else {
@@ -64,9 +67,12 @@ func Load(o Options) (*Service, error) {
 		if dir, err = filepath.Abs(o.Dir); err != nil {
 			return nil, err
 		}
+		if err := checkSpecDir(o.Dir, dir); err != nil {
+			return nil, err
+		}
 		vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
 		if err != nil {
-			return nil, err
+			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
 		}
 		sv = vals[0]
 	}
@@ -81,7 +87,7 @@ func Load(o Options) (*Service, error) {
 	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
 	s, derr := decode(v, dir, verr != nil)
 	if verr != nil || derr != nil {
-		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv), derr), v, schema, dir)
+		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv, dir), derr), v, schema, dir)
 	}
 	return s, nil
 }
@@ -92,7 +98,7 @@ func Load(o Options) (*Service, error) {
 // before it reaches the other fields, so each top-level field is
 // validated on its own too; and Validate leaves out the fields a spec
 // lacks when it has other errors to report (see incomplete).
-func cueErrors(verr error, v, def, sv cue.Value) errors.Error {
+func cueErrors(verr error, v, def, sv cue.Value, dir string) errors.Error {
 	if verr == nil {
 		return nil
 	}
@@ -108,26 +114,133 @@ func cueErrors(verr error, v, def, sv cue.Value) errors.Error {
 	for _, e := range errors.Errors(verr) {
 		add(e)
 	}
-	// A bottom struct lists no fields: the names come from the schema
-	// and the spec, the values from v.
-	for _, from := range []cue.Value{def, sv} {
-		it, err := from.Fields()
-		if err != nil {
-			continue
-		}
-		for it.Next() {
-			fv := v.LookupPath(cue.MakePath(it.Selector()))
+	// A bottom struct lists no fields, and CUE leaves out the unknown
+	// fields of a struct that has another error: every struct is walked,
+	// its field names taken from the schema, the spec and v, each field
+	// validated on its own and held against what the schema allows there.
+	var walk func(at []cue.Selector, d cue.Value)
+	walk = func(at []cue.Selector, d cue.Value) {
+		for _, sel := range fieldSels(at, def, sv, v) {
+			p := append(slices.Clone(at), sel)
+			fv := v.LookupPath(cue.MakePath(p...))
 			for _, e := range errors.Errors(fv.Validate(cue.Concrete(true), cue.Hidden(true))) {
 				add(e)
 			}
+			fd := d.LookupPath(cue.MakePath(sel))
+			if !fd.Exists() && d.Exists() {
+				// Only a field the spec writes can be unknown, and not
+				// one a rule of the schema adds (rootReason with uid 0).
+				if sv.LookupPath(cue.MakePath(p...)).Exists() && isStruct(d) && !d.Allows(sel) && !declaredOutside(fv, dir, 0) {
+					uf := &unknownField{path: append([]string{"#Service"}, selStrings(p)...)}
+					if !seen[strings.Join(uf.path, ".")] {
+						add(uf)
+					}
+					continue
+				}
+				fd = d.LookupPath(cue.MakePath(cue.AnyString))
+			}
+			// A struct with an error is bottom: the schema or the spec
+			// tells it is a struct.
+			if isStruct(fv) || isStruct(fd) || isStruct(sv.LookupPath(cue.MakePath(p...))) {
+				walk(p, fd)
+			}
 		}
 	}
+	walk(nil, def)
 	for _, e := range incomplete(v, def) {
 		if !seen[strings.Join(e.Path(), ".")] {
 			add(e)
 		}
 	}
-	return all
+	return withoutEchoes(all)
+}
+
+// withoutEchoes leaves out a type error CUE reports at a struct when a
+// rule of the schema reads a wrong field of it ("security: cannot use
+// "no" (type string) as type bool" from `if privileged`): the field's own
+// error, at its own position, says the same.
+func withoutEchoes(all errors.Error) errors.Error {
+	list := errors.Errors(all)
+	var out errors.Error
+	for _, e := range list {
+		format, args := e.Msg()
+		echo := false
+		if strings.HasPrefix(format, "cannot use %s (type %s) as type %s") && len(args) > 0 {
+			for _, o := range list {
+				if len(o.Path()) <= len(e.Path()) || !slices.Equal(o.Path()[:len(e.Path())], e.Path()) {
+					continue
+				}
+				for _, p := range errors.Positions(e) {
+					echo = echo || slices.Contains(errors.Positions(o), p)
+				}
+			}
+		}
+		if !echo {
+			out = errors.Append(out, e)
+		}
+	}
+	return out
+}
+
+// fieldSels are the regular fields at path at of each of the values,
+// each once, in the order they come.
+func fieldSels(at []cue.Selector, vals ...cue.Value) []cue.Selector {
+	var out []cue.Selector
+	seen := map[string]bool{}
+	for _, x := range vals {
+		it, err := x.LookupPath(cue.MakePath(at...)).Fields()
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			if k := it.Selector().String(); !seen[k] {
+				seen[k] = true
+				out = append(out, it.Selector())
+			}
+		}
+	}
+	return out
+}
+
+// declaredOutside reports whether a conjunct of v comes from outside the
+// spec's folder dir: the schema declares the field.
+func declaredOutside(v cue.Value, dir string, depth int) bool {
+	if p := v.Pos(); p.IsValid() && filepath.Dir(p.Filename()) != dir {
+		return true
+	}
+	op, args := v.Expr()
+	if op != cue.AndOp || depth > 4 {
+		return false
+	}
+	for _, a := range args {
+		if declaredOutside(a, dir, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+func isStruct(v cue.Value) bool { return v.IncompleteKind() == cue.StructKind }
+
+func selStrings(sels []cue.Selector) []string {
+	out := make([]string, len(sels))
+	for i, s := range sels {
+		out[i] = s.String()
+	}
+	return out
+}
+
+// unknownField is CUE's "field not allowed" for a field the schema does
+// not allow, found by cueErrors where CUE reported it not (a sibling of
+// the field has an error); annotate explains it like CUE's own.
+type unknownField struct{ path []string }
+
+func (e *unknownField) Path() []string                   { return e.path }
+func (e *unknownField) Msg() (format string, args []any) { return "field not allowed", nil }
+func (e *unknownField) Position() token.Pos              { return token.NoPos }
+func (e *unknownField) InputPositions() []token.Pos      { return nil }
+func (e *unknownField) Error() string {
+	return strings.Join(e.path, ".") + ": field not allowed"
 }
 
 // incomplete finds the regular fields of v that are not concrete and

@@ -26,7 +26,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	script := path.Join(o.ContextDir, emit.Script)
 
 	fmt.Fprintf(&b, "# %s: %s\n#\n", s.Name, s.Description)
-	fmt.Fprintf(&b, "# Build context: the Go module root (%s from this file's folder); this folder is %s in it.\n", o.ContextRoot, o.ContextDir)
+	fmt.Fprintf(&b, "# Build context: %s from this file's folder (lighthouse-gen --context, by default the Go module root); this folder is %s in it.\n", o.ContextRoot, o.ContextDir)
 	switch s.Image.Mode {
 	case "prebuilt":
 		fmt.Fprintf(&b, "# Mode prebuilt: the context must hold bin/%s, a static binary built outside\n", s.Entry.Binary)
