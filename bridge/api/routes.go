@@ -131,8 +131,8 @@ func (s *Server) handleEventStore(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	if s.isReserved(req.EventType) {
-		WriteError(w, http.StatusForbidden, fmt.Sprintf("event type %q is written only by the Bridge's own routes; use another type", req.EventType))
+	if err := s.checkUnreserved(req.EventType); err != nil {
+		WriteErr(w, err)
 		return
 	}
 	evs, err := s.store.Append(r.Context(), store.Event{

@@ -61,6 +61,8 @@ func (s *Server) EnableShadow(p *shadow.Projection) {
 	s.mu.Lock()
 	s.confined = append(s.confined, "/shadow/")
 	s.mu.Unlock()
+	s.ReserveEventTypesFor("PUT /shadow/{path}", shadow.TypeFileModified)
+	s.ReserveEventTypesFor("DELETE /shadow/{path}", shadow.TypeFileDeleted)
 	h := &shadowRoutes{s: s, p: p}
 	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
 	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
