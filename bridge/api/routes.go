@@ -157,18 +157,14 @@ const (
 	MaxQueryLimit     = 1000
 )
 
-var queryParams = map[string]bool{
-	"event_type": true, "agent_id": true, "aggregate_id": true, "since": true,
-	"start_time": true, "end_time": true, "limit": true,
-}
+// queryParams are /event/query's parameters, each single-valued.
+var queryParams = []string{"event_type", "agent_id", "aggregate_id", "since", "start_time", "end_time", "limit"}
 
 // ParseFilter reads /event/query's parameters. Times are RFC 3339 or unix
-// seconds; limit defaults to 100 and is capped at 1000.
+// seconds; limit defaults to 100 and must be 1..1000.
 func ParseFilter(v url.Values) (store.Filter, error) {
-	for k := range v {
-		if !queryParams[k] {
-			return store.Filter{}, Errorf(http.StatusBadRequest, "unknown query parameter %q; accepted: event_type, agent_id, aggregate_id, since, start_time, end_time, limit", k)
-		}
+	if err := checkParams(v, queryParams...); err != nil {
+		return store.Filter{}, err
 	}
 	f := store.Filter{Type: v.Get("event_type"), AgentID: v.Get("agent_id"), AggregateID: v.Get("aggregate_id"), Limit: DefaultQueryLimit}
 	if s := v.Get("since"); s != "" {
@@ -190,10 +186,10 @@ func ParseFilter(v url.Values) (store.Filter, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return f, Errorf(http.StatusBadRequest, "limit must be a positive integer (at most %d), got %q", MaxQueryLimit, s)
+		if err != nil || n < 1 || n > MaxQueryLimit {
+			return f, Errorf(http.StatusBadRequest, "limit must be 1..%d, got %q", MaxQueryLimit, s)
 		}
-		f.Limit = min(n, MaxQueryLimit)
+		f.Limit = n
 	}
 	return f, nil
 }
@@ -230,6 +226,10 @@ func (s *Server) handleEventQuery(w http.ResponseWriter, r *http.Request) {
 const streamBatch = 256
 
 func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query(), "since"); err != nil {
+		WriteErr(w, err)
+		return
+	}
 	since := s.store.LastSequence()
 	q := r.URL.Query().Get("since")
 	if q == "" {
