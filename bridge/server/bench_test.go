@@ -32,12 +32,14 @@ import (
 //	go test -run '^$' -bench . -benchtime 20000x ./bridge/server
 const benchClients = 64
 
-// benchData is the event payload: about 200 bytes of JSON.
+// benchData is the event payload: about 200 bytes of JSON. Its type,
+// code_modified, is an agent's own: /event/store refuses file_modified,
+// which only PUT /shadow writes.
 var benchData = json.RawMessage(`{"path":"src/internal/service/handler.go","operation":"modify","lines_added":12,"lines_removed":3,"hash":"` + strings.Repeat("ab", 32) + `","note":"benchmark event"}`)
 
 // benchValueSize is the size of a stored benchmark event, for the raw baseline.
 func benchValueSize() int {
-	v, _ := json.Marshal(store.Event{Sequence: 123456, ID: "3f574baf-415c-4366-ab7b-0c95915b3d3b", Type: "file_modified",
+	v, _ := json.Marshal(store.Event{Sequence: 123456, ID: "3f574baf-415c-4366-ab7b-0c95915b3d3b", Type: "code_modified",
 		AgentID: "bench", Timestamp: time.Now(), Data: benchData})
 	return len(v)
 }
@@ -100,7 +102,7 @@ func BenchmarkAppendHTTP(b *testing.B) {
 	url := "http://" + ln.Addr().String()
 	tok := benchSession(b, url)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: benchClients, MaxIdleConnsPerHost: benchClients}}
-	body := []byte(fmt.Sprintf(`{"event_type":"file_modified","aggregate_id":"src/internal/service/handler.go","data":%s}`, benchData))
+	body := []byte(fmt.Sprintf(`{"event_type":"code_modified","aggregate_id":"src/internal/service/handler.go","data":%s}`, benchData))
 	runClients(b, func(int) error {
 		req, _ := http.NewRequest("POST", url+"/event/store", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -125,7 +127,7 @@ func BenchmarkAppendStore(b *testing.B) {
 	defer st.Close()
 	ctx := context.Background()
 	runClients(b, func(int) error {
-		_, err := st.Append(ctx, store.Event{Type: "file_modified", AggregateID: "src/internal/service/handler.go", AgentID: "bench", Data: benchData})
+		_, err := st.Append(ctx, store.Event{Type: "code_modified", AggregateID: "src/internal/service/handler.go", AgentID: "bench", Data: benchData})
 		return err
 	})
 }

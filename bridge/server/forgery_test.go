@@ -58,7 +58,13 @@ func TestEventStoreRefusesTheBridgesOwnTypes(t *testing.T) {
 			want[typ] = ""
 		}
 	}
+	reserved := r.b.API().ReservedEventTypes()
 	for typ, route := range want {
+		if got, ok := reserved[typ]; !ok || !strings.Contains(got, route) {
+			t.Errorf("reserved[%s] = %q, %v; want a route containing %q", typ, got, ok, route)
+		}
+	}
+	for typ, route := range reserved {
 		body := fmt.Sprintf(`{"event_type":%q,"data":"oops"}`, typ)
 		code, m := post(t, r.url+"/event/store", tok, body)
 		detail := fmt.Sprint(m["detail"])
