@@ -76,10 +76,29 @@ type (
 	}
 )
 
+// coordRoutes are the routes that write each coordination event type,
+// for the 403 of POST /event/store. A type missing here (delegation_expired:
+// the Bridge expires delegations itself) is reserved as BridgeOnly.
+var coordRoutes = map[string]string{
+	coord.EventExpertRegistered:     "POST /expert/register",
+	coord.EventExpertHeartbeat:      "POST /expert/heartbeat",
+	coord.EventDelegationCreated:    "POST /expert/delegate",
+	coord.EventDelegationCompleted:  "POST /expert/delegations/{id}/complete",
+	coord.EventTaskDispatched:       "POST /task/dispatch",
+	coord.EventTaskCompleted:        "POST /task/{id}/complete",
+	coord.EventCollaborationStarted: "POST /collaboration/start",
+	coord.EventCollaborationEnded:   "POST /collaboration/{id}/end",
+	coord.EventElicitationCreated:   "POST /elicitation/create",
+	coord.EventElicitationResponded: "POST /elicitation/respond",
+	coord.EventElicitationCancelled: "POST /elicitation/respond (response_type cancel)",
+}
+
 // AddCoordination serves the contract's coordination routes from c and
 // reserves c's event types, so POST /event/store cannot forge them.
 func (s *Server) AddCoordination(c *coord.Coordinator) {
-	s.ReserveEventTypes(coord.EventTypes()...)
+	for _, t := range coord.EventTypes() {
+		s.ReserveEventTypesFor(coordRoutes[t], t)
+	}
 	for _, g := range []struct {
 		name, help string
 		f          func(coord.Counts) int

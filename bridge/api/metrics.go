@@ -23,6 +23,9 @@ type Metrics struct {
 	// FuseOperations counts FUSE calls by operation and result; the FUSE
 	// view increments it.
 	FuseOperations *prometheus.CounterVec
+	// ProjectionSkipped counts events a projection could not apply, by
+	// projection and event type; they stay in the log but change nothing.
+	ProjectionSkipped *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on a fresh registry, with the Go and
@@ -58,10 +61,13 @@ func NewMetrics() *Metrics {
 		FuseOperations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lighthouse_fuse_operations_total", Help: "FUSE operations by operation and result.",
 		}, []string{"op", "result"}),
+		ProjectionSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lighthouse_projection_events_skipped_total", Help: "Events a projection could not apply and skipped, by projection and event type.",
+		}, []string{"projection", "event_type"}),
 	}
 	m.Registry.MustRegister(
 		m.Requests, m.RequestDuration, m.AppendDuration, m.CommitDuration, m.CommitBatch,
-		m.Events, m.Validations, m.FuseOperations,
+		m.Events, m.Validations, m.FuseOperations, m.ProjectionSkipped,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -131,8 +131,8 @@ func (s *Server) handleEventStore(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	if s.isReserved(req.EventType) {
-		WriteError(w, http.StatusForbidden, fmt.Sprintf("event type %q is written only by the Bridge's own routes; use another type", req.EventType))
+	if err := s.checkUnreserved(req.EventType); err != nil {
+		WriteErr(w, err)
 		return
 	}
 	evs, err := s.store.Append(r.Context(), store.Event{
@@ -165,18 +165,14 @@ const (
 	MaxQueryLimit     = 1000
 )
 
-var queryParams = map[string]bool{
-	"event_type": true, "agent_id": true, "aggregate_id": true, "since": true,
-	"start_time": true, "end_time": true, "limit": true,
-}
+// queryParams are /event/query's parameters, each single-valued.
+var queryParams = []string{"event_type", "agent_id", "aggregate_id", "since", "start_time", "end_time", "limit"}
 
 // ParseFilter reads /event/query's parameters. Times are RFC 3339 or unix
-// seconds; limit defaults to 100 and is capped at 1000.
+// seconds; limit defaults to 100 and must be 1..1000.
 func ParseFilter(v url.Values) (store.Filter, error) {
-	for k := range v {
-		if !queryParams[k] {
-			return store.Filter{}, Errorf(http.StatusBadRequest, "unknown query parameter %q; accepted: event_type, agent_id, aggregate_id, since, start_time, end_time, limit", k)
-		}
+	if err := checkParams(v, queryParams...); err != nil {
+		return store.Filter{}, err
 	}
 	f := store.Filter{Type: v.Get("event_type"), AgentID: v.Get("agent_id"), AggregateID: v.Get("aggregate_id"), Limit: DefaultQueryLimit}
 	if s := v.Get("since"); s != "" {
@@ -198,10 +194,10 @@ func ParseFilter(v url.Values) (store.Filter, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return f, Errorf(http.StatusBadRequest, "limit must be a positive integer (at most %d), got %q", MaxQueryLimit, s)
+		if err != nil || n < 1 || n > MaxQueryLimit {
+			return f, Errorf(http.StatusBadRequest, "limit must be 1..%d, got %q", MaxQueryLimit, s)
 		}
-		f.Limit = min(n, MaxQueryLimit)
+		f.Limit = n
 	}
 	return f, nil
 }
@@ -238,6 +234,10 @@ func (s *Server) handleEventQuery(w http.ResponseWriter, r *http.Request) {
 const streamBatch = 256
 
 func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query(), "since"); err != nil {
+		WriteErr(w, err)
+		return
+	}
 	since := s.store.LastSequence()
 	q := r.URL.Query().Get("since")
 	if q == "" {

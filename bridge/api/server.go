@@ -71,8 +71,8 @@ type Server struct {
 
 	mu         sync.RWMutex
 	components map[string]component
-	reserved   map[string]bool // event types only the Bridge's own routes write
-	confined   []string        // path prefixes whose unclean paths are 400, not redirected
+	reserved   map[string]string // event types only the Bridge writes, to the route that writes each
+	confined   []string          // path prefixes whose unclean paths are 400, not redirected
 	stopping   chan struct{}
 	stopOnce   sync.Once
 }
@@ -102,7 +102,7 @@ func New(o Options) *Server {
 		now: o.Now, heartbeat: o.Heartbeat, started: o.Now(),
 		mux:        http.NewServeMux(),
 		components: map[string]component{},
-		reserved:   map[string]bool{},
+		reserved:   map[string]string{},
 		stopping:   make(chan struct{}),
 	}
 	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {
@@ -117,6 +117,7 @@ func New(o Options) *Server {
 	})
 	s.metrics.GaugeFunc("lighthouse_validations_pending", "Validations waiting for an expert.", func() float64 { return float64(o.Validator.Pending()) })
 	s.routes()
+	s.reserveCore()
 	return s
 }
 
@@ -159,23 +160,6 @@ func (s *Server) SetComponent(name string, required bool, check func(context.Con
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.components[name] = component{required: required, check: check}
-}
-
-// ReserveEventTypes makes POST /event/store refuse these types (403):
-// projections that trust an event's AgentID as the actor (coordination)
-// must only see events their own routes checked.
-func (s *Server) ReserveEventTypes(types ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range types {
-		s.reserved[t] = true
-	}
-}
-
-func (s *Server) isReserved(t string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.reserved[t]
 }
 
 // Stopping returns a channel closed when shutdown begins, so long-lived

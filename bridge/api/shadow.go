@@ -61,6 +61,8 @@ func (s *Server) EnableShadow(p *shadow.Projection) {
 	s.mu.Lock()
 	s.confined = append(s.confined, "/shadow/")
 	s.mu.Unlock()
+	s.ReserveEventTypesFor("PUT /shadow/{path}", shadow.TypeFileModified)
+	s.ReserveEventTypesFor("DELETE /shadow/{path}", shadow.TypeFileDeleted)
 	h := &shadowRoutes{s: s, p: p}
 	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
 	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
@@ -72,9 +74,16 @@ type shadowRoutes struct {
 	p *shadow.Projection
 }
 
-// shadowPath cleans the request's path, mapping every rule to 400.
+// shadowPath cleans the request's file path, mapping every rule to 400.
+// A trailing slash names a directory, which only ?list reads: a file
+// route given one is refused, as the router's other unclean paths are,
+// rather than acting on the file the slash was stripped from.
 func shadowPath(r *http.Request) (string, error) {
-	c, err := shadow.CleanPath(r.PathValue("path"))
+	raw := r.PathValue("path")
+	if strings.HasSuffix(raw, "/") {
+		return "", Errorf(http.StatusBadRequest, "%v %q: a file path must not end in \"/\" (to list a directory, GET /shadow/%s?list)", shadow.ErrInvalidPath, raw, raw)
+	}
+	c, err := shadow.CleanPath(raw)
 	if err != nil {
 		return "", Errorf(http.StatusBadRequest, "%v", err)
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -213,4 +214,36 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("verified a token the secret did not mint: %q", s)
 		}
 	})
+}
+
+// TestSessionsIgnoreEventsOfAnotherAgent: the projection only applies a
+// session event appended under the agent it concerns, as the Manager
+// writes them, so an event appended by another agent grants nothing.
+func TestSessionsIgnoreEventsOfAnotherAgent(t *testing.T) {
+	s := NewSessions()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	created := func(admin bool) json.RawMessage {
+		b, _ := json.Marshal(sessionCreated{SessionID: "s1", AgentID: "builder", Admin: admin, IssuedAt: at.Unix()})
+		return b
+	}
+	if err := s.Apply(store.Event{Sequence: 1, Type: EventSessionCreated, AgentID: "builder", Timestamp: at, Data: created(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(store.Event{Sequence: 2, Type: EventSessionCreated, AgentID: "mallory", Timestamp: at, Data: created(true)}); err == nil {
+		t.Error("session_created of builder appended by mallory was applied")
+	}
+	later, _ := json.Marshal(sessionRefreshed{SessionID: "s1", At: at.Add(time.Hour)})
+	if err := s.Apply(store.Event{Sequence: 3, Type: EventSessionRefreshed, AgentID: "mallory", Timestamp: at, Data: later}); err == nil {
+		t.Error("session_refreshed of builder's session appended by mallory was applied")
+	}
+	r, seen, ok := s.Get("s1")
+	if !ok || r.Admin || !seen.Equal(at) {
+		t.Fatalf("session after forged events: %+v seen %s ok %v; want builder's, not admin, last seen %s", r, seen, ok, at)
+	}
+	if err := s.Apply(store.Event{Sequence: 4, Type: EventSessionRefreshed, AgentID: "builder", Timestamp: at, Data: later}); err != nil {
+		t.Fatal(err)
+	}
+	if _, seen, _ := s.Get("s1"); !seen.Equal(at.Add(time.Hour)) {
+		t.Errorf("builder's own refresh not applied: last seen %s", seen)
+	}
 }

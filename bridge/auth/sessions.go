@@ -70,6 +70,11 @@ func (s *Sessions) Apply(e store.Event) error {
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return fmt.Errorf("session_created: %w", err)
 		}
+		if d.SessionID == "" || d.AgentID == "" || d.AgentID != e.AgentID {
+			// The Manager writes a session under the agent it is for;
+			// anything else did not come from it and grants nothing.
+			return fmt.Errorf("session_created for agent %q appended by agent %q: ignored", d.AgentID, e.AgentID)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.byID[d.SessionID] = &SessionRecord{
@@ -96,7 +101,12 @@ func (s *Sessions) Apply(e store.Event) error {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if r, ok := s.byID[d.SessionID]; ok && d.At.After(r.LastSeen) {
+		r, ok := s.byID[d.SessionID]
+		if ok && r.AgentID != e.AgentID {
+			// Only the session's own agent's requests slide its expiry.
+			return fmt.Errorf("session_refreshed of agent %q's session appended by agent %q: ignored", r.AgentID, e.AgentID)
+		}
+		if ok && d.At.After(r.LastSeen) {
 			r.LastSeen = d.At
 		}
 	}

@@ -343,6 +343,10 @@ func (c *Coordinator) Delegate(ctx context.Context, agent string, r DelegateRequ
 		return Delegation{}, errorf(Invalid, "give target_expert or capabilities, not both")
 	case r.TargetExpert == "" && len(r.Capabilities) == 0:
 		return Delegation{}, errorf(Invalid, "give target_expert (an expert's agent id) or capabilities (to route to any available expert holding them)")
+	case r.TargetExpert == agent:
+		// As routing by capabilities never picks the requester: a
+		// delegation is a second opinion, not a note to oneself.
+		return Delegation{}, errorf(Conflict, "agent %q cannot delegate to itself: name another expert in target_expert, or give capabilities to route to any other available expert", agent)
 	case len(r.Capabilities) > 0:
 		if err := checkCaps(r.Capabilities); err != nil {
 			return Delegation{}, err

@@ -138,6 +138,8 @@ func TestDelegationRoutingBusyAndCompletion(t *testing.T) {
 	wantKind(t, err, Conflict)
 	_, err = e.c.Delegate(ctx, "a", DelegateRequest{ToolName: "Bash", Capabilities: []string{"performance"}})
 	wantKind(t, err, Conflict) // a never routes to itself
+	_, err = e.c.Delegate(ctx, "a", DelegateRequest{ToolName: "Bash", TargetExpert: "a"})
+	wantKind(t, err, Conflict) // nor names itself
 	_, err = e.c.Delegate(ctx, "builder", DelegateRequest{ToolName: "Bash", TargetExpert: "ghost"})
 	wantKind(t, err, NotFound)
 
@@ -297,6 +299,10 @@ func TestElicitationExpiryAndRoles(t *testing.T) {
 		{To: "sec", Message: "x", Schema: json.RawMessage(`{"type":"no-such-type"}`)},
 		{To: "sec", Message: "x", Schema: json.RawMessage(`{"$ref":"file:///etc/passwd"}`)},
 		{To: "sec", Message: "x", TimeoutSeconds: new(float64)},
+		{To: "sec", Message: "x", Schema: json.RawMessage(`"notaschema"`)},
+		{To: "sec", Message: "x", Schema: json.RawMessage(`5`)},
+		{To: "sec", Message: "x", Schema: json.RawMessage(`[]`)},
+		{To: "sec", Message: "x", Schema: json.RawMessage(`{"items":"x"}`)},
 	} {
 		_, err := e.c.CreateElicitation(ctx, "builder", bad)
 		wantKind(t, err, Invalid)

@@ -178,7 +178,9 @@ func (c *Coordinator) Respond(ctx context.Context, agent, id, responseType strin
 		if len(e.Schema) > 0 {
 			sch, err := compileSchema(e.Schema)
 			if err != nil {
-				return Elicitation{}, err
+				// Create checks the schema, so only a log written before
+				// that check can hold one that does not compile.
+				return Elicitation{}, errorf(Conflict, "elicitation %q has a schema that does not compile (%v); the asker must cancel it", id, err)
 			}
 			if err := checkData(sch, data); err != nil {
 				return Elicitation{}, errorf(Invalid, "data does not satisfy the elicitation's schema: %v", err)
@@ -205,10 +207,24 @@ func (c *Coordinator) Respond(ctx context.Context, agent, id, responseType strin
 
 // compileSchema compiles a JSON Schema with every external reference
 // refused: a question's schema may not make the Bridge read files or URLs.
-func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+// A schema is a JSON object or a boolean; the compiler is only handed
+// those, as it does not survive being given any other JSON value.
+func compileSchema(raw json.RawMessage) (sch *jsonschema.Schema, err error) {
+	defer func() {
+		// Client input must never crash a handler: a schema the compiler
+		// chokes on is one it could not compile.
+		if p := recover(); p != nil {
+			sch, err = nil, fmt.Errorf("the schema could not be compiled: %v", p)
+		}
+	}()
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
+	}
+	switch doc.(type) {
+	case map[string]any, bool:
+	default:
+		return nil, fmt.Errorf("a JSON Schema is an object (such as {\"type\":\"string\"}) or a boolean, got %s", jsonKind(doc))
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(jsonschema.SchemeURLLoader{})
@@ -225,4 +241,21 @@ func checkData(sch *jsonschema.Schema, data json.RawMessage) error {
 		return err
 	}
 	return sch.Validate(inst)
+}
+
+// jsonKind names the JSON kind of a value decoded by jsonschema.UnmarshalJSON.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	case bool:
+		return "a boolean"
+	}
+	return "a number"
 }

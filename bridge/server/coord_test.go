@@ -444,6 +444,15 @@ func TestCoordinationBadInput(t *testing.T) {
 		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?","timeout_seconds":"soon"}`, 400},
 		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"?","schema":{"type":7}}`, 400},
 		{"a", "POST", "/elicitation/create", `{"to_agent":"a","message":"?"}`, 400},
+		// A schema must be a JSON object or boolean; other JSON values used to panic (500).
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":"notaschema"}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":5}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":[]}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":{"properties":"x"}}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":{"$ref":"#/nowhere"}}`, 400},
+		{"a", "POST", "/elicitation/create", `{"to_agent":"sec","message":"x","schema":{"$ref":"https://example.com/s.json"}}`, 400},
+		// An expert naming itself, as routing by capabilities already refuses.
+		{"sec", "POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"sec"}`, 409},
 		{"a", "POST", "/elicitation/respond", `{"elicitation_id":"x","response_type":"accept"}`, 404},
 		{"a", "POST", "/elicitation/respond", `{"elicitation_id":"x","response_type":"ok"}`, 400},
 		{"a", "GET", "/elicitation/status/x", ``, 404},

@@ -252,7 +252,8 @@ func (b *Bridge) prepare(from uint64, ps []store.Projection) error {
 	if err != nil {
 		return err
 	}
-	if err := b.store.Attach(from, ps...); err != nil {
+	// Replay never stops at an event a projection cannot apply: see tolerant.
+	if err := b.store.Attach(from, b.tolerate(ps)...); err != nil {
 		b.stopParts()
 		return fmt.Errorf("replay event log: %w", err)
 	}

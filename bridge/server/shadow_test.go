@@ -177,6 +177,11 @@ func TestShadowRoutes(t *testing.T) {
 		{"PUT", "/shadow/" + strings.Repeat("n", 256), "x", tok, 400, "longer than 255"},
 		{"PUT", "/shadow/" + strings.Repeat("d/", 2048) + "f", "x", tok, 400, "longer than 4095"},
 		{"PUT", "/shadow/", "x", tok, 400, "empty"},
+		// A trailing slash names a directory: no file route strips it.
+		{"PUT", "/shadow/dir/", "x", tok, 400, `must not end in \"/\"`},
+		{"PUT", "/shadow/src/main.go/", "x", tok, 400, `must not end in \"/\"`},
+		{"DELETE", "/shadow/src/main.go/", "", tok, 400, `must not end in \"/\"`},
+		{"GET", "/shadow/src/main.go/", "", tok, 400, "?list"},
 		{"PUT", "/shadow/src/main.go/inner", "x", tok, 409, "is a file"},
 		{"PUT", "/shadow/src", "x", tok, 409, "is a directory"},
 		{"PUT", "/shadow/big", strings.Repeat("b", 1<<20+1), tok, 413, "larger than"},
@@ -198,6 +203,15 @@ func TestShadowRoutes(t *testing.T) {
 	}
 	if got := r.b.Store().LastSequence(); got != last {
 		t.Fatalf("refused requests stored events: last sequence %d -> %d", last, got)
+	}
+	// A directory is still listed with or without its trailing slash.
+	for _, p := range []string{"/shadow/src/?list", "/shadow/src?list"} {
+		code, body, _ := do(t, "GET", r.url+p, tok, nil)
+		var l ShadowListing
+		json.Unmarshal(body, &l)
+		if code != 200 || len(l.Files) != 1 || l.Files[0].Path != "src/main.go" {
+			t.Errorf("GET %s: %d %s", p, code, body)
+		}
 	}
 	// Exactly 1 MiB is accepted.
 	putFile(t, r.url, tok, "big", strings.Repeat("b", 1<<20))
