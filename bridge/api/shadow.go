@@ -121,24 +121,12 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	data, err := json.Marshal(fm)
-	if err != nil {
-		WriteErr(w, err)
-		return
-	}
-	evs, err := h.s.store.Append(r.Context(), store.Event{
-		Type: shadow.TypeFileModified, AggregateID: p, AggregateType: ShadowAggregateType,
-		AgentID: id.AgentID, Data: data,
-	})
-	if err != nil {
-		if r.Context().Err() != nil {
-			return
-		}
-		h.s.storeFailure(w, err)
+	ev, ok := h.append(w, r, shadow.TypeFileModified, p, id.AgentID, fm)
+	if !ok {
 		return
 	}
 	h.s.metrics.AppendDuration.Observe(time.Since(start).Seconds())
-	seq := evs[0].Sequence
+	seq := ev.Sequence
 	// CheckWrite and Append are not one step: a concurrent write may have
 	// made p conflict in between. The event is then stored but changes no
 	// file; say so rather than claim the content was recorded.
@@ -148,7 +136,7 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: ev.ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
 }
 
 func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
@@ -171,23 +159,11 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	data, err := json.Marshal(fd)
-	if err != nil {
-		WriteErr(w, err)
+	ev, ok := h.append(w, r, shadow.TypeFileDeleted, p, id.AgentID, fd)
+	if !ok {
 		return
 	}
-	evs, err := h.s.store.Append(r.Context(), store.Event{
-		Type: shadow.TypeFileDeleted, AggregateID: p, AggregateType: ShadowAggregateType,
-		AgentID: id.AgentID, Data: data,
-	})
-	if err != nil {
-		if r.Context().Err() != nil {
-			return
-		}
-		h.s.storeFailure(w, err)
-		return
-	}
-	seq := evs[0].Sequence
+	seq := ev.Sequence
 	// As for PUT: a concurrent DELETE may have removed p first, making
 	// this event a no-op.
 	if prev, err := h.p.At(seq - 1); err == nil {
@@ -196,7 +172,27 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: evs[0].ID, Status: "deleted"})
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: ev.ID, Status: "deleted"})
+}
+
+// append stores one shadow event for path p and returns it once durable.
+// On failure it has answered the request (nothing, if the client is gone).
+func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, typ, p, agent string, payload any) (store.Event, bool) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		WriteErr(w, err)
+		return store.Event{}, false
+	}
+	evs, err := h.s.store.Append(r.Context(), store.Event{
+		Type: typ, AggregateID: p, AggregateType: ShadowAggregateType, AgentID: agent, Data: data,
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			h.s.storeFailure(w, err)
+		}
+		return store.Event{}, false
+	}
+	return evs[0], true
 }
 
 // view is the state a GET reads: the latest, or ?at=SEQ.
