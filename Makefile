@@ -49,12 +49,14 @@ bench-gen:
 # bench-bridge measures durable appends over HTTP against raw bbolt and the
 # HTTP floor, reads through the FUSE view against plain files (needs root
 # and /dev/fuse), restart on a 1,000,000-event log with and without a
-# snapshot, and the append stall a snapshot causes.
+# snapshot, the append stall a snapshot causes, and coordination's
+# delegate+complete against two raw appends.
 bench-bridge:
 	$(GO) test -run '^$$' -bench 'Append|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
 	$(GO) test -run '^$$' -bench . -count 1 ./bridge/fusefs
 	$(GO) test -run '^$$' -bench Restart1M -benchtime 1x -benchmem ./bridge/server
 	$(GO) test -run '^$$' -bench SnapshotStall -benchtime 30000x ./bridge/server
+	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 3 ./bridge/coord
 
 # e2e builds and runs the generated container (needs a Docker engine,
 # docker compose or docker-compose, busybox-static): verify --live on the
