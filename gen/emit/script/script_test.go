@@ -36,6 +36,9 @@ func emitBridge(t *testing.T) (*spec.Service, string) {
 func run(t *testing.T, shell []string, script string, env []string) (int, string) {
 	t.Helper()
 	if _, err := exec.LookPath(shell[0]); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed; .ci/run installs it: %v", shell[0], err)
+		}
 		t.Skipf("%s not installed (CI installs it): %v", shell[0], err)
 	}
 	cmd := exec.Command(shell[0], append(shell[1:], script)...)
