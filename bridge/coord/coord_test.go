@@ -355,6 +355,26 @@ func TestEscalationAnsweredByExpert(t *testing.T) {
 	}
 }
 
+// TestAnswerStampedAfterExpiryIsGone: an answer that passes the checks just
+// before expiry but is stamped by the log after it is not applied, and the
+// caller is told so (410), not given a 200 with an expired question.
+func TestAnswerStampedAfterExpiryIsGone(t *testing.T) {
+	e := newEnv(t)
+	timeout := 30.0
+	q := must[Elicitation](t)(e.c.CreateElicitation(ctx, "builder", ElicitRequest{To: "sec", Message: "which port?", TimeoutSeconds: &timeout}))
+	e.clock.add(29 * time.Second)
+	// The coordinator checks at 29 s; the store stamps at 31 s.
+	checks := e.clock.now()
+	e.c.now = func() time.Time { return checks }
+	e.clock.add(2 * time.Second)
+	_, err := e.c.Respond(ctx, "sec", q.ID, ResponseAccept, json.RawMessage(`{"port":8080}`))
+	wantKind(t, err, Gone)
+	e.c.now = e.clock.now
+	if x := must[Elicitation](t)(e.c.ElicitationStatus("builder", q.ID)); x.Status != StatusExpired || x.Data != nil {
+		t.Fatalf("status after a late answer: %+v", x)
+	}
+}
+
 func TestEscalationTimesOutAndExpiresTheDelegation(t *testing.T) {
 	e := newEnv(t)
 	must[ExpertView](t)(e.c.Register(ctx, "sec", []string{"security"}))

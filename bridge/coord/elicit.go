@@ -198,10 +198,18 @@ func (c *Coordinator) Respond(ctx context.Context, agent, id, responseType strin
 	if responseType == ResponseCancel {
 		typ = EventElicitationCancelled
 	}
-	if _, err := c.append(ctx, agent, typ, "elicitation", id, elicitationResponded{ElicitationID: id, ResponseType: responseType, Data: data}); err != nil {
+	ev, err := c.append(ctx, agent, typ, "elicitation", id, elicitationResponded{ElicitationID: id, ResponseType: responseType, Data: data})
+	if err != nil {
 		return Elicitation{}, err
 	}
 	e, _ = c.elicitation(id, c.now())
+	if e.Status == StatusPending || e.Status == StatusExpired {
+		// The checks above ran before expiry, but the log stamped the
+		// answer at or after it, so Apply (which judges by the event's
+		// time, live and on replay alike) did not take it.
+		return Elicitation{}, errorf(Gone, "elicitation %q expired at %s, before the answer was recorded at %s (the event is logged but not applied)",
+			id, e.ExpiresAt.Format(time.RFC3339Nano), ev.Timestamp.Format(time.RFC3339Nano))
+	}
 	return e, nil
 }
 
