@@ -9,11 +9,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -50,16 +54,24 @@ func Load(o Options) (*Service, error) {
 	if o.Dir == "" {
 		// One load for both packages: the spec imports the schema, so
 		// it is parsed once.
-		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir, "./"+cuemod.BridgeDir)
+		insts, vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir, "./"+cuemod.BridgeDir)
 		if err != nil {
 			untagged := *embedded
 			untagged.Tags = nil
 			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
 		}
 		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
+		// The embedded spec imports the embedded schema, the one
+		// Load validates against, so when it embeds #Service its value
+		// already is #Service unified with the spec.
+		if schema.Err() == nil && embedsService(insts[1], insts[0]) {
+			if s := loadInstance(sv, schema, dir); s != nil {
+				return s, nil
+			}
+		}
 	} else {
 		embedded.Tags = nil
-		vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir)
+		_, vals, err := buildInstances(ctx, embedded, "./"+cuemod.SchemaDir)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +82,7 @@ func Load(o Options) (*Service, error) {
 		if err := checkSpecDir(o.Dir, dir); err != nil {
 			return nil, err
 		}
-		vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
+		_, vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
 		if err != nil {
 			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
 		}
@@ -90,6 +102,93 @@ func Load(o Options) (*Service, error) {
 		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv, dir), derr), v, schema, dir)
 	}
 	return s, nil
+}
+
+// loadInstance is Load's fast path for a spec that embeds #Service (see
+// embedsService): it validates and decodes sv without unifying it with
+// #Service a second time, which costs as much as the validation itself.
+// Embedding leaves the spec's own top-level fields open, so each must be
+// one #Service allows. It returns nil when anything fails: Load then
+// takes the full path, whose unification with #Service closes the top
+// level and whose reports are the ones users see. Only fields #Service
+// declares are let through: a field only a pattern of #Service would
+// allow goes the full path too.
+func loadInstance(sv, schema cue.Value, dir string) *Service {
+	def := schema.LookupPath(cue.ParsePath("#Service"))
+	if !def.Exists() || sv.Validate(cue.Concrete(true), cue.Hidden(true)) != nil {
+		return nil
+	}
+	declared := map[string]bool{}
+	it, err := def.Fields(cue.Optional(true))
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		// "fuse?" and "name!" declare fuse and name (a quoted label
+		// ends in its quote).
+		declared[strings.TrimRight(it.Selector().String(), "?!")] = true
+	}
+	if it, err = sv.Fields(); err != nil {
+		return nil
+	}
+	for it.Next() {
+		if !declared[it.Selector().String()] {
+			return nil
+		}
+	}
+	s, derr := decode(sv, dir, false)
+	if derr != nil {
+		return nil
+	}
+	// Positions are asked for only to report a problem: the full
+	// unification, evaluated whole so that concurrent lookups only read
+	// it, is done then.
+	s.unified = sync.OnceValue(func() cue.Value {
+		v := def.Unify(sv)
+		_ = v.Validate(cue.Concrete(true), cue.Hidden(true)) // it passed on sv already
+		return v
+	})
+	return s
+}
+
+// embedsService reports whether the package inst embeds #Service of the
+// package schema (its import resolves to the same package of the same
+// folder) at the top level of one of its files, as cue/bridge does with `schema.#Service`: the package's value
+// then is #Service unified with the rest of the package. Only that plain
+// form counts; anything else (a conjunction, a disjunction, an embedding
+// inside a field) is left to the full unification.
+func embedsService(inst, schema *build.Instance) bool {
+	for _, f := range inst.Files {
+		for _, d := range f.Decls {
+			e, ok := d.(*ast.EmbedDecl)
+			if !ok {
+				continue
+			}
+			sel, ok := e.Expr.(*ast.SelectorExpr)
+			if !ok {
+				continue
+			}
+			if name, _, err := ast.LabelName(sel.Sel); err != nil || name != "#Service" {
+				continue
+			}
+			x, ok := sel.X.(*ast.Ident)
+			if !ok {
+				continue
+			}
+			spec, ok := x.Node.(*ast.ImportSpec)
+			if !ok || spec.Path == nil {
+				continue
+			}
+			p, err := literal.Unquote(spec.Path.Value)
+			if err != nil {
+				continue
+			}
+			if imp := inst.LookupImport(p); imp != nil && imp.Dir == schema.Dir && imp.PkgName == schema.PkgName {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cueErrors completes verr, Validate's errors, with those it leaves out,
@@ -289,20 +388,21 @@ func embeddedOverlay() (map[string]load.Source, error) {
 }
 
 // buildInstances loads and builds the packages named by args, in order.
-func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]cue.Value, error) {
+func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*build.Instance, []cue.Value, error) {
 	insts := load.Instances(args, cfg)
 	if len(insts) != len(args) {
-		return nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
+		return nil, nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
 	}
 	for _, inst := range insts {
 		if inst.Err != nil {
-			return nil, inst.Err
+			return nil, nil, inst.Err
 		}
 	}
 	// A value that evaluates to an error is returned as it is: Load
 	// validates it with the schema and reports every error of it, at
 	// the spec's positions.
-	return ctx.BuildInstances(insts)
+	vals, err := ctx.BuildInstances(insts)
+	return insts, vals, err
 }
 
 // decode turns the unified value into the model and runs the checks CUE
@@ -450,6 +550,9 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 		return nil, errs
 	}
 	js, err := v.MarshalJSON()
+	if err == nil {
+		js, err = canonicalJSON(js)
+	}
 	if err != nil {
 		return nil, errors.Promote(err, "spec")
 	}

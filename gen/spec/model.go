@@ -41,8 +41,13 @@ type Service struct {
 	// JSON is that canonical JSON.
 	JSON []byte
 
-	value   cue.Value // the spec unified with #Service
-	specDir string    // the directory of the spec's files
+	value cue.Value // the spec unified with #Service
+	// unified, when set (Load's fast path), unifies the spec with
+	// #Service again for Pos: the fast path's value holds the same
+	// fields, but CUE reports other positions for some of them (the
+	// value's where the full unification gives the field's).
+	unified func() cue.Value
+	specDir string // the directory of the spec's files
 }
 
 // Entry is the Go main package and how the start script runs it.
@@ -168,7 +173,11 @@ func (s *Service) Pos(path string) token.Pos {
 	if p.Err() != nil {
 		return token.NoPos
 	}
-	v := s.value.LookupPath(p)
+	v := s.value
+	if s.unified != nil {
+		v = s.unified()
+	}
+	v = v.LookupPath(p)
 	if pos, ok := posIn(v, s.specDir, 0); ok {
 		return pos
 	}
