@@ -97,7 +97,7 @@ func (b *Bridge) restoreSnapshot(snaps *snapshot.Store, comps []snapshot.Compone
 		empty[i] = data
 	}
 	start := time.Now()
-	seq, warnings, err := snaps.Restore(b.store.LastSequence(), comps...)
+	seq, warnings, err := snaps.Restore(b.store.LastSequence(), b.eventIDAt, comps...)
 	for _, w := range warnings {
 		b.log.Warn("snapshot skipped", "error", w.Error())
 	}
@@ -114,6 +114,27 @@ func (b *Bridge) restoreSnapshot(snaps *snapshot.Store, comps []snapshot.Compone
 		b.log.Info("snapshot restored", "sequence", seq, "took_ms", time.Since(start).Milliseconds())
 	}
 	return seq
+}
+
+// eventIDAt is the snapshot.LogIdentity of the bridge's event store: the
+// ID of its event at seq, which a snapshot must match to be restored.
+func (b *Bridge) eventIDAt(seq uint64) (string, error) {
+	id, found := "", false
+	if seq > 0 {
+		err := b.store.ReadFrom(seq-1, func(e store.Event) error {
+			if e.Sequence == seq {
+				id, found = e.ID, true
+			}
+			return store.ErrStop
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("no event at sequence %d", seq)
+	}
+	return id, nil
 }
 
 // snapshotter is the last projection: every `every` events it captures
@@ -149,6 +170,7 @@ type snapshotter struct {
 // captured is a snapshot taken on the apply path, not yet encoded.
 type captured struct {
 	seq     uint64
+	logID   string // the event's ID: snapshot.Snapshot.LogID
 	created time.Time
 	names   []string
 	encode  []func() ([]byte, error)
@@ -169,7 +191,7 @@ func (s *snapshotter) Apply(e store.Event) error {
 	}
 	start := time.Now()
 	defer func() { s.captureMax = max(s.captureMax, time.Since(start)) }()
-	c := &captured{seq: e.Sequence, created: start.UTC()}
+	c := &captured{seq: e.Sequence, logID: e.ID, created: start.UTC()}
 	for _, comp := range s.comps {
 		var enc func() ([]byte, error)
 		if cp, ok := comp.(snapshot.Capturer); ok {
@@ -198,7 +220,7 @@ func (s *snapshotter) Apply(e store.Event) error {
 
 // snapshot runs the captured encoders (on the writer goroutine).
 func (c *captured) snapshot() (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Seq: c.seq, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
+	snap := &snapshot.Snapshot{Seq: c.seq, LogID: c.logID, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
 	for i, name := range c.names {
 		data, err := c.encode[i]()
 		if err != nil {
