@@ -461,6 +461,115 @@ func TestEventStream(t *testing.T) {
 	}
 }
 
+// openStream opens /event/stream?since=N with tok and returns a reader of
+// its SSE messages (event name and data, comments skipped); the channel
+// closes when the server ends the stream.
+func (e *env) openStream(tok string, since uint64) <-chan [2]string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/event/stream?since=%d", e.url, since), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	out := make(chan [2]string, 100)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var name string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				out <- [2]string{name, v}
+			}
+		}
+	}()
+	return out
+}
+
+// streamUntilEnd collects a stream's messages until the server ends it,
+// failing if it is still open after the bound.
+func streamUntilEnd(t *testing.T, msgs <-chan [2]string) [][2]string {
+	t.Helper()
+	var got [][2]string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return got
+			}
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("stream still open, delivered %v", got)
+		}
+	}
+}
+
+// TestEventStreamEndsWithItsSession: the session token of an open stream
+// is re-verified on every delivery and keep-alive; when a fourth session
+// evicts it, the stream delivers nothing after the evicting event and ends
+// with a session_ended event, as /event/query answers 401.
+func TestEventStreamEndsWithItsSession(t *testing.T) {
+	e := newEnv(t)
+	tok := e.session("alice", false) // seq 1
+	msgs := e.openStream(tok, 0)
+	e.session("alice", false) // seq 2
+	e.session("alice", false) // seq 3
+	var seqs []uint64
+	for len(seqs) < 3 { // delivered while the session lives
+		select {
+		case m := <-msgs:
+			seqs = append(seqs, decode[store.Event](t, []byte(m[1])).Sequence)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream delivered only %v", seqs)
+		}
+	}
+	e.session("alice", false) // seq 4 evicts the stream's session
+	if code, _ := e.do("GET", "/event/query", tok, ""); code != 401 {
+		t.Fatalf("query with the evicted token: %d", code)
+	}
+	other := e.session("bob", false)
+	e.do("POST", "/event/store", other, `{"event_type":"after_eviction","data":1}`)
+	got := streamUntilEnd(t, msgs)
+	if len(got) == 0 {
+		t.Fatal("stream ended without a word")
+	}
+	for _, m := range got[:len(got)-1] {
+		ev := decode[store.Event](t, []byte(m[1]))
+		seqs = append(seqs, ev.Sequence)
+	}
+	if fmt.Sprint(seqs) != "[1 2 3]" {
+		t.Errorf("delivered sequences %v, want [1 2 3]: nothing from the eviction on", seqs)
+	}
+	last := got[len(got)-1]
+	if last[0] != "session_ended" || !strings.Contains(last[1], auth.ErrUnknownSession.Error()) {
+		t.Errorf("final message %v, want session_ended saying the session was evicted", last)
+	}
+}
+
+// TestEventStreamEndsWhenItsSessionExpires: with no event to deliver, the
+// keep-alive tick finds the expired session and ends the stream; the open
+// stream did not keep the session alive.
+func TestEventStreamEndsWhenItsSessionExpires(t *testing.T) {
+	e := newEnv(t)
+	tok := e.session("alice", false)
+	msgs := e.openStream(tok, 1)
+	e.clock.add(auth.SessionTTL + time.Second)
+	got := streamUntilEnd(t, msgs)
+	if len(got) != 1 || got[0][0] != "session_ended" || !strings.Contains(got[0][1], "expired") {
+		t.Errorf("stream of an expired session delivered %v, want only session_ended (expired)", got)
+	}
+}
+
 type expert struct{ d validate.Decision }
 
 func (x expert) Escalate(context.Context, validate.Request, string) (validate.Decision, bool, error) {
