@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
@@ -179,6 +181,44 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestMetricsLabelsAreBounded: unauthenticated requests with made-up
+// methods or paths cannot add series to /metrics: unknown methods count
+// as "other", paths no route serves as "unmatched".
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	e := newEnv(t)
+	for i := range 40 {
+		e.do(fmt.Sprintf("M%d", 10000+i), "/health", "", "")
+		e.do("GET", fmt.Sprintf("/nowhere/%d", i), "", "")
+	}
+	e.do("get", "/status", "", "")
+	e.do("GET", "/health", "", "")
+	mfs, err := e.srv.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "lighthouse_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			series[l["method"]+" "+l["route"]+" "+l["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"other unmatched 405": 41, // M10000 … M10039 /health, and "get" (not GET) /status
+		"GET unmatched 404":   40, // /nowhere/0 … /nowhere/39
+		"GET GET /health 200": 1,
+	}
+	if diff := cmp.Diff(want, series); diff != "" {
+		t.Errorf("request series (-want +got):\n%s", diff)
 	}
 }
 
