@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
 	"github.com/lighthouse-project/lighthouse/bridge/fusefs"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
@@ -314,7 +315,7 @@ func (b *Bridge) startParts(from uint64, ps []store.Projection) (uint64, []store
 	}
 	snaps, err := snapshot.Open(b.cfg.SnapshotPath, keep)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
 	if from == 0 {
 		from = b.restoreSnapshot(snaps, comps)
@@ -342,7 +343,7 @@ func (b *Bridge) afterReplay() error {
 	}
 	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", config.EnvMountPoint, err)
 	}
 	b.mu.Lock()
 	b.fuse = fsys
