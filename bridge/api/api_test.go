@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
@@ -179,6 +181,44 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestMetricsLabelsAreBounded: unauthenticated requests with made-up
+// methods or paths cannot add series to /metrics: unknown methods count
+// as "other", paths no route serves as "unmatched".
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	e := newEnv(t)
+	for i := range 40 {
+		e.do(fmt.Sprintf("M%d", 10000+i), "/health", "", "")
+		e.do("GET", fmt.Sprintf("/nowhere/%d", i), "", "")
+	}
+	e.do("get", "/status", "", "")
+	e.do("GET", "/health", "", "")
+	mfs, err := e.srv.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "lighthouse_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			series[l["method"]+" "+l["route"]+" "+l["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"other unmatched 405": 41, // M10000 … M10039 /health, and "get" (not GET) /status
+		"GET unmatched 404":   40, // /nowhere/0 … /nowhere/39
+		"GET GET /health 200": 1,
+	}
+	if diff := cmp.Diff(want, series); diff != "" {
+		t.Errorf("request series (-want +got):\n%s", diff)
 	}
 }
 
@@ -458,6 +498,115 @@ func TestEventStream(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after shutdown began")
+	}
+}
+
+// openStream opens /event/stream?since=N with tok and returns a reader of
+// its SSE messages (event name and data, comments skipped); the channel
+// closes when the server ends the stream.
+func (e *env) openStream(tok string, since uint64) <-chan [2]string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/event/stream?since=%d", e.url, since), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	out := make(chan [2]string, 100)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var name string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				out <- [2]string{name, v}
+			}
+		}
+	}()
+	return out
+}
+
+// streamUntilEnd collects a stream's messages until the server ends it,
+// failing if it is still open after the bound.
+func streamUntilEnd(t *testing.T, msgs <-chan [2]string) [][2]string {
+	t.Helper()
+	var got [][2]string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return got
+			}
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("stream still open, delivered %v", got)
+		}
+	}
+}
+
+// TestEventStreamEndsWithItsSession: the session token of an open stream
+// is re-verified on every delivery and keep-alive; when a fourth session
+// evicts it, the stream delivers nothing after the evicting event and ends
+// with a session_ended event, as /event/query answers 401.
+func TestEventStreamEndsWithItsSession(t *testing.T) {
+	e := newEnv(t)
+	tok := e.session("alice", false) // seq 1
+	msgs := e.openStream(tok, 0)
+	e.session("alice", false) // seq 2
+	e.session("alice", false) // seq 3
+	var seqs []uint64
+	for len(seqs) < 3 { // delivered while the session lives
+		select {
+		case m := <-msgs:
+			seqs = append(seqs, decode[store.Event](t, []byte(m[1])).Sequence)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream delivered only %v", seqs)
+		}
+	}
+	e.session("alice", false) // seq 4 evicts the stream's session
+	if code, _ := e.do("GET", "/event/query", tok, ""); code != 401 {
+		t.Fatalf("query with the evicted token: %d", code)
+	}
+	other := e.session("bob", false)
+	e.do("POST", "/event/store", other, `{"event_type":"after_eviction","data":1}`)
+	got := streamUntilEnd(t, msgs)
+	if len(got) == 0 {
+		t.Fatal("stream ended without a word")
+	}
+	for _, m := range got[:len(got)-1] {
+		ev := decode[store.Event](t, []byte(m[1]))
+		seqs = append(seqs, ev.Sequence)
+	}
+	if fmt.Sprint(seqs) != "[1 2 3]" {
+		t.Errorf("delivered sequences %v, want [1 2 3]: nothing from the eviction on", seqs)
+	}
+	last := got[len(got)-1]
+	if last[0] != "session_ended" || !strings.Contains(last[1], auth.ErrUnknownSession.Error()) {
+		t.Errorf("final message %v, want session_ended saying the session was evicted", last)
+	}
+}
+
+// TestEventStreamEndsWhenItsSessionExpires: with no event to deliver, the
+// keep-alive tick finds the expired session and ends the stream; the open
+// stream did not keep the session alive.
+func TestEventStreamEndsWhenItsSessionExpires(t *testing.T) {
+	e := newEnv(t)
+	tok := e.session("alice", false)
+	msgs := e.openStream(tok, 1)
+	e.clock.add(auth.SessionTTL + time.Second)
+	got := streamUntilEnd(t, msgs)
+	if len(got) != 1 || got[0][0] != "session_ended" || !strings.Contains(got[0][1], "expired") {
+		t.Errorf("stream of an expired session delivered %v, want only session_ended (expired)", got)
 	}
 }
 

@@ -251,6 +251,11 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	token, err := auth.BearerToken(r)
+	if err != nil { // the auth middleware admitted it, so never
+		WriteError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -264,6 +269,12 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 	beat := time.NewTicker(s.heartbeat)
 	defer beat.Stop()
 	for {
+		// Events up to applied have reached the session projection, so a
+		// session an event among them evicts is already gone when checked.
+		applied := s.store.LastSequence()
+		if !s.streamSessionValid(w, rc, token) {
+			return
+		}
 		evs, err := s.store.Query(store.Filter{Since: since, Limit: streamBatch})
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %q\n\n", err.Error())
@@ -271,6 +282,9 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range evs {
+			if e.Sequence > applied {
+				break // committed, not yet applied: sent after the next check
+			}
 			b, _ := json.Marshal(e)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Type, b)
 			since = e.Sequence
@@ -290,6 +304,9 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-beat.C:
+			if !s.streamSessionValid(w, rc, token) {
+				return
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
 			if err := rc.Flush(); err != nil {
 				return
@@ -303,6 +320,22 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// streamSessionValid re-verifies the stream's session token (the contract
+// verifies it on every request; a stream is one request delivering for
+// as long as it is open). When the session was evicted by a newer one or
+// expired it ends the stream with a final "session_ended" event holding
+// the JSON error a new request would get (401) and returns false.
+func (s *Server) streamSessionValid(w http.ResponseWriter, rc *http.ResponseController, token string) bool {
+	err := s.auth.Check(token)
+	if err == nil {
+		return true
+	}
+	b, _ := json.Marshal(map[string]any{"error": "unauthorized", "detail": err.Error(), "status": http.StatusUnauthorized})
+	fmt.Fprintf(w, "event: session_ended\ndata: %s\n\n", b)
+	rc.Flush()
+	return false
 }
 
 // ValidateRequest is the body of POST /validate.

@@ -66,7 +66,10 @@ type Server struct {
 	heartbeat time.Duration
 	started   time.Time
 
-	mux         *http.ServeMux
+	mux *http.ServeMux
+	// patterns holds every pattern given to Handle: the only values, with
+	// "unmatched", of the route label of the request metrics.
+	patterns    sync.Map
 	requireAuth func(http.Handler) http.Handler
 
 	mu         sync.RWMutex
@@ -145,6 +148,7 @@ func (s *Server) Handle(pattern string, access Access, h http.Handler) {
 		}))
 	}
 	s.mux.Handle(pattern, h)
+	s.patterns.Store(pattern, true)
 }
 
 // HandleFunc is Handle for a function.
@@ -196,11 +200,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WriteError(rw, http.StatusInternalServerError, "internal error")
 			}
 		}
-		if route == "" {
+		if _, ok := s.patterns.Load(route); !ok {
 			route = "unmatched"
 		}
 		code := strconv.Itoa(rw.status)
-		s.metrics.Requests.WithLabelValues(route, r.Method, code).Inc()
+		s.metrics.Requests.WithLabelValues(route, methodLabel(r.Method), code).Inc()
 		s.metrics.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
@@ -217,6 +221,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// methodLabel is the method label of the request metrics: a standard
+// HTTP method, or "other". Any client can send any method token, so the
+// raw value would let unauthenticated requests add series without limit.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // notFound turns the router's plain-text 404, 405 and redirects into

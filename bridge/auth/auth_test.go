@@ -125,6 +125,19 @@ func TestSessionLifecycle(t *testing.T) {
 	if m.Valid(s.Token, "bob") {
 		t.Fatal("token valid for another agent")
 	}
+	// Check verifies without sliding: 40 more minutes of checks only (an
+	// open event stream) and the session has been idle over an hour.
+	c.add(5 * time.Minute)
+	if err := m.Check(s.Token); err != nil {
+		t.Fatalf("check of a live session: %v", err)
+	}
+	if err := m.Check(s.Token + "0"); err == nil {
+		t.Fatal("check accepted a tampered token")
+	}
+	c.add(35 * time.Minute)
+	if err := m.Check(s.Token); !errors.Is(err, ErrExpired) {
+		t.Fatalf("check after 90 minutes without a request: %v", err)
+	}
 	c.add(61 * time.Minute)
 	if _, err := m.Authenticate(ctx, s.Token); !errors.Is(err, ErrExpired) {
 		t.Fatalf("after 61 idle minutes: %v", err)

@@ -125,6 +125,16 @@ func (m *Manager) Valid(token, agentID string) bool {
 	return err == nil && id.AgentID == agentID
 }
 
+// Check verifies token as Authenticate does (signature, live session,
+// not expired) without sliding the session's expiry. A long-lived
+// response such as the SSE stream calls it before each delivery, so the
+// token is verified on every use and an evicted or expired session stops
+// receiving; holding a stream open does not keep a session alive.
+func (m *Manager) Check(token string) error {
+	_, _, err := m.check(token)
+	return err
+}
+
 // Authenticate verifies a bearer token and slides the session's expiry.
 func (m *Manager) Authenticate(ctx context.Context, token string) (Identity, error) {
 	id, r, err := m.check(token)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/config"
 )
 
 // needFUSE fails, rather than skips, when the view cannot be mounted: CI
@@ -234,7 +236,7 @@ func TestUnmountableMountPointFailsStartUp(t *testing.T) {
 	go func() { done <- b.Serve(t.Context(), nil) }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), cfg.MountPoint) {
+		if err == nil || !strings.Contains(err.Error(), cfg.MountPoint) || !strings.Contains(err.Error(), config.EnvMountPoint) {
 			t.Fatalf("Serve: %v", err)
 		}
 	case <-time.After(10 * time.Second):

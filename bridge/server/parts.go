@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
 	"github.com/lighthouse-project/lighthouse/bridge/fusefs"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
@@ -97,7 +98,7 @@ func (b *Bridge) restoreSnapshot(snaps *snapshot.Store, comps []snapshot.Compone
 		empty[i] = data
 	}
 	start := time.Now()
-	seq, warnings, err := snaps.Restore(b.store.LastSequence(), comps...)
+	seq, warnings, err := snaps.Restore(b.store.LastSequence(), b.eventIDAt, comps...)
 	for _, w := range warnings {
 		b.log.Warn("snapshot skipped", "error", w.Error())
 	}
@@ -114,6 +115,27 @@ func (b *Bridge) restoreSnapshot(snaps *snapshot.Store, comps []snapshot.Compone
 		b.log.Info("snapshot restored", "sequence", seq, "took_ms", time.Since(start).Milliseconds())
 	}
 	return seq
+}
+
+// eventIDAt is the snapshot.LogIdentity of the bridge's event store: the
+// ID of its event at seq, which a snapshot must match to be restored.
+func (b *Bridge) eventIDAt(seq uint64) (string, error) {
+	id, found := "", false
+	if seq > 0 {
+		err := b.store.ReadFrom(seq-1, func(e store.Event) error {
+			if e.Sequence == seq {
+				id, found = e.ID, true
+			}
+			return store.ErrStop
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("no event at sequence %d", seq)
+	}
+	return id, nil
 }
 
 // snapshotter is the last projection: every `every` events it captures
@@ -149,6 +171,7 @@ type snapshotter struct {
 // captured is a snapshot taken on the apply path, not yet encoded.
 type captured struct {
 	seq     uint64
+	logID   string // the event's ID: snapshot.Snapshot.LogID
 	created time.Time
 	names   []string
 	encode  []func() ([]byte, error)
@@ -169,7 +192,7 @@ func (s *snapshotter) Apply(e store.Event) error {
 	}
 	start := time.Now()
 	defer func() { s.captureMax = max(s.captureMax, time.Since(start)) }()
-	c := &captured{seq: e.Sequence, created: start.UTC()}
+	c := &captured{seq: e.Sequence, logID: e.ID, created: start.UTC()}
 	for _, comp := range s.comps {
 		var enc func() ([]byte, error)
 		if cp, ok := comp.(snapshot.Capturer); ok {
@@ -198,7 +221,7 @@ func (s *snapshotter) Apply(e store.Event) error {
 
 // snapshot runs the captured encoders (on the writer goroutine).
 func (c *captured) snapshot() (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Seq: c.seq, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
+	snap := &snapshot.Snapshot{Seq: c.seq, LogID: c.logID, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
 	for i, name := range c.names {
 		data, err := c.encode[i]()
 		if err != nil {
@@ -292,7 +315,7 @@ func (b *Bridge) startParts(from uint64, ps []store.Projection) (uint64, []store
 	}
 	snaps, err := snapshot.Open(b.cfg.SnapshotPath, keep)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
 	if from == 0 {
 		from = b.restoreSnapshot(snaps, comps)
@@ -320,7 +343,7 @@ func (b *Bridge) afterReplay() error {
 	}
 	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", config.EnvMountPoint, err)
 	}
 	b.mu.Lock()
 	b.fuse = fsys

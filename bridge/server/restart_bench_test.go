@@ -87,7 +87,11 @@ func restartFixture(b *testing.B, dir string, n int) config.Config {
 	if err != nil {
 		b.Fatal(err)
 	}
-	snap, err := snaps.Save(br.Store().LastSequence(), br.snapComps...)
+	logID, err := br.eventIDAt(br.Store().LastSequence())
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap, err := snaps.Save(br.Store().LastSequence(), logID, br.snapComps...)
 	if err != nil {
 		b.Fatal(err)
 	}

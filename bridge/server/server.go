@@ -94,7 +94,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	m := api.NewMetrics()
 	st, err := store.Open(cfg.EventStorePath, store.Options{Logger: opts.Logger, Now: opts.Now, OnCommit: m.ObserveCommit})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", config.EnvEventStorePath, err)
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, store: st, metrics: m}
 	b.sessions = auth.NewSessions()

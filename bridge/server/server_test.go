@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -245,5 +246,46 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event on the stream")
+	}
+}
+
+// TestStartUpErrorsNameTheirVariable: a path variable pointing at (or
+// under) a regular file stops start-up with a message naming the variable,
+// as the contract asks of every missing or invalid value.
+func TestStartUpErrorsNameTheirVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env string
+		set func(*config.Config, string)
+	}{
+		{config.EnvEventStorePath, func(c *config.Config, f string) { c.EventStorePath = f }},
+		{config.EnvEventStorePath, func(c *config.Config, f string) { c.EventStorePath = filepath.Join(f, "events") }},
+		{config.EnvSnapshotPath, func(c *config.Config, f string) { c.SnapshotPath = f }},
+	} {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "a-file")
+		os.WriteFile(file, nil, 0o600)
+		cfg := testConfig(dir)
+		tc.set(&cfg, file)
+		b, err := New(cfg, Options{Logger: quietLog()})
+		if err == nil {
+			b.Close()
+			t.Errorf("%s under a regular file: started", tc.env)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.env+": ") || !strings.Contains(err.Error(), "not a directory") {
+			t.Errorf("%s under a regular file: %q, want the variable named first", tc.env, err)
+		}
+	}
+	// The listen address names both of its variables.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t.TempDir())
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	err = Run(t.Context(), cfg, Options{Logger: quietLog()})
+	if err == nil || !strings.Contains(err.Error(), config.EnvHost) || !strings.Contains(err.Error(), config.EnvPort) {
+		t.Errorf("port in use: %v", err)
 	}
 }

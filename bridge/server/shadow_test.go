@@ -541,13 +541,15 @@ func TestSnapshotThatFailsToRestoreIsNotTrusted(t *testing.T) {
 
 	st, _ := store.Open(cfg.EventStorePath, store.Options{})
 	last := st.LastSequence()
+	var lastID string // the snapshot must be of this log to be tried
+	st.ReadFrom(last-1, func(e store.Event) error { lastID = e.ID; return store.ErrStop })
 	st.Close()
 	fakeSessions, _ := json.Marshal([]auth.SessionRecord{{ID: "fake-session", AgentID: "intruder"}})
 	snaps, err := snapshot.Open(cfg.SnapshotPath, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := snaps.Write(&snapshot.Snapshot{Seq: last, Created: time.Now(), Sections: map[string][]byte{
+	if _, err := snaps.Write(&snapshot.Snapshot{Seq: last, LogID: lastID, Created: time.Now(), Sections: map[string][]byte{
 		"sessions": fakeSessions, "coordination": coordState, shadow.SnapshotSection: []byte("not a shadow state"),
 	}}); err != nil {
 		t.Fatal(err)

@@ -59,6 +59,9 @@ func TestSnapshotsAreTheStateAtTheirSequence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if id, err := br.eventIDAt(snap.Seq); err != nil || snap.LogID != id {
+			t.Fatalf("snapshot at %d has log identity %q, the store's event there is %q (%v)", snap.Seq, snap.LogID, id, err)
+		}
 		want := shadow.New(shadow.Options{})
 		err = br.Store().ReadFrom(0, func(e store.Event) error {
 			if e.Sequence > snap.Seq {

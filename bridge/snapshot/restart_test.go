@@ -50,6 +50,16 @@ func events(tb testing.TB, n, paths int, seed uint64) []store.Event {
 	return out
 }
 
+// idsOf is the snapshot.LogIdentity of a log holding evs.
+func idsOf(evs []store.Event) snapshot.LogIdentity {
+	return func(seq uint64) (string, error) {
+		if seq == 0 || seq > uint64(len(evs)) {
+			return "", fmt.Errorf("no event %d", seq)
+		}
+		return evs[seq-1].ID, nil
+	}
+}
+
 func apply(tb testing.TB, p *shadow.Projection, evs []store.Event) {
 	for _, ev := range evs {
 		if err := p.Apply(ev); err != nil {
@@ -78,12 +88,12 @@ func TestRestartEquivalence(t *testing.T) {
 		}
 		before := shadow.New(shadow.Options{RecentEvents: 100})
 		apply(t, before, evs[:k])
-		if _, err := s.Save(uint64(k), before); err != nil {
+		if _, err := s.Save(uint64(k), evs[k-1].ID, before); err != nil {
 			t.Fatal(err)
 		}
 
 		restarted := shadow.New(shadow.Options{RecentEvents: 100})
-		seq, warnings, err := s.Restore(uint64(len(evs)), restarted)
+		seq, warnings, err := s.Restore(uint64(len(evs)), idsOf(evs), restarted)
 		if err != nil || seq != uint64(k) || len(warnings) != 0 {
 			t.Fatalf("k=%d: Restore = %d, %v, %v", k, seq, warnings, err)
 		}
@@ -115,15 +125,15 @@ func TestRestartCorruptSnapshotFallsBack(t *testing.T) {
 	s, _ := snapshot.Open(t.TempDir(), 5)
 	p := shadow.New(shadow.Options{})
 	apply(t, p, evs[:200])
-	s.Save(200, p)
+	s.Save(200, evs[199].ID, p)
 	apply(t, p, evs[200:400])
-	snap, _ := s.Save(400, p)
+	snap, _ := s.Save(400, evs[399].ID, p)
 	b, _ := os.ReadFile(snap.Path)
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(snap.Path, b, 0o600)
 
 	restarted := shadow.New(shadow.Options{})
-	seq, warnings, err := s.Restore(500, restarted)
+	seq, warnings, err := s.Restore(500, idsOf(evs), restarted)
 	if err != nil || seq != 200 || len(warnings) != 1 {
 		t.Fatalf("Restore = %d, %v, %v; want 200 with one warning", seq, warnings, err)
 	}
@@ -135,7 +145,7 @@ func TestRestartCorruptSnapshotFallsBack(t *testing.T) {
 	}
 	// No snapshot at all: Restore says replay everything.
 	empty, _ := snapshot.Open(filepath.Join(t.TempDir(), "none"), 1)
-	if seq, _, err := empty.Restore(500, shadow.New(shadow.Options{})); seq != 0 || err != nil {
+	if seq, _, err := empty.Restore(500, idsOf(evs), shadow.New(shadow.Options{})); seq != 0 || err != nil {
 		t.Errorf("empty store: %d, %v", seq, err)
 	}
 }
@@ -154,7 +164,7 @@ func BenchmarkRestart1M(b *testing.B) {
 	}
 	base := shadow.New(shadow.Options{})
 	apply(b, base, evs[:n-tail])
-	snap, err := s.Save(n-tail, base)
+	snap, err := s.Save(n-tail, evs[n-tail-1].ID, base)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,7 +180,7 @@ func BenchmarkRestart1M(b *testing.B) {
 
 		start = time.Now()
 		q := shadow.New(shadow.Options{})
-		seq, _, err := s.Restore(n, q)
+		seq, _, err := s.Restore(n, idsOf(evs), q)
 		if err != nil || seq != n-tail {
 			b.Fatal(seq, err)
 		}

@@ -17,13 +17,17 @@ import (
 
 // File layout (all integers big-endian):
 //
-//	0   8  magic "LHSNAP" + format version (0x00 0x01)
+//	0   8  magic "LHSNAP" + format version (0x00 0x02)
 //	8   8  sequence covered: every event up to and including it
 //	16  8  creation time, Unix nanoseconds
 //	24  8  payload length in bytes
 //	32 32  SHA-256 of bytes 8..32 followed by the payload
-//	64  -  payload: uvarint section count, then per section
+//	64  -  payload: uvarint log identity length, log identity (format 2
+//	       only), uvarint section count, then per section
 //	       uvarint name length, name, uvarint data length, data
+//
+// Format 1 files (no log identity) are still read, with an empty LogID,
+// and Restore skips them.
 const (
 	headerLen = 64
 	filePref  = "snapshot-"
@@ -31,7 +35,10 @@ const (
 	tempPat   = ".snapshot-*.tmp"
 )
 
-var magic = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 1}
+var (
+	magic   = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 2}
+	magicV1 = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 1}
+)
 
 // ErrCorrupt is wrapped by every error about a snapshot file's content:
 // bad magic, wrong length, checksum mismatch, malformed sections.
@@ -39,7 +46,13 @@ var ErrCorrupt = errors.New("snapshot corrupt")
 
 // Snapshot is the state of the bridge's components as of event Seq.
 type Snapshot struct {
-	Seq      uint64
+	Seq uint64
+	// LogID identifies the event log the snapshot was taken from: the ID
+	// of the log's event at Seq. Event IDs are unique per log and a backup
+	// copy keeps them, so a snapshot is restored only onto the log it
+	// describes (or a copy of it), never onto another store's log that
+	// merely reaches the same sequence. Empty for format 1 files.
+	LogID    string
 	Created  time.Time
 	Sections map[string][]byte // by component name
 	Path     string            // the file it was read from or written to
@@ -109,7 +122,9 @@ func (s *Store) Write(snap *Snapshot) (string, error) {
 	preOf := make([][]byte, len(names))
 	var payloadLen int64
 	{
-		b := binary.AppendUvarint(nil, uint64(len(names)))
+		b := binary.AppendUvarint(nil, uint64(len(snap.LogID)))
+		b = append(b, snap.LogID...)
+		b = binary.AppendUvarint(b, uint64(len(names)))
 		pre.Write(b)
 		payloadLen += int64(len(b))
 	}
@@ -230,7 +245,8 @@ func Read(path string) (*Snapshot, error) {
 	if len(b) < headerLen {
 		return corrupt("%d bytes, shorter than the header", len(b))
 	}
-	if !bytes.Equal(b[:8], magic[:]) {
+	v1 := bytes.Equal(b[:8], magicV1[:])
+	if !v1 && !bytes.Equal(b[:8], magic[:]) {
 		return corrupt("not a lighthouse snapshot (or another format version)")
 	}
 	payloadLen := binary.BigEndian.Uint64(b[24:])
@@ -258,6 +274,13 @@ func Read(path string) (*Snapshot, error) {
 		v := p[k : k+int(n) : k+int(n)]
 		p = p[k+int(n):]
 		return v, true
+	}
+	if !v1 {
+		id, ok := next()
+		if !ok {
+			return corrupt("malformed log identity")
+		}
+		snap.LogID = string(id)
 	}
 	count, k := binary.Uvarint(p)
 	if k <= 0 {
@@ -316,35 +339,65 @@ func cmpU(a, b uint64) int {
 	return 0
 }
 
+// LogIdentity returns the ID of the event at sequence seq of the event
+// log being restored (the store's event ID). Restore and Latest compare it
+// with a snapshot's LogID.
+type LogIdentity func(seq uint64) (string, error)
+
 // Latest returns the newest valid snapshot covering at most maxSeq events
 // (pass the event store's last sequence: a snapshot ahead of the store,
 // say after restoring an older backup, describes events that no longer
-// exist). Damaged files and files ahead of maxSeq are skipped, each with a
-// warning for the caller to log. No usable snapshot is (nil, warnings, nil):
-// the caller replays the whole log.
-func (s *Store) Latest(maxSeq uint64) (*Snapshot, []error, error) {
+// exist) and taken from the log idAt describes. Damaged files, files ahead
+// of maxSeq, files without a log identity and files from another log are
+// skipped, each with a warning for the caller to log. No usable snapshot
+// is (nil, warnings, nil): the caller replays the whole log.
+func (s *Store) Latest(maxSeq uint64, idAt LogIdentity) (*Snapshot, []error, error) {
 	entries, err := s.list()
 	if err != nil {
 		return nil, nil, err
 	}
 	var warnings []error
 	for _, e := range entries {
-		if e.seq > maxSeq {
-			warnings = append(warnings, fmt.Errorf("skipping snapshot %s: it covers sequence %d but the event store ends at %d", e.path, e.seq, maxSeq))
-			continue
-		}
-		snap, err := Read(e.path)
+		snap, err := e.load(maxSeq, idAt)
 		if err != nil {
-			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w", err))
-			continue
-		}
-		if snap.Seq != e.seq {
-			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w: %s: header says sequence %d", ErrCorrupt, e.path, snap.Seq))
+			warnings = append(warnings, err)
 			continue
 		}
 		return snap, warnings, nil
 	}
 	return nil, warnings, nil
+}
+
+// ErrOtherLog is wrapped by the warning about a snapshot that has no log
+// identity or was taken from another event log than the one restored.
+var ErrOtherLog = errors.New("snapshot not of this event log")
+
+// load reads the entry's file and checks that it may be used for a log
+// that ends at maxSeq and whose event IDs idAt returns. The error says why
+// not, starting "skipping snapshot".
+func (e entry) load(maxSeq uint64, idAt LogIdentity) (*Snapshot, error) {
+	if e.seq > maxSeq {
+		return nil, fmt.Errorf("skipping snapshot %s: it covers sequence %d but the event store ends at %d", e.path, e.seq, maxSeq)
+	}
+	snap, err := Read(e.path)
+	if err == nil && snap.Seq != e.seq {
+		err = fmt.Errorf("%w: %s: header says sequence %d", ErrCorrupt, e.path, snap.Seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("skipping snapshot: %w", err)
+	}
+	if snap.LogID == "" {
+		return nil, fmt.Errorf("skipping snapshot %s: %w: no log identity (written by an older version)", e.path, ErrOtherLog)
+	}
+	id, err := idAt(snap.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("skipping snapshot %s: reading event %d of the event store: %w", e.path, snap.Seq, err)
+	}
+	if id != snap.LogID {
+		return nil, fmt.Errorf("skipping snapshot %s: %w: taken from another event log (its event %d is %q, the event store's is %q)",
+			e.path, ErrOtherLog, snap.Seq, snap.LogID, id)
+	}
+	return snap, nil
 }
 
 // Prune removes all but the newest keep snapshot files and any temporary
@@ -372,11 +425,12 @@ func (s *Store) Prune() error {
 	return errors.Join(errs...)
 }
 
-// Save snapshots the components as of seq, then prunes. The caller must
-// make sure no event after seq has been applied to any component (call it
-// from the loop that applies events).
-func (s *Store) Save(seq uint64, comps ...Component) (*Snapshot, error) {
-	snap := &Snapshot{Seq: seq, Created: time.Now().UTC(), Sections: map[string][]byte{}}
+// Save snapshots the components as of seq, then prunes; logID is the ID
+// of the log's event at seq (see Snapshot.LogID). The caller must make
+// sure no event after seq has been applied to any component (call it from
+// the loop that applies events).
+func (s *Store) Save(seq uint64, logID string, comps ...Component) (*Snapshot, error) {
+	snap := &Snapshot{Seq: seq, LogID: logID, Created: time.Now().UTC(), Sections: map[string][]byte{}}
 	for _, c := range comps {
 		b, err := c.MarshalSnapshot()
 		if err != nil {
@@ -390,29 +444,22 @@ func (s *Store) Save(seq uint64, comps ...Component) (*Snapshot, error) {
 	return snap, s.Prune()
 }
 
-// Restore loads the newest valid snapshot at or below maxSeq that has a
-// section for every component, restores the components from it and
+// Restore loads the newest valid snapshot at or below maxSeq, taken from
+// the log idAt describes, that has a section for every component, restores the components from it and
 // returns its sequence: the caller replays events after it. seq 0 with a
 // nil error means "no usable snapshot, replay everything". An error from a
 // component's RestoreSnapshot is returned as is; the components may then
 // be partly restored, and the caller must start again from fresh ones and
 // replay the whole log.
-func (s *Store) Restore(maxSeq uint64, comps ...Component) (seq uint64, warnings []error, err error) {
+func (s *Store) Restore(maxSeq uint64, idAt LogIdentity, comps ...Component) (seq uint64, warnings []error, err error) {
 	entries, err := s.list()
 	if err != nil {
 		return 0, nil, err
 	}
 	for _, e := range entries {
-		if e.seq > maxSeq {
-			warnings = append(warnings, fmt.Errorf("skipping snapshot %s: it covers sequence %d but the event store ends at %d", e.path, e.seq, maxSeq))
-			continue
-		}
-		snap, err := Read(e.path)
-		if err == nil && snap.Seq != e.seq {
-			err = fmt.Errorf("%w: %s: header says sequence %d", ErrCorrupt, e.path, snap.Seq)
-		}
+		snap, err := e.load(maxSeq, idAt)
 		if err != nil {
-			warnings = append(warnings, fmt.Errorf("skipping snapshot: %w", err))
+			warnings = append(warnings, err)
 			continue
 		}
 		var missing []string

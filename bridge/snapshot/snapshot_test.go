@@ -3,11 +3,14 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +48,7 @@ func TestMain(m *testing.M) {
 func sample(seq uint64) *Snapshot {
 	return &Snapshot{
 		Seq:     seq,
+		LogID:   logID(seq),
 		Created: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
 		Sections: map[string][]byte{
 			"shadow":   []byte(fmt.Sprintf("shadow state at %d", seq)),
@@ -53,6 +57,11 @@ func sample(seq uint64) *Snapshot {
 		},
 	}
 }
+
+// logID is the event ID at seq of the log the tests' snapshots are taken from.
+func logID(seq uint64) string { return fmt.Sprintf("event-%d", seq) }
+
+func thisLog(seq uint64) (string, error) { return logID(seq), nil }
 
 func TestRoundTrip(t *testing.T) {
 	s, err := Open(t.TempDir(), 2)
@@ -97,7 +106,7 @@ func TestLatestSkipsDamage(t *testing.T) {
 	os.Rename(file(30), file(35))
 	os.WriteFile(file(45), []byte("LHSNAP"), 0o600)
 
-	got, warnings, err := s.Latest(1000)
+	got, warnings, err := s.Latest(1000, thisLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +122,11 @@ func TestLatestSkipsDamage(t *testing.T) {
 		}
 	}
 	// A store restored from an older backup must not take a newer snapshot.
-	got, warnings, _ = s.Latest(15)
+	got, warnings, _ = s.Latest(15, thisLog)
 	if got == nil || got.Seq != 10 || len(warnings) != 5 {
 		t.Errorf("Latest(15) = %v, %v", got, warnings)
 	}
-	got, _, _ = s.Latest(5)
+	got, _, _ = s.Latest(5, thisLog)
 	if got != nil {
 		t.Errorf("Latest(5) = %v, want none", got)
 	}
@@ -176,7 +185,7 @@ func TestKillDuringWrite(t *testing.T) {
 	if fi, _ := os.Stat(temps[0]); fi.Size() < childPayload/2 || fi.Size() >= childPayload {
 		t.Errorf("temporary file has %d bytes, want a partial write", fi.Size())
 	}
-	got, warnings, err := s.Latest(1000)
+	got, warnings, err := s.Latest(1000, thisLog)
 	if err != nil || got == nil || got.Seq != 100 || len(warnings) != 0 {
 		t.Fatalf("Latest after kill = %+v, %v, %v; want snapshot 100", got, warnings, err)
 	}
@@ -192,5 +201,79 @@ func TestKillDuringWrite(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, fileName(200)))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("snapshot 200 exists after its writer was killed: %v", err)
+	}
+}
+
+// writeV1 writes a snapshot file of format 1 (no log identity), as older
+// versions did.
+func writeV1(t *testing.T, path string, seq uint64, sections map[string][]byte) {
+	t.Helper()
+	payload := binary.AppendUvarint(nil, uint64(len(sections)))
+	for n, d := range sections {
+		payload = binary.AppendUvarint(payload, uint64(len(n)))
+		payload = append(payload, n...)
+		payload = binary.AppendUvarint(payload, uint64(len(d)))
+		payload = append(payload, d...)
+	}
+	hdr := make([]byte, headerLen)
+	copy(hdr, magicV1[:])
+	binary.BigEndian.PutUint64(hdr[8:], seq)
+	binary.BigEndian.PutUint64(hdr[16:], 1)
+	binary.BigEndian.PutUint64(hdr[24:], uint64(len(payload)))
+	sum := sha256.Sum256(append(append([]byte(nil), hdr[8:32]...), payload...))
+	copy(hdr[32:], sum[:])
+	if err := os.WriteFile(path, append(hdr, payload...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type blob struct{ data []byte }
+
+func (*blob) SnapshotName() string               { return "shadow" }
+func (b *blob) MarshalSnapshot() ([]byte, error) { return b.data, nil }
+func (b *blob) RestoreSnapshot(d []byte) error   { b.data = d; return nil }
+
+// TestSnapshotsOfAnotherLogAreSkipped: a snapshot is used only with the
+// log whose event at its sequence has the snapshot's log identity; others,
+// and format 1 files without one, are skipped with a warning saying why.
+func TestSnapshotsOfAnotherLogAreSkipped(t *testing.T) {
+	s, _ := Open(t.TempDir(), 10)
+	for _, seq := range []uint64{10, 20, 30} {
+		if _, err := s.Write(sample(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeV1(t, filepath.Join(s.Dir(), fileName(25)), 25, sample(25).Sections)
+	if old, err := Read(filepath.Join(s.Dir(), fileName(25))); err != nil || old.LogID != "" || string(old.Sections["shadow"]) != "shadow state at 25" {
+		t.Fatalf("format 1 file: %+v, %v", old, err)
+	}
+	// A log that shares events up to 20 with the snapshots' log, then
+	// differs (a different store, or one restored from an older backup
+	// and written to since).
+	forked := func(seq uint64) (string, error) {
+		if seq <= 20 {
+			return logID(seq), nil
+		}
+		return fmt.Sprintf("other-%d", seq), nil
+	}
+	c := &blob{}
+	seq, warnings, err := s.Restore(1000, forked, c)
+	if err != nil || seq != 20 || string(c.data) != "shadow state at 20" {
+		t.Fatalf("Restore = %d, %q, %v; want the snapshot of 20", seq, c.data, err)
+	}
+	if len(warnings) != 2 || !errors.Is(warnings[0], ErrOtherLog) || !errors.Is(warnings[1], ErrOtherLog) ||
+		!strings.Contains(warnings[0].Error(), "taken from another event log") || !strings.Contains(warnings[1].Error(), "no log identity") {
+		t.Errorf("warnings = %v, want 30 from another log, 25 without identity", warnings)
+	}
+	// A wholly different log: nothing is used, the caller replays all.
+	other := func(seq uint64) (string, error) { return fmt.Sprintf("other-%d", seq), nil }
+	got, warnings, err := s.Latest(1000, other)
+	if err != nil || got != nil || len(warnings) != 4 {
+		t.Errorf("Latest on another log = %v, %v, %v; want none and 4 warnings", got, warnings, err)
+	}
+	// The store cannot say what its event is: skipped, not trusted.
+	broken := func(uint64) (string, error) { return "", errors.New("disk on fire") }
+	if seq, warnings, _ := s.Restore(1000, broken, &blob{}); seq != 0 || len(warnings) != 4 || !strings.Contains(warnings[0].Error(), "disk on fire") {
+		t.Errorf("Restore with an unreadable store = %d, %v", seq, warnings)
 	}
 }
