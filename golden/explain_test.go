@@ -29,6 +29,9 @@ func TestExplain(t *testing.T) {
 				t.Fatal(cueerrors.Details(err, nil))
 			}
 			rows := explain.Rows(s)
+			if m := explain.Missing(s, rows); len(m) > 0 {
+				t.Errorf("fields explain leaves out: %v", m)
+			}
 			omitted := 0
 			for _, r := range rows {
 				for i, cell := range r.Cells {

@@ -34,7 +34,8 @@ One finding per line, "file:line: rule: message"; exit status 1 if any.
 
 Examples:
   lighthouse-gen audit deploy
-  lighthouse-gen audit ./legacy --spec ./myservice --binary ./bin/myservice`
+  lighthouse-gen audit deploy --binary bin/lighthouse-bridge
+  lighthouse-gen audit golden/audit/hand-edited --spec golden/audit/hand-edited/spec`
 
 func newAuditCmd(f *flags) *cobra.Command {
 	var binary string

@@ -18,7 +18,7 @@ unified diff when the files in the output folder differ (for CI, like gofmt -l).
 Examples:
   lighthouse-gen build
   lighthouse-gen build --check
-  lighthouse-gen build --spec golden/echo --out /tmp/echo -t dockerfile_mode=prebuilt`
+  lighthouse-gen build --spec golden/notes/spec --out out/notes -t version=2.5.0`
 
 func newBuildCmd(f *flags) *cobra.Command {
 	var check bool

@@ -10,7 +10,8 @@ import (
 )
 
 const explainLong = `explain shows, for each field of the spec (or for FIELD and the fields
-below it, e.g. "env" or "workload.restart"), how each artifact expresses it:
+below it, e.g. "env" or "workload.restart"; a * stands for any map key, as
+in 'volumes.*.size'), how each artifact expresses it:
 
   exact            the artifact says the same thing
   approximated     it says something close; the line says what
@@ -24,7 +25,8 @@ Nothing is dropped silently: every field appears with all four artifacts.
 
 Examples:
   lighthouse-gen explain
-  lighthouse-gen explain workload.restart --spec golden/notes/spec`
+  lighthouse-gen explain workload.restart --spec golden/notes/spec
+  lighthouse-gen explain 'volumes.*.size' --spec golden/notes/spec`
 
 func newExplainCmd(f *flags) *cobra.Command {
 	return &cobra.Command{

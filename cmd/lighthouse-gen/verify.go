@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,7 +30,8 @@ it again and checks that events and shadow files survived. Every
 container, network, volume and image it made is removed, also on failure.
 
 One progress line per step goes to stderr; --report writes the JSON report.
-The exit code is 1 when a step failed.
+The exit code is 1 when a step failed. The artifacts are generated into a
+temporary folder, so --out and --context (build's flags) are refused here.
 
 Needs: a Docker engine, docker compose or docker-compose, Debian's
 busybox-static, the Go toolchain.
@@ -37,7 +39,11 @@ busybox-static, the Go toolchain.
 Examples:
   lighthouse-gen verify --live
   lighthouse-gen verify --live --report live.json
-  lighthouse-gen verify --live --spec golden/echo --module .`
+  lighthouse-gen verify --live --spec cue/bridge --module . -t version=1.0.0`
+
+// buildOnly are the global flags verify refuses: it chooses its own
+// output folder and build context.
+var buildOnly = []string{"out", "context"}
 
 func newVerifyCmd(f *flags) *cobra.Command {
 	var (
@@ -51,6 +57,11 @@ func newVerifyCmd(f *flags) *cobra.Command {
 		Long:  verifyLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, n := range buildOnly {
+				if cmd.Flags().Changed(n) {
+					return fmt.Errorf("verify does not take --%s: it generates into a temporary folder and builds from there (--%s is for build and diff)", n, n)
+				}
+			}
 			if !liveFlag {
 				return errors.New("verify needs --live: it builds and runs the container (static checks are build --check)")
 			}
@@ -71,6 +82,17 @@ func newVerifyCmd(f *flags) *cobra.Command {
 			return rep.Err()
 		},
 	}
+	// The global --out and --context mean nothing here: hide them from
+	// verify's help (the flag values are shared, so only while it prints).
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		for _, n := range buildOnly {
+			if fl := c.Root().PersistentFlags().Lookup(n); fl != nil {
+				fl.Hidden = true
+				defer func() { fl.Hidden = false }()
+			}
+		}
+		c.Root().HelpFunc()(c, args)
+	})
 	fl := cmd.Flags()
 	fl.BoolVar(&liveFlag, "live", false, "build and run the container (required)")
 	fl.StringVar(&report, "report", "", "write the JSON report to this file")

@@ -155,6 +155,8 @@ func (v *specView) dockerfile() {
 			v.add(f, e.Line, check.RuleEnv, "env", "ENV %s is not declared in the spec: nothing would read it", e.Key)
 		case ev.Secret:
 			v.add(f, e.Line, check.RuleSecrets, "env."+e.Key, "ENV %s bakes a secret into the image; it comes from the environment at run time", e.Key)
+		default:
+			v.value(f, e.Line, "ENV", e.Key, e.Value)
 		}
 	}
 	// Forbidden binaries: copied in, installed or run by a RUN, or run by
@@ -314,6 +316,7 @@ func (v *specView) script() {
 	case s.FUSE != nil && sc.FuseCheckLine == 0:
 		v.add(f, sc.LastLine, check.RulePrivileges, "fuse.mountPoint", "never checks /dev/fuse, which the spec's FUSE mount needs")
 	}
+	v.scriptAssigns(sc)
 	syntax.Walk(sc.AST, func(n syntax.Node) bool {
 		if c, ok := n.(*syntax.CallExpr); ok && len(c.Args) > 0 {
 			name := c.Args[0].Lit()
@@ -326,6 +329,104 @@ func (v *specView) script() {
 		}
 		return true
 	})
+}
+
+// envNameRE matches the names the spec allows for variables: a variable
+// of such a name that the script sets is one the process may read.
+var envNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// scriptAssigns holds the variables the start script exports or sets to
+// the spec: an exported variable, one passed to a command (`X=1 exec ...`)
+// or one of an environment variable's name set in the script must be
+// declared, and a declared one must keep the spec's value. Lower-case
+// names assigned and never exported are the script's own.
+func (v *specView) scriptAssigns(sc *check.Script) {
+	const f = check.FileScript
+	declared := v.declared()
+	visit := func(a *syntax.Assign, exported bool) {
+		if a == nil || a.Name == nil {
+			return
+		}
+		n, line := a.Name.Value, int(a.Pos().Line())
+		if _, ok := declared[n]; !ok {
+			switch {
+			case exported:
+				v.add(f, line, check.RuleEnv, "env", "exports %s, which the spec does not declare: declare it under env (with a description) or drop it", n)
+			case envNameRE.MatchString(n):
+				v.add(f, line, check.RuleEnv, "env", "sets %s, which the spec does not declare: declare it under env (with a description) or drop it", n)
+			}
+			return
+		}
+		if a.Value != nil {
+			if lit, ok := literal(a.Value); ok {
+				v.value(f, line, "the start script", n, lit)
+			}
+		}
+	}
+	syntax.Walk(sc.AST, func(n syntax.Node) bool {
+		switch c := n.(type) {
+		case *syntax.DeclClause:
+			exported := c.Variant != nil && c.Variant.Value == "export"
+			for _, a := range c.Args {
+				visit(a, exported)
+			}
+		case *syntax.CallExpr:
+			// `X=1` alone sets a shell variable; `X=1 cmd` passes it to cmd.
+			for _, a := range c.Assigns {
+				visit(a, len(c.Args) > 0)
+			}
+			if len(c.Args) > 1 && c.Args[0].Lit() == "export" {
+				for _, w := range c.Args[1:] {
+					name, _, _ := strings.Cut(w.Lit(), "=")
+					if _, ok := declared[name]; name != "" && !ok {
+						v.add(f, int(w.Pos().Line()), check.RuleEnv, "env", "exports %s, which the spec does not declare: declare it under env (with a description) or drop it", name)
+					}
+				}
+			}
+		}
+		return true
+	})
+}
+
+// literal returns a shell word's value when it is literal text (plain,
+// single- or double-quoted without expansions).
+func literal(w *syntax.Word) (string, bool) {
+	var b strings.Builder
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(p.Value)
+		case *syntax.SglQuoted:
+			b.WriteString(p.Value)
+		case *syntax.DblQuoted:
+			for _, q := range p.Parts {
+				l, ok := q.(*syntax.Lit)
+				if !ok {
+					return "", false
+				}
+				b.WriteString(l.Value)
+			}
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+// value holds the value one side gives a declared, non-secret variable
+// equal to the spec's value: a different one undoes the spec (a port the
+// published one does not lead to, an empty mount point that disables the
+// FUSE mount the privileges were granted for).
+func (v *specView) value(file string, line int, where, name, got string) {
+	e, ok := v.declared()[name]
+	if !ok || e.Secret || !e.HasValue || got == e.Value {
+		return
+	}
+	why := ""
+	if v.s.FUSE != nil && e.Value == v.s.FUSE.MountPoint && got == "" {
+		why = " (empty: nothing is mounted, yet the FUSE privileges stay granted)"
+	}
+	v.add(file, line, check.RuleEnv, "env."+name, "%s sets %s=%q%s, but the spec's value is %q: generate it from the spec or change the spec", where, name, got, why, e.Value)
 }
 
 // compose: the service adds exactly the spec's capabilities and devices,
@@ -377,6 +478,12 @@ func (v *specView) compose() {
 		env[n] = v.sline("environment." + n)
 	}
 	v.env(f, "compose", env, v.sline("environment"))
+	for _, n := range slices.Sorted(maps.Keys(env)) {
+		raw, ok := v.p.Compose.RawEnv(strings.TrimPrefix(v.svcPath, "services."), n)
+		if val := svc.Environment[n]; ok && val != nil && !strings.Contains(raw, "$") {
+			v.value(f, env[n], "compose", n, *val)
+		}
+	}
 	for _, e := range s.Env {
 		raw, ok := v.p.Compose.RawEnv(strings.TrimPrefix(v.svcPath, "services."), e.Name)
 		if e.Secret && ok && !strings.HasPrefix(strings.TrimSpace(raw), "${"+e.Name+":?") {
@@ -600,14 +707,26 @@ func (v *specView) kube() {
 		if ef.ConfigMapRef == nil {
 			continue
 		}
-		if cm, _, ok := v.p.Kube.ConfigMap(ef.ConfigMapRef.Name); ok {
-			for k := range cm.Data {
+		if cm, doc, ok := v.p.Kube.ConfigMap(ef.ConfigMapRef.Name); ok {
+			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 				env[ef.Prefix+k] = v.cline(fmt.Sprintf("envFrom.%d", i))
+				v.value(f, doc.Line("data."+k), "ConfigMap "+cm.Name, ef.Prefix+k, cm.Data[k])
 			}
 		}
 	}
 	for i, e := range c.Env {
 		env[e.Name] = v.cline(fmt.Sprintf("env.%d", i))
+		switch {
+		case e.ValueFrom == nil:
+			v.value(f, v.cline(fmt.Sprintf("env.%d", i)), "the container's env", e.Name, e.Value)
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			if cm, doc, ok := v.p.Kube.ConfigMap(ref.Name); ok {
+				if val, ok := cm.Data[ref.Key]; ok {
+					v.value(f, doc.Line("data."+ref.Key), "ConfigMap "+cm.Name, e.Name, val)
+				}
+			}
+		}
 	}
 	v.env(f, "Kubernetes", env, v.cline("env"))
 	declared := v.declared()

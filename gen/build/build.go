@@ -201,7 +201,11 @@ func ContextOptions(out, context, version string) (emit.Options, error) {
 		if context, ok = ModuleRoot(abs); !ok {
 			context = filepath.Dir(abs)
 		}
-	} else if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
+	} else if fi, err := os.Stat(context); errors.Is(err, fs.ErrNotExist) {
+		return eo, fmt.Errorf("build context %s does not exist; --context names the folder Docker builds from, which holds the output folder: create it or name another", context)
+	} else if err != nil {
+		return eo, fmt.Errorf("build context: %w", err)
+	} else if !fi.IsDir() {
 		return eo, fmt.Errorf("build context %s is not a folder; --context names the folder Docker builds from, which holds the output folder", context)
 	}
 	ctx, err := filepath.Abs(context)

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // Dockerfile is the final stage of a Dockerfile as BuildKit reads it, reduced to
@@ -96,6 +97,7 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 		return nil, fmt.Errorf("%s: no FROM: not a Dockerfile", file)
 	}
 	d.Stages = stages
+	lex := shell.NewLex(res.EscapeToken)
 	for _, c := range stages[len(stages)-1].Commands {
 		line := lineOf(c)
 		switch c := c.(type) {
@@ -122,7 +124,7 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 			d.Copies = append(d.Copies, CopyLine{"", c.SourcePaths, c.DestPath, line})
 		case *instructions.EnvCommand:
 			for _, kv := range c.Env {
-				d.Env = append(d.Env, KeyValueLine{kv.Key, kv.Value, line})
+				d.Env = append(d.Env, KeyValueLine{kv.Key, envValue(lex, kv.Value), line})
 			}
 		case *instructions.LabelCommand:
 			for _, kv := range c.Labels {
@@ -178,6 +180,17 @@ func (d *Dockerfile) Label(key string) (KeyValueLine, bool) {
 
 // unquote removes the double quotes BuildKit leaves on LABEL keys and values
 // until the build expands them.
+// envValue is an ENV value as the build sets it: quotes and escapes
+// processed by BuildKit's own word lexer (no earlier variable is known, so
+// a reference expands to ""); the raw text when the lexer rejects it.
+func envValue(lex *shell.Lex, raw string) string {
+	v, _, err := lex.ProcessWord(raw, shell.EnvsFromSlice(nil))
+	if err != nil {
+		return raw
+	}
+	return v
+}
+
 func unquote(s string) string {
 	if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
 		return u

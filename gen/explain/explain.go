@@ -56,7 +56,11 @@ type Cell struct {
 type Row struct {
 	Field string // concrete path, "volumes.events.size"
 	Value string // the field's value, for the reader
-	Cells [4]Cell
+	// Covers names the fields below Field the row explains too, because
+	// the artifacts carry them together ("number" and "protocol" of a
+	// port); Missing counts them as explained.
+	Covers []string
+	Cells  [4]Cell
 }
 
 func exact(how string) Cell  { return Cell{Exact, how} }
@@ -65,6 +69,21 @@ func notExp(why string) Cell { return Cell{NotExpressible, why} }
 func na(why string) Cell     { return Cell{NotApplicable, why} }
 func row(field, value string, d, s, c, k Cell) Row {
 	return Row{Field: field, Value: value, Cells: [4]Cell{d, s, c, k}}
+}
+
+// covering is r explaining the sub-fields covers too.
+func covering(r Row, covers ...string) Row {
+	r.Covers = covers
+	return r
+}
+
+// paths are the fields r explains: Field and Field.<cover> for each cover.
+func (r Row) paths() []string {
+	out := []string{r.Field}
+	for _, c := range r.Covers {
+		out = append(out, r.Field+"."+c)
+	}
+	return out
 }
 
 // Rows returns the table for s, field by field in schema order, with the
@@ -89,17 +108,21 @@ func Rows(s *spec.Service) []Row {
 	add(row("image.ref", s.Image.Ref, na("the tag is given at build time"), na("inside the image"), exact("image (and build)"), exact("container image")))
 	add(row("image.builder", s.Image.Builder, builderCell(s), na("inside the image"), na("builds with the Dockerfile"), na("runs the image")))
 	add(row("image.runtime", s.Image.Runtime, exact("FROM of the final stage"), exact("#!/bin/sh of the runtime image"), na("builds with the Dockerfile"), na("runs the image")))
-	add(row("image.user", fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), exact("USER (numeric)"), na("runs as the image's user"),
-		exact("inherited from USER (no override)"), exact("runAsUser, runAsGroup, runAsNonRoot when uid is not 0")))
-	add(row("image.workdir", s.Image.Workdir, exact("WORKDIR"), na("runs in the image's WORKDIR"), fromImage, exact("workingDir")))
-	if len(s.Image.Forbid.Binaries)+len(s.Image.Forbid.GoModules) > 0 {
-		add(row("image.forbid", strings.Join(append(slices.Clone(s.Image.Forbid.Binaries), s.Image.Forbid.GoModules...), " "),
-			exact("checked: no COPY, RUN or HEALTHCHECK of a forbidden binary; Go modules by audit --binary"),
-			exact("checked: runs no forbidden binary"), exact("checked: health check runs none"), exact("checked: probes run none")))
+	add(row("image.mode", s.Image.Mode, modeCell(s), na("the same binary either way"), na("builds with the Dockerfile"), na("runs the image")))
+	add(covering(row("image.user", fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), exact("USER (numeric)"), na("runs as the image's user"),
+		exact("inherited from USER (no override)"), exact("runAsUser, runAsGroup, runAsNonRoot when uid is not 0")), "uid", "gid"))
+	if s.Image.UID == 0 {
+		add(row("image.user.rootReason", s.Image.RootReason, exact("LABEL io.lighthouse.run.root-reason"), na("kept in the image label"),
+			na("kept in the image label"), na("kept in the image label")))
 	}
+	add(row("image.workdir", s.Image.Workdir, exact("WORKDIR"), na("runs in the image's WORKDIR"), fromImage, exact("workingDir")))
+	add(row("image.labels", labelCount(s.Image.Labels), exact("LABEL"), na("no labels"), na("kept on the image"), na("kept on the image")))
+	add(covering(row("image.forbid", orNone(strings.Join(append(slices.Clone(s.Image.Forbid.Binaries), s.Image.Forbid.GoModules...), " ")),
+		exact("checked: no COPY, RUN or HEALTHCHECK of a forbidden binary; Go modules by audit --binary"),
+		exact("checked: runs no forbidden binary"), exact("checked: health check runs none"), exact("checked: probes run none")), "binaries", "goModules"))
 	for _, p := range s.Ports {
-		add(row("ports."+p.Name, fmt.Sprintf("%d/%s", p.Number, p.Protocol), exact("EXPOSE"), na("the binary listens"),
-			exact("ports (published on the same number)"), exact("containerPort, Service port and targetPort, NetworkPolicy ingress")))
+		add(covering(row("ports."+p.Name, fmt.Sprintf("%d/%s", p.Number, p.Protocol), exact("EXPOSE"), na("the binary listens"),
+			exact("ports (published on the same number)"), exact("containerPort, Service port and targetPort, NetworkPolicy ingress")), "number", "protocol"))
 	}
 	h := s.Health
 	add(row("health.port", h.Port, approx("the health subcommand finds the port itself"), na("not run at start"),
@@ -133,35 +156,81 @@ func Rows(s *spec.Service) []Row {
 			exact("checks /dev/fuse and the mount point before exec"), approx("devices /dev/fuse, cap_add SYS_ADMIN, apparmor:unconfined"), k))
 	}
 	for _, c := range s.Security.Capabilities {
-		add(row("security.capabilities."+c.Name, c.Reason, exact("LABEL io.lighthouse.capability.*, with the reason"), na("runs with what it is given"),
-			exact("cap_drop ALL, cap_add "+c.Name), exact("capabilities drop ALL, add "+c.Name)))
+		add(covering(row("security.capabilities."+c.Name, c.Reason, exact("LABEL io.lighthouse.capability.*, with the reason"), na("runs with what it is given"),
+			exact("cap_drop ALL, cap_add "+c.Name), exact("capabilities drop ALL, add "+c.Name)), "reason"))
 	}
 	for _, d := range s.Security.Devices {
 		k := notExp("a pod gets host devices only through a device plugin or privilege")
 		if d.Name == "/dev/fuse" && s.FUSE != nil {
 			k = approx("through kubernetes.fuseDevice (" + s.Kubernetes.FUSEDevice + ")")
 		}
-		add(row("security.devices."+d.Name, d.Reason, exact("LABEL io.lighthouse.device.*, with the reason"), na("checks what it needs"),
-			exact("devices "+d.Name+":"+d.Name+":rwm"), k))
+		add(covering(row("security.devices."+d.Name, d.Reason, exact("LABEL io.lighthouse.device.*, with the reason"), na("checks what it needs"),
+			exact("devices "+d.Name+":"+d.Name+":rwm"), k), "reason"))
 	}
 	add(row("security.privileged", fmt.Sprint(s.Security.Privileged), na("set at run time"), na("runs with what it is given"), exact("privileged"), exact("securityContext.privileged")))
+	if s.Security.Privileged {
+		add(row("security.privilegedReason", s.Security.PrivilegedReason, exact("LABEL io.lighthouse.privileged"), na("runs with what it is given"),
+			na("kept in the image label"), na("kept in the image label")))
+	}
 	add(row("security.readOnlyRoot", fmt.Sprint(s.Security.ReadOnlyRoot), na("set at run time"), na("writes only under volumes"), exact("read_only"), exact("readOnlyRootFilesystem")))
 	r := s.Resources
 	for _, q := range []struct{ field, req, lim string }{{"resources.cpu", r.CPURequest, r.CPULimit}, {"resources.memory", r.MemoryRequest, r.MemoryLimit}} {
-		add(row(q.field, q.req+" / "+q.lim, exact("LABEL io.lighthouse.resources.*, for operators"), na("runs with what it is given"),
-			approx("deploy.resources reservations / limits (docker-compose 1.x applies them with --compatibility)"), exact("resources requests / limits")))
+		add(covering(row(q.field, q.req+" / "+q.lim, exact("LABEL io.lighthouse.resources.*, for operators"), na("runs with what it is given"),
+			approx("deploy.resources reservations / limits (docker-compose 1.x applies them with --compatibility)"), exact("resources requests / limits")), "request", "limit"))
 	}
+	add(row("workload.kind", s.Workload.Kind, na("one image"), na("one process"), na("compose has services, not workload kinds"), exact("kind "+s.Workload.Kind)))
 	add(replicasRow(s))
 	add(row("workload.stopGracePeriod", s.Workload.StopGracePeriod.String(), approx("STOPSIGNAL SIGTERM; the grace period is the runtime's"),
 		exact("exec hands SIGTERM to the binary"), exact("stop_grace_period"), exact("terminationGracePeriodSeconds")))
 	add(restartRow(s))
-	if len(s.Labels) > 0 {
-		add(row("labels", fmt.Sprintf("%d labels", len(s.Labels)), exact("LABEL"), na("no labels"), exact("service labels"), exact("metadata.labels of every object and the pod template")))
+	fuseOnly := "only with a FUSE mount"
+	if s.FUSE != nil {
+		fuseOnly = "the pod's side of the FUSE mount"
 	}
+	kDev := na("no FUSE mount: no device requested")
+	kRes := kDev
+	if s.FUSE != nil {
+		kDev = exact(s.Kubernetes.FUSEDevice + ": " + map[string]string{"device-plugin": "a device-plugin resource", "privileged": "a privileged container"}[s.Kubernetes.FUSEDevice])
+		kRes = na("the privileged container needs no resource")
+		if s.Kubernetes.FUSEDevice == "device-plugin" {
+			kRes = exact("resources requests and limits " + s.Kubernetes.FUSEResource + ": 1")
+		}
+	}
+	for _, k := range []struct {
+		field, value string
+		cell         Cell
+	}{{"kubernetes.fuseDevice", s.Kubernetes.FUSEDevice, kDev}, {"kubernetes.fuseResource", s.Kubernetes.FUSEResource, kRes}} {
+		add(row(k.field, k.value, na("Kubernetes only ("+fuseOnly+")"), na("Kubernetes only"), na("Kubernetes only; compose maps /dev/fuse itself"), k.cell))
+	}
+	add(row("labels", labelCount(s.Labels), exact("LABEL"), na("no labels"), exact("service labels"), exact("metadata.labels of every object and the pod template")))
 	for i := range rows {
 		applyOmit(s, &rows[i])
 	}
 	return rows
+}
+
+func modeCell(s *spec.Service) Cell {
+	if s.Image.Mode == "prebuilt" {
+		return exact("one stage: COPY bin/" + s.Entry.Binary + " from the build context")
+	}
+	return exact("a build stage compiles entry.package, the final stage copies the binary")
+}
+
+func labelCount(m map[string]string) string {
+	switch len(m) {
+	case 0:
+		return "(none)"
+	case 1:
+		return "1 label"
+	}
+	return fmt.Sprintf("%d labels", len(m))
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
 }
 
 func packageCell(s *spec.Service) Cell {
@@ -186,19 +255,23 @@ func probeNames(field string) string {
 }
 
 func envRow(e spec.EnvVar) Row {
+	return covering(envCells(e), "description", "required", "secret", "path", "value")
+}
+
+func envCells(e spec.EnvVar) Row {
 	field, value := "env."+e.Name, e.Value
 	switch {
 	case e.Secret:
 		value = "(secret)"
-		return row(field, value, na("never in the image"), exact("required check; logged as (secret, set)"),
+		return row(field, value, na("never in the image"), exact("required check naming it with its description; logged as (secret, set)"),
 			exact("${"+e.Name+":?...} from the operator's environment"), exact("secretKeyRef to Secret <name>-secrets"))
 	case e.Required && !e.HasValue:
-		return row(field, "(required, no default)", na("no default to bake in"), exact("required check"),
+		return row(field, "(required, no default)", na("no default to bake in"), exact("required check naming it with its description"),
 			exact("${"+e.Name+":?...} from the operator's environment"), na("set by operators in the pod"))
 	}
 	script := exact("logged at start")
 	if e.Required {
-		script = exact("required check")
+		script = exact("required check naming it with its description")
 	}
 	if e.Path {
 		script = exact(script.How + "; mkdir -p and a writability check")
@@ -210,14 +283,14 @@ func volumeRows(v spec.Volume) []Row {
 	field := "volumes." + v.Name
 	if v.Persistent {
 		return []Row{
-			row(field, v.Path+" (persistent)", exact("mkdir in the image"), na("checks writability of path variables"),
-				exact("named volume "+v.Name), exact("volumeClaimTemplate "+v.Name)),
+			covering(row(field, v.Path+" (persistent)", exact("mkdir in the image"), na("checks writability of path variables"),
+				exact("named volume "+v.Name), exact("volumeClaimTemplate "+v.Name)), "path", "kind"),
 			row(field+".size", v.Size, na("set at run time"), na("does not size storage"),
 				notExp("a named volume has no size in compose"), exact("claim storage request")),
 		}
 	}
-	rows := []Row{row(field, v.Path+" (tmpfs)", na("mounted at run time"), na("checks writability of path variables"),
-		exact("tmpfs mount"), exact("emptyDir, medium Memory"))}
+	rows := []Row{covering(row(field, v.Path+" (tmpfs)", na("mounted at run time"), na("checks writability of path variables"),
+		exact("tmpfs mount"), exact("emptyDir, medium Memory")), "path", "kind")}
 	if v.Size != "" {
 		rows = append(rows, row(field+".size", v.Size, na("set at run time"), na("does not size storage"),
 			exact("tmpfs size (bytes)"), approx("emptyDir sizeLimit: the pod is evicted when over it, no ENOSPC")))
@@ -304,16 +377,52 @@ func cuePath(field string) string {
 	return field
 }
 
-// Select returns the rows of field and of the fields below it ("env"
-// selects every env.*); an empty field selects all.
+// Select returns the rows of field, of the fields below it ("env"
+// selects every env.*) and the row that explains it with its parent
+// ("ports.api.number" selects ports.api). A * stands for one path
+// element, a map key ("volumes.*.size"). An empty field selects all.
 func Select(rows []Row, field string) []Row {
 	if field == "" {
 		return rows
 	}
 	var out []Row
 	for _, r := range rows {
-		if r.Field == field || strings.HasPrefix(r.Field, field+".") {
+		if slices.ContainsFunc(r.paths(), func(p string) bool { return matches(field, p) }) {
 			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// matches reports whether path is pattern or below it, a * in pattern
+// matching one element.
+func matches(pattern, field string) bool {
+	pe, fe := strings.Split(pattern, "."), strings.Split(field, ".")
+	if len(fe) < len(pe) {
+		return false
+	}
+	for i, p := range pe {
+		if p != "*" && p != fe[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Missing returns the fields of s (spec.Service.Fields) that no row
+// explains: empty, or a field reaches an artifact without anyone saying
+// how. The tests hold it empty for every spec.
+func Missing(s *spec.Service, rows []Row) []string {
+	explained := map[string]bool{}
+	for _, r := range rows {
+		for _, p := range r.paths() {
+			explained[p] = true
+		}
+	}
+	var out []string
+	for _, f := range s.Fields() {
+		if !explained[f.Path] {
+			out = append(out, f.Path)
 		}
 	}
 	return out
@@ -329,6 +438,9 @@ func Write(w io.Writer, rows []Row) error {
 			}
 		}
 		fmt.Fprintf(w, "%s = %s\n", r.Field, r.Value)
+		if len(r.Covers) > 0 {
+			fmt.Fprintf(w, "  (with %s.{%s})\n", r.Field, strings.Join(r.Covers, ","))
+		}
 		for j, t := range Targets {
 			c := r.Cells[j]
 			if _, err := fmt.Fprintf(w, "  %-15s  %-15s  %s\n", t.File, c.Fidelity, c.How); err != nil {

@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,5 +75,78 @@ func TestSelect(t *testing.T) {
 	}
 	if len(Select(rows, "volumes.dat")) != 0 {
 		t.Error("a prefix that is not a path element selected rows")
+	}
+	got = Select(rows, "volumes.*.size")
+	if len(got) != 1 || got[0].Field != "volumes.data.size" {
+		var fields []string
+		for _, r := range got {
+			fields = append(fields, r.Field)
+		}
+		t.Errorf("Select(volumes.*.size) = %v", fields)
+	}
+	if got := Select(rows, "ports.http.number"); len(got) != 1 || got[0].Field != "ports.http" {
+		t.Errorf("Select(ports.http.number) = %v, want the ports.http row", got)
+	}
+}
+
+// TestEverySchemaFieldExplained holds explain to the schema: testdata/full
+// writes every field #Service has (SchemaFields, plus the ones a rule adds
+// under a condition), and each of them must be explained by a row, with
+// all four artifacts, and be selectable by its pattern ("volumes.*.size").
+// A new schema field fails here until the spec and Rows both know it.
+func TestEverySchemaFieldExplained(t *testing.T) {
+	s, err := spec.Load(spec.Options{Dir: "testdata/full"})
+	if err != nil {
+		t.Fatal(spec.Details(err, ""))
+	}
+	rows := Rows(s)
+	if m := Missing(s, rows); len(m) > 0 {
+		t.Errorf("fields no row explains: %v", m)
+	}
+	schema, err := spec.SchemaFields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(schema) < 40 {
+		t.Fatalf("SchemaFields found %d fields: the schema walk is broken", len(schema))
+	}
+	written := map[string]bool{}
+	for _, f := range s.Fields() {
+		written[f.Pattern] = true
+	}
+	for _, want := range append(schema, "image.user.rootReason", "security.privilegedReason", "volumes.*.size") {
+		if !written[want] {
+			t.Errorf("testdata/full does not write %s: add it, so its explanation is tested", want)
+			continue
+		}
+		sel := Select(rows, want)
+		if len(sel) == 0 {
+			t.Errorf("explain %s selects no row", want)
+		}
+		for _, r := range sel {
+			for i, c := range r.Cells {
+				if c.Fidelity == "" || c.How == "" {
+					t.Errorf("%s says nothing for %s", r.Field, Targets[i].File)
+				}
+			}
+		}
+	}
+}
+
+// TestMissing names a field no row explains.
+func TestMissing(t *testing.T) {
+	s := loadNotes(t)
+	rows := Rows(s)
+	if m := Missing(s, rows); len(m) > 0 {
+		t.Fatalf("notes: fields no row explains: %v", m)
+	}
+	var without []Row
+	for _, r := range rows {
+		if r.Field != "image.mode" {
+			without = append(without, r)
+		}
+	}
+	if m := Missing(s, without); !slices.Equal(m, []string{"image.mode"}) {
+		t.Errorf("Missing without the image.mode row = %v", m)
 	}
 }

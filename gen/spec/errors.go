@@ -100,6 +100,13 @@ func (e shown) InputPositions() []token.Pos {
 // rewritten into ones that say what to do (see explain).
 func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 	var list []*specError
+	// Unknown fields are left out of the fields each one says are allowed.
+	unknown := map[string]bool{}
+	for _, e := range errors.Errors(err) {
+		if f, _ := e.Msg(); f == "field not allowed" {
+			unknown[strings.Join(trimService(e.Path()), ".")] = true
+		}
+	}
 	for _, e := range errors.Errors(err) {
 		se, ok := e.(*specError)
 		if !ok {
@@ -116,7 +123,7 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 					se.spec = append(se.spec, p)
 				}
 			}
-			explain(se, e, v, schema, dir)
+			explain(se, e, v, schema, dir, unknown)
 		} else {
 			all := se.InputPositions()
 			se.spec, se.schema = nil, nil
@@ -315,7 +322,7 @@ func cuePath(labels []string) cue.Path {
 // a missing field says it is required and what it is (from the schema's
 // doc comment); a value out of a named definition's bound says what the
 // definition means; an unknown field lists the fields allowed there.
-func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
+func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unknown map[string]bool) {
 	format, args := e.Msg()
 	path := strings.Join(se.path, ".")
 	switch {
@@ -348,7 +355,7 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
 		var allowed []string
 		if it, err := parent.Fields(cue.Optional(true)); err == nil {
 			for it.Next() {
-				if n := it.Selector().Unquoted(); n != label {
+				if n := it.Selector().Unquoted(); n != label && !unknown[strings.Join(append(slices.Clone(se.path[:len(se.path)-1]), it.Selector().String()), ".")] {
 					allowed = append(allowed, n)
 				}
 			}
@@ -359,7 +366,14 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string) {
 			where = "#Service"
 		}
 		se.format, se.args = "unknown field; %s has only: %s", []any{where, strings.Join(allowed, ", ")}
-		if alt := findField(v, label, se.path, 3); alt != "" {
+		alt := closest(label, allowed)
+		if alt != "" && where != "#Service" {
+			alt = where + "." + alt
+		}
+		if alt == "" {
+			alt = findField(v, label, se.path, 3)
+		}
+		if alt != "" {
 			se.format, se.args = "unknown field (did you mean %s?); %s has only: %s", []any{alt, where, strings.Join(allowed, ", ")}
 		}
 	case strings.HasPrefix(format, "conflicting values %s and %s (mismatched types") && len(args) == 4:
@@ -497,6 +511,48 @@ func conjuncts(v cue.Value) []string {
 		}
 	}
 	return out
+}
+
+// closest is the allowed field a misspelt label most likely meant: the
+// nearest by edit distance (case aside, a swap of two neighbours counting
+// as one edit), when it is at most a third of the label's length away
+// (one edit for short labels, at most two); "" when none is that close.
+func closest(label string, allowed []string) string {
+	limit := min(2, max(1, len([]rune(label))/3))
+	best, bestD := "", limit+1
+	for _, a := range allowed {
+		if d := editDistance(strings.ToLower(label), strings.ToLower(a)); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of adjacent runes.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	d := make([][]int, len(x)+1)
+	for i := range d {
+		d[i] = make([]int, len(y)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(x)][len(y)]
 }
 
 // findField looks for a field named label elsewhere in the spec's schema

@@ -86,3 +86,26 @@ func TestDetailsShowsSpecPositionsOnly(t *testing.T) {
 		t.Errorf("DetailsVerbose lacks the schema's positions:\n%s", v)
 	}
 }
+
+// TestClosest suggests the allowed field a typo meant, and nothing for a
+// word that is no near miss.
+func TestClosest(t *testing.T) {
+	allowed := []string{"interval", "liveness", "port", "readiness", "retries", "startPeriod", "timeout"}
+	for label, want := range map[string]string{
+		"retrys":      "retries",
+		"intervall":   "interval",
+		"Timeout":     "timeout",
+		"startperiod": "startPeriod",
+		"prot":        "port",
+		"replicas":    "",
+		"x":           "",
+		"healthcheck": "",
+	} {
+		if got := closest(label, allowed); got != want {
+			t.Errorf("closest(%q) = %q, want %q", label, got, want)
+		}
+	}
+	if got := closest("nmae", []string{"description", "entry", "name"}); got != "name" {
+		t.Errorf("closest(nmae) = %q, want name (a swap is one edit)", got)
+	}
+}

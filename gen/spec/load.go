@@ -43,6 +43,9 @@ type Options struct {
 // error list (cuelang.org/go/cue/errors) holding every problem found,
 // each with a position; print it with Details.
 func Load(o Options) (*Service, error) {
+	if err := checkTags(o.Tags); err != nil {
+		return nil, err
+	}
 	ctx := cuecontext.New()
 	overlay, err := embeddedOverlay()
 	if err != nil {

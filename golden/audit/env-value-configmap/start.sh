@@ -1,0 +1,35 @@
+#!/bin/sh
+# lighthouse-bridge-start: checks the environment, prepares directories, then execs lighthouse-bridge.
+set -eu
+
+log() { printf '%s\n' "lighthouse-bridge-start: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Required variables: each stops start-up with its name when unset or empty.
+: "${LIGHTHOUSE_EVENT_STORE_PATH:?LIGHTHOUSE_EVENT_STORE_PATH is required: directory of the event store (bbolt file inside)}"
+: "${LIGHTHOUSE_SNAPSHOT_PATH:?LIGHTHOUSE_SNAPSHOT_PATH is required: directory of snapshots}"
+: "${LIGHTHOUSE_AUTH_SECRET:?LIGHTHOUSE_AUTH_SECRET is required: HMAC key for agent keys and session tokens, at least 32 bytes}"
+
+# Effective configuration (secret values are never printed).
+log "LIGHTHOUSE_HOST=${LIGHTHOUSE_HOST-(unset)}"
+log "LIGHTHOUSE_PORT=${LIGHTHOUSE_PORT-(unset)}"
+log "LIGHTHOUSE_LOG_LEVEL=${LIGHTHOUSE_LOG_LEVEL-(unset)}"
+log "LIGHTHOUSE_EVENT_STORE_PATH=${LIGHTHOUSE_EVENT_STORE_PATH-(unset)}"
+log "LIGHTHOUSE_SNAPSHOT_PATH=${LIGHTHOUSE_SNAPSHOT_PATH-(unset)}"
+log "LIGHTHOUSE_MOUNT_POINT=${LIGHTHOUSE_MOUNT_POINT-(unset)}"
+if [ -n "${LIGHTHOUSE_AUTH_SECRET:-}" ]; then log "LIGHTHOUSE_AUTH_SECRET=(secret, set)"; else log "LIGHTHOUSE_AUTH_SECRET=(secret, unset)"; fi
+
+# FUSE: the device must be passed in and the mount point must exist.
+fuse_mount="${LIGHTHOUSE_MOUNT_POINT-/mnt/lighthouse/project}"
+if [ -n "$fuse_mount" ]; then
+  [ -c /dev/fuse ] || die '/dev/fuse is missing: pass the device in (FUSE mount of the shadow filesystem)'
+  [ -d "$fuse_mount" ] || mkdir -p "$fuse_mount" 2>/dev/null || die "mount point $fuse_mount is missing and cannot be created"
+fi
+
+# Directories the service writes.
+mkdir -p "${LIGHTHOUSE_EVENT_STORE_PATH}" || die "cannot create LIGHTHOUSE_EVENT_STORE_PATH=${LIGHTHOUSE_EVENT_STORE_PATH}"
+[ -w "${LIGHTHOUSE_EVENT_STORE_PATH}" ] || die "LIGHTHOUSE_EVENT_STORE_PATH=${LIGHTHOUSE_EVENT_STORE_PATH} is not writable by uid $(id -u)"
+mkdir -p "${LIGHTHOUSE_SNAPSHOT_PATH}" || die "cannot create LIGHTHOUSE_SNAPSHOT_PATH=${LIGHTHOUSE_SNAPSHOT_PATH}"
+[ -w "${LIGHTHOUSE_SNAPSHOT_PATH}" ] || die "LIGHTHOUSE_SNAPSHOT_PATH=${LIGHTHOUSE_SNAPSHOT_PATH} is not writable by uid $(id -u)"
+
+exec /usr/local/bin/lighthouse-bridge serve
