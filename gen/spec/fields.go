@@ -40,7 +40,7 @@ func SchemaFields() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	vals, err := buildInstances(cuecontext.New(), &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay}, "./"+cuemod.SchemaDir)
+	_, vals, err := buildInstances(cuecontext.New(), &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay}, "./"+cuemod.SchemaDir)
 	if err != nil {
 		return nil, err
 	}
