@@ -2,7 +2,12 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-gen bench-bridge binaries cue-vet pins kubevalidate e2e
+# deps installs the system packages the tests use when they are missing
+# (.ci/deps: apt-get as root; elsewhere it names them).
+deps:
+	@.ci/deps
+
+.PHONY: deps build test bench bench-gen bench-bridge binaries cue-vet pins kubevalidate e2e
 
 # binaries builds every command into ./bin.
 binaries:
@@ -32,7 +37,7 @@ kubevalidate:
 pins:
 	$(GO) list -m $$(cut -d' ' -f1 .ci/pins.txt) | diff -u .ci/pins.txt -
 
-test: pins binaries cue-vet kubevalidate
+test: deps pins binaries cue-vet kubevalidate
 	$(GO) vet ./...
 	$(GO) test ./...
 	$(BIN)/lighthouse-gen build --check
@@ -62,6 +67,6 @@ bench-bridge:
 # docker compose or docker-compose, busybox-static): verify --live on the
 # bridge's spec, then the deliberately broken artifacts, each of which
 # must fail at the step that catches it. Both leave nothing behind.
-e2e: binaries
+e2e: deps binaries
 	$(BIN)/lighthouse-gen verify --live --report $(BIN)/live-report.json
 	LIGHTHOUSE_E2E=1 $(GO) test -count=1 -timeout 15m -run '^TestLive' -v ./gen/live/
