@@ -377,9 +377,17 @@ func (v *specView) scriptAssigns(sc *check.Script) {
 			}
 			if len(c.Args) > 1 && c.Args[0].Lit() == "export" {
 				for _, w := range c.Args[1:] {
-					name, _, _ := strings.Cut(w.Lit(), "=")
-					if _, ok := declared[name]; name != "" && !ok {
+					text, lit := literal(w)
+					if !lit {
+						text = w.Lit()
+					}
+					name, val, hasVal := strings.Cut(text, "=")
+					_, ok := declared[name]
+					switch {
+					case name != "" && !ok:
 						v.add(f, int(w.Pos().Line()), check.RuleEnv, "env", "exports %s, which the spec does not declare: declare it under env (with a description) or drop it", name)
+					case ok && hasVal && lit:
+						v.value(f, int(w.Pos().Line()), "the start script", name, val)
 					}
 				}
 			}

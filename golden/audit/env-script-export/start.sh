@@ -34,4 +34,5 @@ mkdir -p "${LIGHTHOUSE_SNAPSHOT_PATH}" || die "cannot create LIGHTHOUSE_SNAPSHOT
 
 export GODEBUG_EXTRA=1
 LIGHTHOUSE_PORT=9000
+export LIGHTHOUSE_MOUNT_POINT=
 exec /usr/local/bin/lighthouse-bridge serve
