@@ -75,6 +75,9 @@ var ErrNoPod = errors.New("podsecurity: no pod spec")
 // Pod evaluates a pod's metadata and spec at every level. A nil meta is
 // evaluated as empty metadata; a nil spec is an error.
 func (e *Evaluator) Pod(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (Result, error) {
+	if e == nil || e.eval == nil {
+		return Result{}, errors.New("podsecurity: an Evaluator is made by New")
+	}
 	if spec == nil {
 		return Result{}, ErrNoPod
 	}

@@ -34,7 +34,7 @@ func newEvaluator(t testing.TB) *Evaluator {
 
 // workloads reads every document of a generated kubernetes.yaml and decodes,
 // strictly into the k8s.io/api type, each one that carries a pod.
-func workloads(t *testing.T, path string) []runtime.Object {
+func workloads(t testing.TB, path string) []runtime.Object {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -75,7 +75,7 @@ func workloads(t *testing.T, path string) []runtime.Object {
 	return objs
 }
 
-func onlyWorkload(t *testing.T, path string) runtime.Object {
+func onlyWorkload(t testing.TB, path string) runtime.Object {
 	t.Helper()
 	objs := workloads(t, path)
 	if len(objs) != 1 {
@@ -308,6 +308,11 @@ func TestObjectKinds(t *testing.T) {
 	}
 	if _, err := e.Pod(&metav1.ObjectMeta{}, nil); !errors.Is(err, ErrNoPod) {
 		t.Errorf("nil spec: %v", err)
+	}
+	for _, e := range []*Evaluator{nil, {}} {
+		if _, err := e.Pod(nil, restrictedPod()); err == nil {
+			t.Errorf("an Evaluator not made by New evaluated a pod")
+		}
 	}
 }
 
