@@ -20,14 +20,15 @@ express it.
 
 The module path comes from go.mod; the main packages are found as
 "go build ./..." would find them (testdata, vendor, folders starting with
-. or _, and nested modules are skipped; files are matched for linux/amd64
-with cgo off). With one main package init takes it; with several it lists
+. or _, nested modules and links to folders are skipped; files are matched
+for linux/amd64 with cgo off). With one main package init takes it; with several it lists
 them and --package picks one: ./cmd/x relative to the module root, or its
 import path.
 
-The service name is the program's name as go build names it, in lower
-case with every other character run a dash (My_Tool.v2 is my-tool-v2);
-a name that cannot be made a DNS label is refused: pass --name.
+The service name (and binary) is the program's name as go build names
+it, in lower case, each run of characters other than letters and digits
+made one dash (My_Tool.v2 is my-tool-v2); a name that cannot be made a
+DNS label is refused: pass --name.
 
 DIR defaults to deploy/NAME at the module root. An existing
 DIR/service.cue is not overwritten without --force; a DIR holding other
@@ -91,7 +92,7 @@ func runInit(cmd *cobra.Command, args []string, o initOpts) error {
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "wrote %s: service %s, package %s of module %s\n", quote(r.Path), r.Name, r.Package.Rel(), r.Module.Path)
-	if r.Name != r.Exec {
+	if o.name == "" && r.Name != r.Exec {
 		fmt.Fprintf(out, "the name %s is the program's name %s as a DNS label; --name sets another\n", r.Name, quote(r.Exec))
 	}
 	q := quote(r.Dir)
