@@ -125,6 +125,6 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&f.context, "context", "", "Docker build context, a folder holding --out; default: the Go module root holding --out")
 	pf.Bool("verbose", false, "with a spec error, also print the positions in the embedded schema")
 	pf.StringArrayVarP(&f.tags, "tag", "t", nil, "CUE tag key=value, as cue -t (for example runtime_base=..., dockerfile_mode=prebuilt)")
-	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), newVerifyCmd(f), version.NewCommand("lighthouse-gen"))
+	root.AddCommand(newBuildCmd(f), newVetCmd(f), newDiffCmd(f), newAuditCmd(f), newExplainCmd(f), newVerifyCmd(f), newInitCmd(), version.NewCommand("lighthouse-gen"))
 	return root
 }
