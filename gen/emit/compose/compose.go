@@ -66,9 +66,9 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 // strings are already encoded for compose (see Emit).
 func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 	enc := &encode.Encoder{}
-	name := enc.Text("name", s.Name, "a compose service name")
-	svc := types.ServiceConfig{Name: name, Restart: enc.ComposeValue("workload.restart", s.Workload.Restart)}
-	svc.Image = enc.ComposeValue("image.ref", s.Image.Ref)
+	name := enc.Name("name", s.Name, "a compose service name")
+	svc := types.ServiceConfig{Name: name, Restart: enc.ComposeValue("workload.restart", enc.Name("workload.restart", s.Workload.Restart, "compose's restart"))}
+	svc.Image = enc.ComposeValue("image.ref", enc.Name("image.ref", s.Image.Ref, "compose's image"))
 	svc.Build = &types.BuildConfig{
 		Context:    enc.Outside("the build context (--context)", func(x *encode.Encoder) string { return x.ComposeValue("", o.ContextRoot) }),
 		Dockerfile: enc.Outside("the output folder's path in the build context (--out)", func(x *encode.Encoder) string { return x.ComposeValue("", path.Join(o.ContextDir, emit.Dockerfile)) }),
@@ -82,16 +82,16 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 	svc.SecurityOpt = []string{"no-new-privileges:true"}
 	for k, v := range s.Labels {
 		f := encode.Field("labels", k)
-		svc.Labels[enc.Text(f, k, "a compose label key")] = enc.ComposeValue(f, v)
+		svc.Labels[enc.Name(f, k, "a compose label key")] = enc.ComposeValue(f, v)
 	}
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, types.ServicePortConfig{
 			Target: uint32(p.Number), Published: fmt.Sprint(p.Number),
-			Protocol: enc.ComposeValue(encode.Field("ports", p.Name, "protocol"), strings.ToLower(p.Protocol)),
+			Protocol: enc.ComposeValue(encode.Field("ports", p.Name, "protocol"), enc.Name(encode.Field("ports", p.Name, "protocol"), strings.ToLower(p.Protocol), "a compose port's protocol")),
 		})
 	}
 	for _, e := range s.Env {
-		n := enc.ShellName(encode.Field("env", e.Name), e.Name)
+		n := enc.EnvName(encode.Field("env", e.Name), e.Name)
 		var v string
 		switch {
 		case e.Secret || (e.Required && !e.HasValue):
@@ -104,10 +104,11 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 		svc.Environment[n] = &v
 	}
 	for _, c := range s.Security.Capabilities {
-		svc.CapAdd = append(svc.CapAdd, enc.ComposeValue(encode.Field("security", "capabilities", c.Name), c.Name))
+		f := encode.Field("security", "capabilities", c.Name)
+		svc.CapAdd = append(svc.CapAdd, enc.ComposeValue(f, enc.Name(f, c.Name, "compose's cap_add")))
 	}
 	for _, d := range s.Security.Devices {
-		p := enc.ComposeDevicePath(encode.Field("security", "devices", d.Name), d.Name)
+		p := enc.ComposeDevicePath(encode.Field("security", "devices", d.Name), enc.Name(encode.Field("security", "devices", d.Name), d.Name, "a compose device"))
 		svc.Devices = append(svc.Devices, types.DeviceMapping{Source: p, Target: p, Permissions: "rwm"})
 	}
 	if s.FUSE != nil {
@@ -117,9 +118,9 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 	volumes := types.Volumes{}
 	for _, v := range s.Volumes {
 		f := encode.Field("volumes", v.Name)
-		target := enc.ComposeValue(f+".path", v.Path)
+		target := enc.ComposeValue(f+".path", enc.AbsPath(f+".path", v.Path))
 		if v.Persistent {
-			vn := enc.ComposeValue(f, v.Name)
+			vn := enc.ComposeValue(f, enc.Name(f, v.Name, "a compose volume's name"))
 			svc.Volumes = append(svc.Volumes, types.ServiceVolumeConfig{Type: types.VolumeTypeVolume, Source: vn, Target: target})
 			volumes[vn] = types.VolumeConfig{}
 			continue
@@ -130,13 +131,16 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 			if err != nil {
 				enc.Fail(f+".size", v.Size, "a compose tmpfs size", err.Error())
 			}
+			if err == nil && q.Sign() <= 0 {
+				enc.Fail(f+".size", v.Size, "a compose tmpfs size", "compose leaves a size of 0 out, and the tmpfs would have the default size")
+			}
 			t.Tmpfs = &types.ServiceVolumeTmpfs{Size: types.UnitBytes(q.Value())}
 		}
 		svc.Volumes = append(svc.Volumes, t)
 	}
 	h := s.Health
 	retries := uint64(h.Retries)
-	test := types.HealthCheckTest{"CMD", enc.ComposeValue("entry.binary", path.Join("/usr/local/bin", s.Entry.Binary))}
+	test := types.HealthCheckTest{"CMD", enc.ComposeValue("entry.binary", path.Join("/usr/local/bin", enc.FileName("entry.binary", s.Entry.Binary)))}
 	for i, a := range s.Entry.Health {
 		test = append(test, enc.ComposeValue(encode.Field("entry", "health", i), a))
 	}
@@ -162,16 +166,21 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 }
 
 // res parses the CPU and memory quantities of resources.*.<which>; one
-// that does not parse is refused.
+// that does not parse is refused, and so is a zero or negative one:
+// compose leaves it out (a limit of 0 would be no limit at all).
 func res(enc *encode.Encoder, which, cpu, mem string) *types.Resource {
-	c, err := resource.ParseQuantity(cpu)
-	if err != nil {
-		enc.Fail("resources.cpu."+which, cpu, "compose's deploy.resources", err.Error())
+	quantity := func(field, text string) resource.Quantity {
+		q, err := resource.ParseQuantity(text)
+		switch {
+		case err != nil:
+			enc.Fail(field, text, "compose's deploy.resources", err.Error())
+		case q.Sign() <= 0:
+			enc.Fail(field, text, "compose's deploy.resources", "compose leaves a quantity of 0 out (a limit of 0 would be no limit at all)")
+		}
+		return q
 	}
-	m, err := resource.ParseQuantity(mem)
-	if err != nil {
-		enc.Fail("resources.memory."+which, mem, "compose's deploy.resources", err.Error())
-	}
+	c := quantity("resources.cpu."+which, cpu)
+	m := quantity("resources.memory."+which, mem)
 	return &types.Resource{NanoCPUs: types.NanoCPUs(float64(c.MilliValue()) / 1000), MemoryBytes: types.UnitBytes(m.Value())}
 }
 

@@ -26,8 +26,8 @@ const BinDir = "/usr/local/bin"
 func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	var b bytes.Buffer
 	enc := &encode.Encoder{}
-	bin := path.Join(BinDir, s.Entry.Binary)
-	start := path.Join(BinDir, s.Name+"-start")
+	bin := path.Join(BinDir, enc.FileName("entry.binary", s.Entry.Binary))
+	start := path.Join(BinDir, enc.FileName("name", s.Name+"-start"))
 	script := path.Join(o.ContextDir, emit.Script)
 
 	// Words used more than once are encoded once.
@@ -69,11 +69,12 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	var dirs []string
 	for _, v := range s.Volumes {
 		if v.Persistent {
-			dirs = append(dirs, enc.ShellOperand(encode.Field("volumes", v.Name, "path"), v.Path))
+			f := encode.Field("volumes", v.Name, "path")
+			dirs = append(dirs, enc.ShellOperand(f, enc.AbsPath(f, v.Path)))
 		}
 	}
 	if s.FUSE != nil {
-		dirs = append(dirs, enc.ShellOperand("fuse.mountPoint", s.FUSE.MountPoint))
+		dirs = append(dirs, enc.ShellOperand("fuse.mountPoint", enc.AbsPath("fuse.mountPoint", s.FUSE.MountPoint)))
 	}
 	run := fmt.Sprintf("chmod 0755 %s %s", enc.ShellOperand("entry.binary", bin), enc.ShellOperand("name", start))
 	if len(dirs) > 0 {
@@ -91,7 +92,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	for _, p := range s.Ports {
 		fmt.Fprintf(&b, "EXPOSE %d/%s\n", p.Number, enc.DockerfileWord(encode.Field("ports", p.Name, "protocol"), strings.ToLower(p.Protocol)))
 	}
-	fmt.Fprintf(&b, "WORKDIR %s\n", enc.DockerfileWord("image.workdir", s.Image.Workdir))
+	fmt.Fprintf(&b, "WORKDIR %s\n", enc.DockerfileWord("image.workdir", enc.AbsPath("image.workdir", s.Image.Workdir)))
 	fmt.Fprintf(&b, "USER %d:%d\n", s.Image.UID, s.Image.GID)
 	h := s.Health
 	health := append([]string{bin}, s.Entry.Health...)
@@ -121,7 +122,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 // envName is an ENV key: BuildKit ends it at "=" or white space, so it
 // is a shell variable name.
 func envName(enc *encode.Encoder, name string) string {
-	return enc.ShellName(encode.Field("env", name), name)
+	return enc.EnvName(encode.Field("env", name), name)
 }
 
 // writeLabels writes one LABEL instruction: the OCI set, the spec's labels
@@ -150,7 +151,7 @@ func writeLabels(b *bytes.Buffer, enc *encode.Encoder, s *spec.Service) {
 		l[k] = label{v, f, f}
 	}
 	l["io.lighthouse.run.user"] = label{fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), "image.user", ""}
-	if s.Image.RootReason != "" {
+	if s.Image.UID == 0 { // the schema asks a reason of uid 0 only; an empty one is written as it is
 		l["io.lighthouse.run.root-reason"] = label{s.Image.RootReason, "image.user.rootReason", ""}
 	}
 	l["io.lighthouse.resources.cpu.request"] = label{s.Resources.CPURequest, "resources.cpu.request", ""}

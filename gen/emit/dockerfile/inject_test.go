@@ -60,6 +60,7 @@ func TestRefusesWhatAContextCannotCarry(t *testing.T) {
 			s.Security.Capabilities = append(s.Security.Capabilities, spec.Grant{Name: "NET_ADMIN", Reason: "why\nRUN id"})
 		}},
 		{"space in the binary", "entry.binary", func(s *spec.Service) { s.Entry.Binary = "notes x" }},
+		{"path in the binary (was cleaned into another file)", "entry.binary", func(s *spec.Service) { s.Entry.Binary = "../../../etc/passwd" }},
 		{"bad env name", `env."A B"`, func(s *spec.Service) { s.Env[0].Name = "A B" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {

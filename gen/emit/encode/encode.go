@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"unicode"
@@ -55,7 +56,7 @@ func Show(s string) string {
 	const max = 80
 	if utf8.RuneCountInString(s) > max {
 		r := []rune(s)
-		return strconv.QuoteToGraphic(string(r[:max])) + fmt.Sprintf("... (%d characters)", len(r))
+		return strconv.Quote(string(r[:max])) + fmt.Sprintf("... (%d characters)", len(r))
 	}
 	return strconv.Quote(s)
 }
@@ -196,6 +197,42 @@ func (e *Encoder) dockerfileLong(field, s, context string) bool {
 	return false
 }
 
+// Name is s for a context that needs a non-empty value and carries any
+// visible text as it is: a Kubernetes name, image or path, which an empty
+// string would leave out of the object altogether (omitempty), a compose
+// service's image or volume target.
+func (e *Encoder) Name(field, s, context string) string {
+	if s == "" {
+		e.Fail(field, s, context, "it is empty, and an empty value is left out of the file (the field would vanish)")
+		return placeholder
+	}
+	return e.Text(field, s, context)
+}
+
+// FileName is s as the name of a file in a folder (the entry binary in
+// /usr/local/bin): a "/" or a name of "." or ".." would name another
+// file than the one meant (path.Join would clean it silently), so those
+// are refused, as is an empty name.
+func (e *Encoder) FileName(field, s string) string {
+	if s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
+		e.Fail(field, s, "a file name", `a file name is not empty, ".", ".." and has no "/"`)
+		return placeholder
+	}
+	return s
+}
+
+// AbsPath is s where an absolute, clean path must stand (a volume's
+// mount point, the directory a path variable names, the working
+// directory): a relative, empty or unclean one would name another
+// directory than the one the spec means, so it is refused.
+func (e *Encoder) AbsPath(field, s string) string {
+	if !strings.HasPrefix(s, "/") || path.Clean(s) != s {
+		e.Fail(field, s, "an absolute path", "it is not an absolute, clean path (one starting with / without . or .. elements, // or a trailing /)")
+		return "/refused"
+	}
+	return s
+}
+
 // DockerfileComment is s as the text of a Dockerfile comment line: any
 // visible text; a line break would end the comment and start an
 // instruction.
@@ -316,21 +353,25 @@ func (e *Encoder) ShellComment(field, s string) string {
 	return e.Text(field, s, "a shell comment")
 }
 
-// ShellName is s as the name of a shell variable.
-func (e *Encoder) ShellName(field, s string) string {
-	if !shellName(s) {
-		e.Fail(field, s, "a shell variable name", "a name is a letter or underscore followed by letters, digits and underscores")
+// EnvName is s as the name of an environment variable, in a shell
+// expansion, an ENV instruction or a compose interpolation: upper-case
+// letters, digits and underscores, not starting with a digit (the
+// portable form, and the schema's #EnvName). The start script's own
+// variables are lower-case, so a spec's variable cannot overwrite one.
+func (e *Encoder) EnvName(field, s string) string {
+	if !envName(s) {
+		e.Fail(field, s, "an environment variable name", "a name is upper-case letters, digits and underscores, not starting with a digit")
 		return "REFUSED"
 	}
 	return s
 }
 
-func shellName(s string) bool {
+func envName(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
 			return false
 		}
 	}

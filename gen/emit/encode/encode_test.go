@@ -195,7 +195,7 @@ func checkShell(t *testing.T, s string) {
 	}
 
 	enc = &Encoder{}
-	n := enc.ShellName("n", s)
+	n := enc.EnvName("n", s)
 	if !refused(t, enc, "n") {
 		got, err := words(t, `echo "${`+n+`:-x}"`)
 		if err != nil || len(got) != 2 || got[1] != "x" {

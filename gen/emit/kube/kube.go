@@ -156,39 +156,43 @@ func Objects(s *spec.Service) ([]any, error) {
 // manifest reads other than it is (see gen/emit/encode).
 func visible(s *spec.Service) error {
 	enc := &encode.Encoder{}
-	text := func(field, v string) { enc.Text(field, v, "a Kubernetes manifest") }
-	text("name", s.Name)
-	text("image.ref", s.Image.Ref)
-	text("image.workdir", s.Image.Workdir)
-	text("health.port", s.Health.Port)
-	text("health.liveness", s.Health.Liveness)
-	text("health.readiness", s.Health.Readiness)
-	text("kubernetes.fuseResource", s.Kubernetes.FUSEResource)
+	const ctx = "a Kubernetes manifest"
+	text := func(field, v string) { enc.Text(field, v, ctx) }
+	name := func(field, v string) { enc.Name(field, v, ctx) }
+	name("name", s.Name)
+	name("image.ref", s.Image.Ref)
+	name("image.workdir", enc.AbsPath("image.workdir", s.Image.Workdir))
+	name("health.port", s.Health.Port)
+	name("health.liveness", s.Health.Liveness)
+	name("health.readiness", s.Health.Readiness)
+	if s.FUSE != nil {
+		name("kubernetes.fuseResource", s.Kubernetes.FUSEResource)
+	}
 	for k, v := range s.Labels {
-		text(encode.Field("labels", k), k)
+		name(encode.Field("labels", k), k)
 		text(encode.Field("labels", k), v)
 	}
 	for _, e := range s.Env {
-		text(encode.Field("env", e.Name), e.Name)
+		name(encode.Field("env", e.Name), e.Name)
 		text(encode.Field("env", e.Name, "value"), e.Value)
 	}
 	for _, p := range s.Ports {
-		text(encode.Field("ports", p.Name), p.Name)
-		text(encode.Field("ports", p.Name, "protocol"), p.Protocol)
+		name(encode.Field("ports", p.Name), p.Name)
+		name(encode.Field("ports", p.Name, "protocol"), p.Protocol)
 	}
 	for _, v := range s.Volumes {
-		text(encode.Field("volumes", v.Name), v.Name)
-		text(encode.Field("volumes", v.Name, "path"), v.Path)
+		name(encode.Field("volumes", v.Name), v.Name)
+		name(encode.Field("volumes", v.Name, "path"), enc.AbsPath(encode.Field("volumes", v.Name, "path"), v.Path))
 		text(encode.Field("volumes", v.Name, "size"), v.Size)
 	}
 	for _, c := range s.Security.Capabilities {
-		text(encode.Field("security", "capabilities", c.Name), c.Name)
+		name(encode.Field("security", "capabilities", c.Name), c.Name)
 	}
 	for _, q := range []struct{ field, v string }{
 		{"resources.cpu.request", s.Resources.CPURequest}, {"resources.cpu.limit", s.Resources.CPULimit},
 		{"resources.memory.request", s.Resources.MemoryRequest}, {"resources.memory.limit", s.Resources.MemoryLimit},
 	} {
-		text(q.field, q.v)
+		name(q.field, q.v)
 	}
 	return enc.Err()
 }

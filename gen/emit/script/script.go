@@ -35,7 +35,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	// Every variable name is checked once; the script then writes it as is.
 	names := make(map[string]string, len(s.Env))
 	for _, e := range s.Env {
-		names[e.Name] = enc.ShellName(encode.Field("env", e.Name), e.Name)
+		names[e.Name] = enc.EnvName(encode.Field("env", e.Name), e.Name)
 	}
 
 	b.WriteString("# Required variables: each stops start-up with its name when unset or empty.\n")
@@ -57,7 +57,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	}
 
 	if s.FUSE != nil {
-		mp := enc.ShellWord("fuse.mountPoint", s.FUSE.MountPoint)
+		mp := enc.ShellWord("fuse.mountPoint", enc.AbsPath("fuse.mountPoint", s.FUSE.MountPoint))
 		for _, e := range s.Env {
 			if !e.Secret && e.HasValue && e.Value == s.FUSE.MountPoint {
 				mp = fmt.Sprintf("\"${%s-%s}\"", names[e.Name], enc.ShellInQuotes(encode.Field("env", e.Name, "value"), e.Value))
@@ -91,14 +91,15 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 			n := names[e.Name]
 			ref := fmt.Sprintf("${%s}", n)
 			if !e.Required {
-				ref = fmt.Sprintf("${%s:-%s}", n, enc.ShellInQuotes(encode.Field("env", e.Name, "value"), e.Value))
+				f := encode.Field("env", e.Name, "value")
+				ref = fmt.Sprintf("${%s:-%s}", n, enc.ShellInQuotes(f, enc.AbsPath(f, e.Value)))
 			}
 			fmt.Fprintf(&b, "mkdir -p \"%s\" || die \"cannot create %s=%s\"\n", ref, n, ref)
 			fmt.Fprintf(&b, "[ -w \"%s\" ] || die \"%s=%s is not writable by uid $(id -u)\"\n", ref, n, ref)
 		}
 	}
 
-	args := []string{enc.ShellOperand("entry.binary", path.Join("/usr/local/bin", s.Entry.Binary))}
+	args := []string{enc.ShellOperand("entry.binary", path.Join("/usr/local/bin", enc.FileName("entry.binary", s.Entry.Binary)))}
 	for i, a := range s.Entry.Args {
 		args = append(args, enc.ShellWord(encode.Field("entry", "args", i), a))
 	}
