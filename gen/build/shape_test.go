@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"go.yaml.in/yaml/v3"
 	"mvdan.cc/sh/v3/syntax"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 )
@@ -231,22 +233,23 @@ func composeShape(data []byte) ([]string, error) {
 	return append(out, fmt.Sprintf("interpolations %d", len(template.ExtractVariables(doc, template.DefaultPattern)))), nil
 }
 
-// kubeShape is each object's kind and key paths, in file order.
+// kubeShape is each object's kind and key paths, in file order, read as
+// kubectl reads them (sigs.k8s.io/yaml: YAML 1.1 to JSON).
 func kubeShape(data []byte) ([]string, error) {
 	var out []string
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var doc map[string]any
-		if err := dec.Decode(&doc); err != nil {
-			if err.Error() == "EOF" {
-				break
-			}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		j, err := k8syaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			return nil, err
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(j, &obj); err != nil {
 			return nil, err
 		}
 		var paths []string
-		walkYAML(doc, "", "", kubeData, &paths)
+		walkYAML(obj, "", "", kubeData, &paths)
 		slices.Sort(paths)
-		out = append(out, fmt.Sprintf("object %v %v", doc["apiVersion"], doc["kind"]))
+		out = append(out, fmt.Sprintf("object %v %v", obj["apiVersion"], obj["kind"]))
 		out = append(out, paths...)
 	}
 	return out, nil
@@ -268,6 +271,8 @@ func walkYAML(v any, path, key string, data map[string]bool, out *[]string) {
 		for i, e := range v {
 			walkYAML(e, fmt.Sprintf("%s[%d]", path, i), "", data, out)
 		}
+	case int, int64, uint64, float64:
+		*out = append(*out, path+": number") // 1 and 0.5 are both numbers to compose
 	default:
 		*out = append(*out, fmt.Sprintf("%s: %T", path, v))
 	}

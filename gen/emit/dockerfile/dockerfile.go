@@ -6,7 +6,9 @@ package dockerfile
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,46 +133,54 @@ func envName(enc *encode.Encoder, name string) string {
 // label remembers the spec field its value comes from.
 func writeLabels(b *bytes.Buffer, enc *encode.Encoder, s *spec.Service) {
 	type label struct{ value, field, keyField string }
-	l := map[string]label{
-		"org.opencontainers.image.title":       {s.Name, "name", ""},
-		"org.opencontainers.image.description": {s.Description, "description", ""},
-		"org.opencontainers.image.base.name":   {s.Image.Runtime, "image.runtime", ""},
+	l := map[string]label{}
+	// set writes one label; two fields that write one label with
+	// different values are refused: one of them would be lost silently.
+	set := func(key, value, field, keyField string) {
+		if old, ok := l[key]; ok && old.value != value {
+			enc.Fail(field, value, "a Dockerfile LABEL", fmt.Sprintf("label %s is also written from %s, with another value; one of them would be lost", key, old.field))
+			return
+		}
+		l[key] = label{value, field, keyField}
 	}
+	set("org.opencontainers.image.title", s.Name, "name", "")
+	set("org.opencontainers.image.description", s.Description, "description", "")
+	set("org.opencontainers.image.base.name", s.Image.Runtime, "image.runtime", "")
 	if v, ok := s.Labels["version"]; ok {
-		l["org.opencontainers.image.version"] = label{v, "labels.version", ""}
+		set("org.opencontainers.image.version", v, "labels.version", "")
 	}
 	if v, ok := s.Labels["maintainer"]; ok {
-		l["org.opencontainers.image.authors"] = label{v, "labels.maintainer", ""}
+		set("org.opencontainers.image.authors", v, "labels.maintainer", "")
 	}
-	for k, v := range s.Labels {
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		f := encode.Field("labels", k)
-		l[k] = label{v, f, f}
+		set(k, s.Labels[k], f, f)
 	}
-	for k, v := range s.Image.Labels {
+	for _, k := range slices.Sorted(maps.Keys(s.Image.Labels)) {
 		f := encode.Field("image", "labels", k)
-		l[k] = label{v, f, f}
+		set(k, s.Image.Labels[k], f, f)
 	}
-	l["io.lighthouse.run.user"] = label{fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), "image.user", ""}
+	set("io.lighthouse.run.user", fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), "image.user", "")
 	if s.Image.UID == 0 { // the schema asks a reason of uid 0 only; an empty one is written as it is
-		l["io.lighthouse.run.root-reason"] = label{s.Image.RootReason, "image.user.rootReason", ""}
+		set("io.lighthouse.run.root-reason", s.Image.RootReason, "image.user.rootReason", "")
 	}
-	l["io.lighthouse.resources.cpu.request"] = label{s.Resources.CPURequest, "resources.cpu.request", ""}
-	l["io.lighthouse.resources.cpu.limit"] = label{s.Resources.CPULimit, "resources.cpu.limit", ""}
-	l["io.lighthouse.resources.memory.request"] = label{s.Resources.MemoryRequest, "resources.memory.request", ""}
-	l["io.lighthouse.resources.memory.limit"] = label{s.Resources.MemoryLimit, "resources.memory.limit", ""}
+	set("io.lighthouse.resources.cpu.request", s.Resources.CPURequest, "resources.cpu.request", "")
+	set("io.lighthouse.resources.cpu.limit", s.Resources.CPULimit, "resources.cpu.limit", "")
+	set("io.lighthouse.resources.memory.request", s.Resources.MemoryRequest, "resources.memory.request", "")
+	set("io.lighthouse.resources.memory.limit", s.Resources.MemoryLimit, "resources.memory.limit", "")
 	for _, c := range s.Security.Capabilities {
 		f := encode.Field("security", "capabilities", c.Name)
-		l["io.lighthouse.capability."+strings.ToLower(c.Name)] = label{c.Reason, f + ".reason", f}
+		set("io.lighthouse.capability."+strings.ToLower(c.Name), c.Reason, f+".reason", f)
 	}
 	for _, d := range s.Security.Devices {
 		f := encode.Field("security", "devices", d.Name)
-		l["io.lighthouse.device"+strings.ReplaceAll(d.Name, "/", ".")] = label{d.Reason, f + ".reason", f}
+		set("io.lighthouse.device"+strings.ReplaceAll(d.Name, "/", "."), d.Reason, f+".reason", f)
 	}
 	if s.Security.Privileged {
-		l["io.lighthouse.privileged"] = label{s.Security.PrivilegedReason, "security.privilegedReason", ""}
+		set("io.lighthouse.privileged", s.Security.PrivilegedReason, "security.privilegedReason", "")
 	}
 	if s.FUSE != nil {
-		l["io.lighthouse.fuse.mount-point"] = label{s.FUSE.MountPoint, "fuse.mountPoint", ""}
+		set("io.lighthouse.fuse.mount-point", s.FUSE.MountPoint, "fuse.mountPoint", "")
 	}
 	keys := make([]string, 0, len(l))
 	for k := range l {

@@ -48,6 +48,12 @@ func TestRefusesWhatAContextCannotCarry(t *testing.T) {
 			s.Image.Labels["org.opencontainers.image.source"] = "x\nRUN id"
 		}},
 		{"= in an image label key", `image.labels."a=b"`, func(s *spec.Service) { s.Image.Labels["a=b"] = "x" }},
+		{"an image label that another field writes (one would be lost)", `image.labels."org.opencontainers.image.title"`, func(s *spec.Service) {
+			s.Image.Labels["org.opencontainers.image.title"] = "other"
+		}},
+		{"two devices that write one label", `security.devices."/dev/a/b".reason`, func(s *spec.Service) {
+			s.Security.Devices = append(s.Security.Devices, spec.Grant{Name: "/dev/a.b", Reason: "one reason here"}, spec.Grant{Name: "/dev/a/b", Reason: "another reason"})
+		}},
 		{"newline in an ENV value", "env.NOTES_LISTEN.value", func(s *spec.Service) { s.Env[0].Value = ":8080\nRUN id" }},
 		{"newline in a health word", "entry.health[1]", func(s *spec.Service) { s.Entry.Health[1] = "--quick\nRUN id" }},
 		{"space in the runtime image", "image.runtime", func(s *spec.Service) { s.Image.Runtime = "alpine:3.22 AS x" }},
