@@ -127,13 +127,7 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 		}
 		t := types.ServiceVolumeConfig{Type: types.VolumeTypeTmpfs, Target: target}
 		if v.Size != "" {
-			q, err := resource.ParseQuantity(v.Size)
-			if err != nil {
-				enc.Fail(f+".size", v.Size, "a compose tmpfs size", err.Error())
-			}
-			if err == nil && q.Sign() <= 0 {
-				enc.Fail(f+".size", v.Size, "a compose tmpfs size", "compose leaves a size of 0 out, and the tmpfs would have the default size")
-			}
+			q := quantity(enc, f+".size", v.Size, "a compose tmpfs size", false)
 			t.Tmpfs = &types.ServiceVolumeTmpfs{Size: types.UnitBytes(q.Value())}
 		}
 		svc.Volumes = append(svc.Volumes, t)
@@ -166,22 +160,35 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 }
 
 // res parses the CPU and memory quantities of resources.*.<which>; one
-// that does not parse is refused, and so is a zero or negative one:
-// compose leaves it out (a limit of 0 would be no limit at all).
+// that does not parse is refused, and so is one compose cannot hold: 0
+// or less (compose leaves it out; a limit of 0 would be no limit at
+// all), or more than its integer fields hold.
 func res(enc *encode.Encoder, which, cpu, mem string) *types.Resource {
-	quantity := func(field, text string) resource.Quantity {
-		q, err := resource.ParseQuantity(text)
-		switch {
-		case err != nil:
-			enc.Fail(field, text, "compose's deploy.resources", err.Error())
-		case q.Sign() <= 0:
-			enc.Fail(field, text, "compose's deploy.resources", "compose leaves a quantity of 0 out (a limit of 0 would be no limit at all)")
-		}
+	c := quantity(enc, "resources.cpu."+which, cpu, "compose's deploy.resources", true)
+	m := quantity(enc, "resources.memory."+which, mem, "compose's deploy.resources", false)
+	return &types.Resource{NanoCPUs: types.NanoCPUs(float64(c.MilliValue()) / 1000), MemoryBytes: types.UnitBytes(m.Value())}
+}
+
+// quantity parses a quantity compose writes as a positive integer of
+// bytes (or, milli, of thousandths of a CPU): one that does not parse,
+// is not positive or does not fit an int64 is refused.
+func quantity(enc *encode.Encoder, field, text, context string, milli bool) resource.Quantity {
+	q, err := resource.ParseQuantity(text)
+	if err != nil {
+		enc.Fail(field, text, context, err.Error())
 		return q
 	}
-	c := quantity("resources.cpu."+which, cpu)
-	m := quantity("resources.memory."+which, mem)
-	return &types.Resource{NanoCPUs: types.NanoCPUs(float64(c.MilliValue()) / 1000), MemoryBytes: types.UnitBytes(m.Value())}
+	v, back := q.Value(), resource.NewQuantity(q.Value(), resource.DecimalSI)
+	if milli {
+		v, back = q.MilliValue(), resource.NewMilliQuantity(q.MilliValue(), resource.DecimalSI)
+	}
+	switch {
+	case q.Sign() <= 0:
+		enc.Fail(field, text, context, "compose leaves a quantity of 0 out (a limit of 0 would be no limit at all)")
+	case v <= 0 || back.Cmp(q) < 0:
+		enc.Fail(field, text, context, "it is more than compose's integer fields hold")
+	}
+	return q
 }
 
 func duration(d time.Duration) *types.Duration {
