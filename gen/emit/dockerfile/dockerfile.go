@@ -82,6 +82,13 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	if len(dirs) > 0 {
 		run += fmt.Sprintf(" \\\n && mkdir -p %s \\\n && chown %d:%d %s", strings.Join(dirs, " "), s.Image.UID, s.Image.GID, strings.Join(dirs, " "))
 	}
+	for _, line := range strings.Split(run, "\n") {
+		if len(line) > encode.MaxDockerfileLine-len("RUN ") {
+			enc.Fail("volumes", fmt.Sprintf("%d directories", len(dirs)), "the RUN that creates the volumes' directories",
+				fmt.Sprintf("their paths make a line of %d bytes, and BuildKit reads lines of at most %d; shorten the paths", len(line), encode.MaxDockerfileLine))
+			break
+		}
+	}
 	fmt.Fprintf(&b, "RUN %s\n\n", run)
 
 	writeLabels(&b, enc, s)
@@ -107,9 +114,13 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	b.WriteString("STOPSIGNAL SIGTERM\n")
 	fmt.Fprintf(&b, "ENTRYPOINT %s\n", enc.ExecForm([]string{"name"}, []string{start}))
 
-	// BuildKit reads a line of at most 64 KiB; a longer one (many long
-	// volume paths in the mkdir line, say) is not a Dockerfile.
+	// BuildKit reads a line of at most 64 KiB; each string is at most
+	// half of that and the mkdir line is checked above, so this catches
+	// what neither foresaw (a refusal already explains itself).
 	for i, line := range strings.Split(b.String(), "\n") {
+		if enc.Err() != nil {
+			break
+		}
 		if len(line) > encode.MaxDockerfileLine {
 			enc.Other("the Dockerfile", fmt.Sprintf("line %d", i+1), "a Dockerfile line",
 				fmt.Sprintf("it is %d bytes long, and BuildKit reads lines of at most %d", len(line), encode.MaxDockerfileLine))

@@ -2,6 +2,7 @@ package dockerfile
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,6 +69,11 @@ func TestRefusesWhatAContextCannotCarry(t *testing.T) {
 		{"space in the binary", "entry.binary", func(s *spec.Service) { s.Entry.Binary = "notes x" }},
 		{"path in the binary (was cleaned into another file)", "entry.binary", func(s *spec.Service) { s.Entry.Binary = "../../../etc/passwd" }},
 		{"bad env name", `env."A B"`, func(s *spec.Service) { s.Env[0].Name = "A B" }},
+		{"volume paths longer than a line BuildKit reads", "volumes", func(s *spec.Service) {
+			for i := range 20 {
+				s.Volumes = append(s.Volumes, spec.Volume{Name: fmt.Sprint("v", i), Path: fmt.Sprintf("/%s%d", strings.Repeat("a", 4000), i), Persistent: true, Size: "1Gi"})
+			}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := notes(t)
