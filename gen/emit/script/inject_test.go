@@ -2,6 +2,7 @@ package script
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +155,30 @@ func TestArgumentsStayWords(t *testing.T) {
 		if _, err := os.Stat(pwned); err == nil {
 			t.Fatalf("%s ran an argument as a command", sh[0])
 		}
+	}
+}
+
+// TestQuotedLiteralsPassShellcheck: arguments quoted as literal text
+// ($, backtick, backslash, a leading ~ in single quotes) are what the
+// spec says, and shellcheck (which vet runs) is told so.
+func TestQuotedLiteralsPassShellcheck(t *testing.T) {
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("shellcheck not installed; .ci/run installs it")
+		}
+		t.Skip("shellcheck not installed")
+	}
+	s := loadSpec(t, notesDir)
+	s.Entry.Args = []string{"$(id)", "`id`", `\`, "~root", "--x=$HOME"}
+	b, err := Emit(s, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "start.sh")
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }

@@ -73,8 +73,8 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 				why = append(why, d.Reason)
 			}
 		}
-		fmt.Fprintf(&b, "  [ -c /dev/fuse ] || die %s\n", enc.ShellWord(encode.Field("security", "devices", "/dev/fuse", "reason"),
-			"/dev/fuse is missing: pass the device in ("+strings.Join(why, "; ")+")"))
+		msg := enc.ShellWord(encode.Field("security", "devices", "/dev/fuse", "reason"), "/dev/fuse is missing: pass the device in ("+strings.Join(why, "; ")+")")
+		fmt.Fprintf(&b, "%s  [ -c /dev/fuse ] || die %s\n", literalNote("  ", msg), msg)
 		b.WriteString("  [ -d \"$fuse_mount\" ] || mkdir -p \"$fuse_mount\" 2>/dev/null || die \"mount point $fuse_mount is missing and cannot be created\"\n")
 		b.WriteString("fi\n")
 	}
@@ -103,10 +103,24 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	for i, a := range s.Entry.Args {
 		args = append(args, enc.ShellWord(encode.Field("entry", "args", i), a))
 	}
-	fmt.Fprintf(&b, "\nexec %s\n", strings.Join(args, " "))
+	fmt.Fprintf(&b, "\n%sexec %s\n", literalNote("", args...), strings.Join(args, " "))
 
 	if err := enc.Err(); err != nil {
 		return nil, err
 	}
 	return emit.AddHeader(b.Bytes(), o.Version, s.Source, s.Digest, true), nil
+}
+
+// literalNote is a shellcheck directive for a line whose words are
+// single-quoted literal text holding $, `, \ or a leading ~ (spec text,
+// quoted by syntax.Quote so the shell does not expand it): shellcheck
+// would take it for an expansion meant to happen (SC2016, SC1003,
+// SC2088). Other lines get none, so the usual script is unchanged.
+func literalNote(indent string, words ...string) string {
+	for _, w := range words {
+		if strings.HasPrefix(w, "'") && strings.ContainsAny(w, "$`\\~") {
+			return indent + "# The quoted words are literal text from the spec.\n" + indent + "# shellcheck disable=SC1003,SC2016,SC2088\n"
+		}
+	}
+	return ""
 }
