@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
 	"github.com/rogpeppe/go-internal/diff"
 
 	"github.com/lighthouse-project/lighthouse/gen/audit"
@@ -22,6 +25,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 	"github.com/lighthouse-project/lighthouse/gen/emit/compose"
 	"github.com/lighthouse-project/lighthouse/gen/emit/dockerfile"
+	"github.com/lighthouse-project/lighthouse/gen/emit/encode"
 	"github.com/lighthouse-project/lighthouse/gen/emit/kube"
 	"github.com/lighthouse-project/lighthouse/gen/emit/script"
 	"github.com/lighthouse-project/lighthouse/gen/explain"
@@ -172,12 +176,63 @@ func Emit(s *spec.Service, eo emit.Options) ([]File, error) {
 		one(slowest, emit.Kubernetes)
 	}
 	wg.Wait()
+	if err := refusals(s, errs); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return files, nil
+}
+
+// refusals turns the strings the emitters refused (encode.Errors, errs in
+// the order of emit.Names) into one CUE error list, each at the spec
+// position of its field, so they read like the schema's errors; nil when
+// no emitter refused a string.
+func refusals(s *spec.Service, errs []error) error {
+	var all cueerrors.Error
+	for i, err := range errs {
+		es, ok := encode.AsErrors(err)
+		if !ok {
+			continue
+		}
+		for _, e := range es {
+			r := &refusal{msg: emit.Names[i] + ": " + e.Error()}
+			if e.Field != "" {
+				r.pos = s.Pos(e.Field)
+				for _, sel := range cue.ParsePath(e.Field).Selectors() {
+					r.path = append(r.path, sel.String())
+				}
+				r.msg = fmt.Sprintf("%s cannot be written into %s (%s): %s", encode.Show(e.Value), e.Context, emit.Names[i], e.Reason)
+			}
+			all = cueerrors.Append(all, r)
+		}
+	}
+	if all == nil {
+		return nil
+	}
+	return all
+}
+
+// refusal is a string an emitter refused, as a CUE error at the spec
+// position of its field (none for a string that is no spec field).
+type refusal struct {
+	pos  token.Pos
+	path []string
+	msg  string
+}
+
+func (r *refusal) Position() token.Pos         { return r.pos }
+func (r *refusal) InputPositions() []token.Pos { return nil }
+func (r *refusal) Path() []string              { return r.path }
+func (r *refusal) Msg() (string, []any)        { return "%s", []any{r.msg} }
+func (r *refusal) Error() string {
+	if len(r.path) == 0 {
+		return r.msg
+	}
+	return strings.Join(r.path, ".") + ": " + r.msg
 }
 
 // EmitOptions places the output folder in the Docker build context: the

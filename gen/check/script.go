@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -53,7 +54,7 @@ func ParseScript(file string, data []byte) (*Script, error) {
 		s.LastLine = int(last.Pos().Line())
 		if call, ok := last.Cmd.(*syntax.CallExpr); ok && len(call.Args) > 1 && wordString(call.Args[0]) == "exec" {
 			for _, a := range call.Args[1:] {
-				s.Exec = append(s.Exec, wordString(a))
+				s.Exec = append(s.Exec, wordValue(a))
 			}
 			s.ExecLine = s.LastLine
 		}
@@ -110,6 +111,29 @@ func (s *Script) call(c *syntax.CallExpr) {
 }
 
 // wordString prints a word back as shell source; a plain literal prints as itself.
+// wordValue is a word as the shell passes it when it expands nothing
+// (quotes removed: 'a b' is a b), else as printed source.
+func wordValue(w *syntax.Word) string {
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit, *syntax.SglQuoted:
+		case *syntax.DblQuoted:
+			for _, q := range p.Parts {
+				if _, ok := q.(*syntax.Lit); !ok {
+					return wordString(w)
+				}
+			}
+		default:
+			return wordString(w)
+		}
+	}
+	v, err := expand.Literal(&expand.Config{Env: expand.ListEnviron()}, w)
+	if err != nil {
+		return wordString(w)
+	}
+	return v
+}
+
 func wordString(w *syntax.Word) string {
 	if lit := w.Lit(); lit != "" {
 		return lit

@@ -267,6 +267,17 @@ func withoutEchoes(all errors.Error) errors.Error {
 	for _, e := range list {
 		format, args := e.Msg()
 		echo := false
+		// A validator of a field (#Line's pattern, say) that meets the
+		// error a rule put there reports "invalid left-hand value to
+		// '=~' (type _|_): <that error>": the rule's own error says it.
+		if strings.HasPrefix(format, "invalid left-hand value to ") && strings.Contains(format, "(type %s)") && len(args) >= 2 && fmt.Sprint(args[1]) == "_|_" {
+			for _, o := range list {
+				if o != e && slices.Equal(o.Path(), e.Path()) {
+					f, _ := o.Msg()
+					echo = echo || !strings.HasPrefix(f, "invalid left-hand value to ")
+				}
+			}
+		}
 		if strings.HasPrefix(format, "cannot use %s (type %s) as type %s") && len(args) > 0 {
 			for _, o := range list {
 				if len(o.Path()) <= len(e.Path()) || !slices.Equal(o.Path()[:len(e.Path())], e.Path()) {

@@ -5,46 +5,65 @@ package dockerfile
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
+	"github.com/lighthouse-project/lighthouse/gen/emit/encode"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
 // BinDir is where the entry binary and the start script live in the image.
 const BinDir = "/usr/local/bin"
 
-// Emit returns the Dockerfile of s.
+// Emit returns the Dockerfile of s. Every string is encoded for the
+// context it lands in (gen/emit/encode): comment text, double-quoted
+// LABEL and ENV words, unquoted instruction words, POSIX shell words in
+// RUN, exec-form JSON; a string that cannot be written as it is fails
+// the emitter with encode.Errors.
 func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	var b bytes.Buffer
-	bin := path.Join(BinDir, s.Entry.Binary)
-	start := path.Join(BinDir, s.Name+"-start")
+	enc := &encode.Encoder{}
+	bin := path.Join(BinDir, enc.FileName("entry.binary", s.Entry.Binary))
+	start := path.Join(BinDir, enc.FileName("name", s.Name+"-start"))
 	script := path.Join(o.ContextDir, emit.Script)
 
-	fmt.Fprintf(&b, "# %s: %s\n#\n", s.Name, s.Description)
-	fmt.Fprintf(&b, "# Build context: %s from this file's folder (lighthouse-gen --context, by default the Go module root); this folder is %s in it.\n", o.ContextRoot, o.ContextDir)
+	// Words used more than once are encoded once.
+	binWord := enc.DockerfileWord("entry.binary", bin)
+	startWord := enc.DockerfileWord("name", start)
+	const outDir, context = "the output folder's path in the build context (--out)", "the build context (--context)"
+	scriptWord := enc.Outside(outDir, func(x *encode.Encoder) string { return x.DockerfileWord("", script) })
+
+	fmt.Fprintf(&b, "# %s: %s\n#\n", enc.DockerfileComment("name", s.Name), enc.DockerfileComment("description", s.Description))
+	fmt.Fprintf(&b, "# Build context: %s from this file's folder (lighthouse-gen --context, by default the Go module root); this folder is %s in it.\n",
+		enc.Outside(context, func(x *encode.Encoder) string { return x.DockerfileComment("", o.ContextRoot) }),
+		enc.Outside(outDir, func(x *encode.Encoder) string { return x.DockerfileComment("", o.ContextDir) }))
 	switch s.Image.Mode {
 	case "prebuilt":
-		fmt.Fprintf(&b, "# Mode prebuilt: the context must hold bin/%s, a static binary built outside\n", s.Entry.Binary)
-		fmt.Fprintf(&b, "# (CGO_ENABLED=0 go build -o bin/%s %s), and %s.\n\n", s.Entry.Binary, s.Entry.Package, script)
+		fmt.Fprintf(&b, "# Mode prebuilt: the context must hold bin/%s, a static binary built outside\n", enc.DockerfileComment("entry.binary", s.Entry.Binary))
+		fmt.Fprintf(&b, "# (CGO_ENABLED=0 go build -o bin/%s %s), and %s.\n\n", enc.DockerfileComment("entry.binary", s.Entry.Binary),
+			enc.DockerfileComment("entry.package", s.Entry.Package), scriptWord)
 	default:
-		fmt.Fprintf(&b, "# Mode multistage: %s builds %s with CGO off.\n\n", s.Image.Builder, s.Entry.Package)
-		fmt.Fprintf(&b, "FROM %s AS build\n", s.Image.Builder)
+		fmt.Fprintf(&b, "# Mode multistage: %s builds %s with CGO off.\n\n", enc.DockerfileComment("image.builder", s.Image.Builder), enc.DockerfileComment("entry.package", s.Entry.Package))
+		fmt.Fprintf(&b, "FROM %s AS build\n", enc.DockerfileWord("image.builder", s.Image.Builder))
 		b.WriteString("WORKDIR /src\nCOPY go.mod go.sum ./\nRUN go mod download\nCOPY . .\n")
-		fmt.Fprintf(&b, "RUN CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\" -o /out/%s %s\n\n", s.Entry.Binary, s.Entry.Package)
+		// RUN is shell form: each word is a POSIX shell word, and the
+		// package an operand (never an option) of go build.
+		fmt.Fprintf(&b, "RUN CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\" -o %s %s\n\n",
+			enc.ShellOperand("entry.binary", "/out/"+s.Entry.Binary), enc.ShellOperand("entry.package", s.Entry.Package))
 	}
 
-	fmt.Fprintf(&b, "FROM %s\n", s.Image.Runtime)
+	fmt.Fprintf(&b, "FROM %s\n", enc.DockerfileWord("image.runtime", s.Image.Runtime))
 	if s.Image.Mode == "prebuilt" {
-		fmt.Fprintf(&b, "COPY bin/%s %s\n", s.Entry.Binary, bin)
+		fmt.Fprintf(&b, "COPY %s %s\n", enc.DockerfileWord("entry.binary", "bin/"+s.Entry.Binary), binWord)
 	} else {
-		fmt.Fprintf(&b, "COPY --from=build /out/%s %s\n", s.Entry.Binary, bin)
+		fmt.Fprintf(&b, "COPY --from=build %s %s\n", enc.DockerfileWord("entry.binary", "/out/"+s.Entry.Binary), binWord)
 	}
-	fmt.Fprintf(&b, "COPY %s %s\n", script, start)
+	fmt.Fprintf(&b, "COPY %s %s\n", scriptWord, startWord)
 
 	// Directories the process writes (volumes) are created owned by its
 	// user, so fresh named volumes inherit the ownership; the FUSE mount
@@ -52,79 +71,127 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	var dirs []string
 	for _, v := range s.Volumes {
 		if v.Persistent {
-			dirs = append(dirs, v.Path)
+			f := encode.Field("volumes", v.Name, "path")
+			dirs = append(dirs, enc.ShellOperand(f, enc.AbsPath(f, v.Path)))
 		}
 	}
 	if s.FUSE != nil {
-		dirs = append(dirs, s.FUSE.MountPoint)
+		dirs = append(dirs, enc.ShellOperand("fuse.mountPoint", enc.AbsPath("fuse.mountPoint", s.FUSE.MountPoint)))
 	}
-	run := fmt.Sprintf("chmod 0755 %s %s", bin, start)
+	run := fmt.Sprintf("chmod 0755 %s %s", enc.ShellOperand("entry.binary", bin), enc.ShellOperand("name", start))
 	if len(dirs) > 0 {
 		run += fmt.Sprintf(" \\\n && mkdir -p %s \\\n && chown %d:%d %s", strings.Join(dirs, " "), s.Image.UID, s.Image.GID, strings.Join(dirs, " "))
 	}
+	for _, line := range strings.Split(run, "\n") {
+		if len(line) > encode.MaxDockerfileLine-len("RUN ") {
+			enc.Fail("volumes", fmt.Sprintf("%d directories", len(dirs)), "the RUN that creates the volumes' directories",
+				fmt.Sprintf("their paths make a line of %d bytes, and BuildKit reads lines of at most %d; shorten the paths", len(line), encode.MaxDockerfileLine))
+			break
+		}
+	}
 	fmt.Fprintf(&b, "RUN %s\n\n", run)
 
-	writeLabels(&b, s)
+	writeLabels(&b, enc, s)
 
 	for _, e := range s.Env {
 		if !e.Secret && e.HasValue {
-			fmt.Fprintf(&b, "ENV %s=%s\n", e.Name, quote(e.Value))
+			fmt.Fprintf(&b, "ENV %s=%s\n", envName(enc, e.Name), enc.DockerfileQuoted(encode.Field("env", e.Name, "value"), e.Value))
 		}
 	}
 	for _, p := range s.Ports {
-		fmt.Fprintf(&b, "EXPOSE %d/%s\n", p.Number, strings.ToLower(p.Protocol))
+		fmt.Fprintf(&b, "EXPOSE %d/%s\n", p.Number, enc.DockerfileWord(encode.Field("ports", p.Name, "protocol"), strings.ToLower(p.Protocol)))
 	}
-	fmt.Fprintf(&b, "WORKDIR %s\n", s.Image.Workdir)
+	fmt.Fprintf(&b, "WORKDIR %s\n", enc.DockerfileWord("image.workdir", enc.AbsPath("image.workdir", s.Image.Workdir)))
 	fmt.Fprintf(&b, "USER %d:%d\n", s.Image.UID, s.Image.GID)
 	h := s.Health
+	health := append([]string{bin}, s.Entry.Health...)
+	fields := []string{"entry.binary"}
+	for i := range s.Entry.Health {
+		fields = append(fields, encode.Field("entry", "health", i))
+	}
 	fmt.Fprintf(&b, "HEALTHCHECK --interval=%s --timeout=%s --start-period=%s --retries=%d \\\n  CMD %s\n",
-		h.Interval, h.Timeout, h.StartPeriod, h.Retries, execForm(append([]string{bin}, s.Entry.Health...)))
+		h.Interval, h.Timeout, h.StartPeriod, h.Retries, enc.ExecForm(fields, health))
 	b.WriteString("STOPSIGNAL SIGTERM\n")
-	fmt.Fprintf(&b, "ENTRYPOINT %s\n", execForm([]string{start}))
+	fmt.Fprintf(&b, "ENTRYPOINT %s\n", enc.ExecForm([]string{"name"}, []string{start}))
 
+	// BuildKit reads a line of at most 64 KiB; each string is at most
+	// half of that and the mkdir line is checked above, so this catches
+	// what neither foresaw (a refusal already explains itself).
+	for i, line := range strings.Split(b.String(), "\n") {
+		if enc.Err() != nil {
+			break
+		}
+		if len(line) > encode.MaxDockerfileLine {
+			enc.Other("the Dockerfile", fmt.Sprintf("line %d", i+1), "a Dockerfile line",
+				fmt.Sprintf("it is %d bytes long, and BuildKit reads lines of at most %d", len(line), encode.MaxDockerfileLine))
+		}
+	}
+	if err := enc.Err(); err != nil {
+		return nil, err
+	}
 	return emit.AddHeader(b.Bytes(), o.Version, s.Source, s.Digest, false), nil
+}
+
+// envName is an ENV key: BuildKit ends it at "=" or white space, so it
+// is a shell variable name.
+func envName(enc *encode.Encoder, name string) string {
+	return enc.EnvName(encode.Field("env", name), name)
 }
 
 // writeLabels writes one LABEL instruction: the OCI set, the spec's labels
 // and what the image needs to run (user, resources, privileges with their
-// reasons), so `docker inspect` answers an operator's questions.
-func writeLabels(b *bytes.Buffer, s *spec.Service) {
-	l := map[string]string{
-		"org.opencontainers.image.title":       s.Name,
-		"org.opencontainers.image.description": s.Description,
-		"org.opencontainers.image.base.name":   s.Image.Runtime,
+// reasons), so `docker inspect` answers an operator's questions. Each
+// label remembers the spec field its value comes from.
+func writeLabels(b *bytes.Buffer, enc *encode.Encoder, s *spec.Service) {
+	type label struct{ value, field, keyField string }
+	l := map[string]label{}
+	// set writes one label; two fields that write one label with
+	// different values are refused: one of them would be lost silently.
+	set := func(key, value, field, keyField string) {
+		if old, ok := l[key]; ok && old.value != value {
+			enc.Fail(field, value, "a Dockerfile LABEL", fmt.Sprintf("label %s is also written from %s, with another value; one of them would be lost", key, old.field))
+			return
+		}
+		l[key] = label{value, field, keyField}
 	}
+	set("org.opencontainers.image.title", s.Name, "name", "")
+	set("org.opencontainers.image.description", s.Description, "description", "")
+	set("org.opencontainers.image.base.name", s.Image.Runtime, "image.runtime", "")
 	if v, ok := s.Labels["version"]; ok {
-		l["org.opencontainers.image.version"] = v
+		set("org.opencontainers.image.version", v, "labels.version", "")
 	}
 	if v, ok := s.Labels["maintainer"]; ok {
-		l["org.opencontainers.image.authors"] = v
+		set("org.opencontainers.image.authors", v, "labels.maintainer", "")
 	}
-	for k, v := range s.Labels {
-		l[k] = v
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+		f := encode.Field("labels", k)
+		set(k, s.Labels[k], f, f)
 	}
-	for k, v := range s.Image.Labels {
-		l[k] = v
+	for _, k := range slices.Sorted(maps.Keys(s.Image.Labels)) {
+		f := encode.Field("image", "labels", k)
+		set(k, s.Image.Labels[k], f, f)
 	}
-	l["io.lighthouse.run.user"] = fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID)
-	if s.Image.RootReason != "" {
-		l["io.lighthouse.run.root-reason"] = s.Image.RootReason
+	set("io.lighthouse.run.user", fmt.Sprintf("%d:%d", s.Image.UID, s.Image.GID), "image.user", "")
+	if s.Image.UID == 0 { // the schema asks a reason of uid 0 only; an empty one is written as it is
+		set("io.lighthouse.run.root-reason", s.Image.RootReason, "image.user.rootReason", "")
 	}
-	l["io.lighthouse.resources.cpu.request"] = s.Resources.CPURequest
-	l["io.lighthouse.resources.cpu.limit"] = s.Resources.CPULimit
-	l["io.lighthouse.resources.memory.request"] = s.Resources.MemoryRequest
-	l["io.lighthouse.resources.memory.limit"] = s.Resources.MemoryLimit
+	set("io.lighthouse.resources.cpu.request", s.Resources.CPURequest, "resources.cpu.request", "")
+	set("io.lighthouse.resources.cpu.limit", s.Resources.CPULimit, "resources.cpu.limit", "")
+	set("io.lighthouse.resources.memory.request", s.Resources.MemoryRequest, "resources.memory.request", "")
+	set("io.lighthouse.resources.memory.limit", s.Resources.MemoryLimit, "resources.memory.limit", "")
 	for _, c := range s.Security.Capabilities {
-		l["io.lighthouse.capability."+strings.ToLower(c.Name)] = c.Reason
+		f := encode.Field("security", "capabilities", c.Name)
+		set("io.lighthouse.capability."+strings.ToLower(c.Name), c.Reason, f+".reason", f)
 	}
 	for _, d := range s.Security.Devices {
-		l["io.lighthouse.device"+strings.ReplaceAll(d.Name, "/", ".")] = d.Reason
+		f := encode.Field("security", "devices", d.Name)
+		set("io.lighthouse.device"+strings.ReplaceAll(d.Name, "/", "."), d.Reason, f+".reason", f)
 	}
 	if s.Security.Privileged {
-		l["io.lighthouse.privileged"] = s.Security.PrivilegedReason
+		set("io.lighthouse.privileged", s.Security.PrivilegedReason, "security.privilegedReason", "")
 	}
 	if s.FUSE != nil {
-		l["io.lighthouse.fuse.mount-point"] = s.FUSE.MountPoint
+		set("io.lighthouse.fuse.mount-point", s.FUSE.MountPoint, "fuse.mountPoint", "")
 	}
 	keys := make([]string, 0, len(l))
 	for k := range l {
@@ -137,26 +204,7 @@ func writeLabels(b *bytes.Buffer, s *spec.Service) {
 		if i == 0 {
 			sep = " "
 		}
-		fmt.Fprintf(b, "%s%s=%s", sep, quote(k), quote(l[k]))
+		fmt.Fprintf(b, "%s%s=%s", sep, enc.DockerfileLabelKey(l[k].keyField, k), enc.DockerfileQuoted(l[k].field, l[k].value))
 	}
 	b.WriteString("\n")
-}
-
-// quote writes a Dockerfile double-quoted word: LABEL and ENV substitute
-// variables, so $ and \ and " are escaped.
-func quote(s string) string {
-	return `"` + quoter.Replace(s) + `"`
-}
-
-// quoter is built once: a Replacer builds its lookup tables on first use,
-// which cost more than the quoting of every label of a Dockerfile.
-var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`)
-
-// execForm renders a JSON array, the exec form Docker runs without a shell.
-func execForm(args []string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(args) // []string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -7,7 +7,6 @@ package kube
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 
@@ -20,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
+	"github.com/lighthouse-project/lighthouse/gen/emit/encode"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -53,6 +53,9 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 
 // Objects builds the four objects of s.
 func Objects(s *spec.Service) ([]any, error) {
+	if err := visible(s); err != nil {
+		return nil, err
+	}
 	sel := map[string]string{"app.kubernetes.io/name": s.Name}
 	labels := map[string]string{"app.kubernetes.io/name": s.Name, "app.kubernetes.io/managed-by": "lighthouse-gen"}
 	for k, v := range s.Labels {
@@ -147,21 +150,69 @@ func Objects(s *spec.Service) ([]any, error) {
 	return []any{cm, svc, np, sts}, nil
 }
 
+// visible refuses a spec string with a character that is not visible
+// text before any lands in a manifest: YAML would carry it (escaped or
+// not), but a line break, bidirectional or invisible character in a
+// manifest reads other than it is (see gen/emit/encode).
+func visible(s *spec.Service) error {
+	enc := &encode.Encoder{}
+	const ctx = "a Kubernetes manifest"
+	text := func(field, v string) { enc.Text(field, v, ctx) }
+	name := func(field, v string) { enc.Name(field, v, ctx) }
+	name("name", s.Name)
+	name("image.ref", s.Image.Ref)
+	name("image.workdir", enc.AbsPath("image.workdir", s.Image.Workdir))
+	name("health.port", s.Health.Port)
+	name("health.liveness", s.Health.Liveness)
+	name("health.readiness", s.Health.Readiness)
+	if s.FUSE != nil {
+		name("kubernetes.fuseResource", s.Kubernetes.FUSEResource)
+	}
+	for k, v := range s.Labels {
+		name(encode.Field("labels", k), k)
+		text(encode.Field("labels", k), v)
+	}
+	for _, e := range s.Env {
+		name(encode.Field("env", e.Name), e.Name)
+		text(encode.Field("env", e.Name, "value"), e.Value)
+	}
+	for _, p := range s.Ports {
+		name(encode.Field("ports", p.Name), p.Name)
+		name(encode.Field("ports", p.Name, "protocol"), p.Protocol)
+	}
+	for _, v := range s.Volumes {
+		name(encode.Field("volumes", v.Name), v.Name)
+		name(encode.Field("volumes", v.Name, "path"), enc.AbsPath(encode.Field("volumes", v.Name, "path"), v.Path))
+		text(encode.Field("volumes", v.Name, "size"), v.Size)
+	}
+	for _, c := range s.Security.Capabilities {
+		name(encode.Field("security", "capabilities", c.Name), c.Name)
+	}
+	for _, q := range []struct{ field, v string }{
+		{"resources.cpu.request", s.Resources.CPURequest}, {"resources.cpu.limit", s.Resources.CPULimit},
+		{"resources.memory.request", s.Resources.MemoryRequest}, {"resources.memory.limit", s.Resources.MemoryLimit},
+	} {
+		name(q.field, q.v)
+	}
+	return enc.Err()
+}
+
 func container(s *spec.Service, env []corev1.EnvVar, ports []corev1.ContainerPort) (corev1.Container, []corev1.Volume, []corev1.PersistentVolumeClaim, error) {
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for _, q := range []struct {
 		list  corev1.ResourceList
 		name  corev1.ResourceName
+		field string
 		value string
 	}{
-		{res.Requests, corev1.ResourceCPU, s.Resources.CPURequest},
-		{res.Requests, corev1.ResourceMemory, s.Resources.MemoryRequest},
-		{res.Limits, corev1.ResourceCPU, s.Resources.CPULimit},
-		{res.Limits, corev1.ResourceMemory, s.Resources.MemoryLimit},
+		{res.Requests, corev1.ResourceCPU, "resources.cpu.request", s.Resources.CPURequest},
+		{res.Requests, corev1.ResourceMemory, "resources.memory.request", s.Resources.MemoryRequest},
+		{res.Limits, corev1.ResourceCPU, "resources.cpu.limit", s.Resources.CPULimit},
+		{res.Limits, corev1.ResourceMemory, "resources.memory.limit", s.Resources.MemoryLimit},
 	} {
 		v, err := resource.ParseQuantity(q.value)
 		if err != nil {
-			return corev1.Container{}, nil, nil, fmt.Errorf("resources %s %q: %w", q.name, q.value, err)
+			return corev1.Container{}, nil, nil, quantityError(q.field, q.value, err)
 		}
 		q.list[q.name] = v
 	}
@@ -203,7 +254,7 @@ func container(s *spec.Service, env []corev1.EnvVar, ports []corev1.ContainerPor
 		if v.Persistent {
 			size, err := resource.ParseQuantity(v.Size)
 			if err != nil {
-				return corev1.Container{}, nil, nil, fmt.Errorf("volumes.%s.size: %w", v.Name, err)
+				return corev1.Container{}, nil, nil, quantityError(encode.Field("volumes", v.Name, "size"), v.Size, err)
 			}
 			claims = append(claims, corev1.PersistentVolumeClaim{
 				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
@@ -219,7 +270,7 @@ func container(s *spec.Service, env []corev1.EnvVar, ports []corev1.ContainerPor
 		if v.Size != "" {
 			q, err := resource.ParseQuantity(v.Size)
 			if err != nil {
-				return corev1.Container{}, nil, nil, fmt.Errorf("volumes.%s.size: %w", v.Name, err)
+				return corev1.Container{}, nil, nil, quantityError(encode.Field("volumes", v.Name, "size"), v.Size, err)
 			}
 			ed.SizeLimit = &q
 		}
@@ -256,6 +307,11 @@ func container(s *spec.Service, env []corev1.EnvVar, ports []corev1.ContainerPor
 		WorkingDir:      s.Image.Workdir,
 	}
 	return ctr, vols, claims, nil
+}
+
+// quantityError refuses a quantity the upstream parser does not read.
+func quantityError(field, value string, err error) error {
+	return encode.Errors{{Field: field, Value: value, Context: "a Kubernetes quantity", Reason: err.Error()}}
 }
 
 // marshal renders one object as YAML without the server-owned fields
