@@ -139,7 +139,7 @@ func TestSecondsOfIsGo(t *testing.T) {
 	cases := []string{"0s", "1s", "30s", "1m", "1m30s", "2h", "1h0m1s", "596523h14m7s", "2147483647s", "007s", "90m", "1h61m"}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 200 {
-		d := time.Duration(r.Int64N(int64(2562047*time.Hour))).Truncate(time.Second)
+		d := time.Duration(r.Int64N(int64(2562047 * time.Hour))).Truncate(time.Second)
 		cases = append(cases, d.String(), fmt.Sprintf("%ds", int64(d/time.Second)))
 	}
 	for _, d := range cases {
