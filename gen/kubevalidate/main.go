@@ -3,6 +3,10 @@
 // (unknown and duplicate fields are errors), applies the API server's
 // defaults, converts to the internal types and runs the registry strategy's
 // rest.BeforeCreate (PrepareForCreate, Validate, declarative validation).
+// What the controllers will create from a valid StatefulSet or Deployment
+// (its ControllerRevision, pods and claims, or its ReplicaSet and pods, with
+// the longest names they can get) goes through the same path, so a manifest
+// the API server accepts but whose pods it would refuse fails too.
 //
 // It lives in its own Go module because k8s.io/kubernetes can only be required
 // with its staging modules replaced, and that replace block must stay out of
