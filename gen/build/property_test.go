@@ -149,6 +149,11 @@ const (
 
 func long(prefix string, n int) string { return prefix + strings.Repeat("x", n-len(prefix)) }
 
+// labelPrefix is a DNS subdomain of n characters.
+func labelPrefix(n int) string {
+	return strings.Repeat("l.", (n-1)/2) + strings.Repeat("m", n-2*((n-1)/2))
+}
+
 // maxSpec takes every bound to its maximum (names at their longest, every
 // number at the most the narrowest consumer holds) and turns every
 // feature on.
@@ -157,11 +162,25 @@ func maxSpec() boundSpec {
 	// The longest values a Dockerfile ENV line holds (escaping may double
 	// them within its 65535 bytes), as many as the 1 MiB ConfigMap holds.
 	big := strings.Repeat("v", (65535-len(`ENV E00=""`))/2)
-	var env []string
-	for i := range 32 {
-		env = append(env, fmt.Sprintf(`E%02d: {value: %q, description: "a large value"}`, i, big))
+	small := map[string]string{
+		strings.Repeat("N", 253): "a name as long as a ConfigMap key",
+		"DATA":                   "/data/sub",
+		"VIEW":                   "/mnt/view",
 	}
+	// 31 values as large as their ENV lines allow, and E31 filling the
+	// ConfigMap (names and values) to exactly 1 MiB.
+	used := 0
+	for n, v := range small {
+		used += len(n) + len(v)
+	}
+	var env []string
+	for i := range 31 {
+		env = append(env, fmt.Sprintf(`E%02d: {value: %q, description: "a large value"}`, i, big))
+		used += len("E00") + len(big)
+	}
+	fill := 1<<20 - used - len("E31")
 	env = append(env,
+		strings.Repeat("N", 253)+`: {value: "`+small[strings.Repeat("N", 253)]+`", description: "long name"}`,
 		`DATA: {value: "/data/sub", path: true, required: true, description: "data"}`,
 		`SECRET: {secret: true, description: "a secret"}`,
 		`NEEDED: {required: true, description: "set by operators"}`,
@@ -176,7 +195,7 @@ func maxSpec() boundSpec {
 		"entry.binary":              `"` + long("b", 255) + `"`,
 		"entry.args":                `["` + strings.Repeat("a", 131071) + `", "--x"]`,
 		"entry.health":              `[` + strings.Repeat(`"`+strings.Repeat("h", 256)+`", `, 32) + `]`,
-		"image.ref":                 `"registry.example.com:5000/team/app:` + long("t", 128) + `"`,
+		"image.ref":                 `"registry.example.com:5000/` + long("a", 255-len("registry.example.com:5000/")) + `:` + long("t", 128) + `"`,
 		"image.runtime":             `"busybox@sha256:` + strings.Repeat("a", 64) + `"`,
 		"image.labels":              `{"org.example/k": "v"}`,
 		"image.mode":                `"prebuilt"`,
@@ -208,12 +227,14 @@ func maxSpec() boundSpec {
 		"volumes.u":                 `{path: "/var/cache", kind: "tmpfs"}`,
 		"volumes.l":                 `{path: "` + longPath + `", kind: "tmpfs"}`,
 		"env":                       "{\n\t" + strings.Join(env, "\n\t") + "\n}",
+		"env.E31.description":       `"fills the ConfigMap to 1 MiB"`,
+		"env.E31.value":             `"` + strings.Repeat("w", fill) + `"`,
 		"fuse.mountPoint":           `"/mnt/view"`,
 		"security.capabilities":     `{SYS_ADMIN: reason: "FUSE mount of the view", NET_BIND_SERVICE: reason: "binds a port below 1024"}`,
 		"security.devices":          `{"/dev/fuse": reason: "FUSE mount of the view"}`,
 		"security.readOnlyRoot":     `false`,
 		"kubernetes.fuseResource":   `"` + strings.Repeat("d.", 117) + "example.co/fuse" + `"`, // a domain of 244
-		"labels":                    `{"` + strings.Repeat("l.", 60) + `example.com/` + long("k", 63) + `": "` + label + `", team: "", version: "` + label + `"}`,
+		"labels":                    `{"` + labelPrefix(253) + `/` + long("k", 63) + `": "` + label + `", team: "", version: "` + label + `"}`,
 		"omit":                      `{"workload.replicas": compose: "compose runs one container on a developer machine", "volumes.*.size": compose: "a local named volume has no size; the host's disk bounds it"}`,
 		"security.privilegedReason": ``,
 	} {
@@ -288,33 +309,38 @@ func TestBoundsAreTight(t *testing.T) {
 		base  boundSpec
 		field string
 		value string
+		want  string // in the error
 	}{
-		{maxSpec(), "name", `"` + long("m", 53) + `"`},
-		{maxSpec(), "workload.replicas", "2147483648"},
-		{maxSpec(), "health.retries", "2147483647"},
-		{maxSpec(), "health.interval", `"596523h14m8s"`},
-		{maxSpec(), "health.timeout", `"2147483648s"`},
-		{maxSpec(), "workload.stopGracePeriod", `"2147483648s"`},
-		{maxSpec(), "resources.cpu.limit", `"8193"`},
-		{maxSpec(), "resources.cpu.limit", `"8192001m"`},
-		{maxSpec(), "resources.memory.limit", `"9223372036854775808"`},
-		{maxSpec(), "volumes.t.size", `"9223372036854775808"`},
-		{maxSpec(), "volumes.d.size", `"0"`},
-		{maxSpec(), "entry.args", `["` + strings.Repeat("a", 131072) + `"]`},
-		{maxSpec(), "entry.binary", `"` + long("b", 256) + `"`},
-		{maxSpec(), "entry.health", `[` + strings.Repeat(`"h", `, 33) + `]`},
-		{maxSpec(), "entry.health", `["` + strings.Repeat("h", 257) + `"]`},
-		{maxSpec(), "volumes.l", `{path: "` + strings.Repeat("/"+strings.Repeat("x", 255), 16) + `", kind: "tmpfs"}`},
-		{maxSpec(), "volumes.u", `{path: "/` + strings.Repeat("x", 256) + `", kind: "tmpfs"}`},
-		{maxSpec(), "kubernetes.fuseResource", `"` + strings.Repeat("d.", 117) + "example.com/fuse" + `"`}, // 245
-		{minSpec(), "health.interval", `"0s"`},
-		{minSpec(), "health.timeout", `"0s"`},
-		{minSpec(), "resources.cpu.request", `"0.9m"`},
-		{minSpec(), "resources.cpu.limit", `"9m"`},
-		{minSpec(), "resources.memory.request", `"6291455"`},
-		{minSpec(), "workload.replicas", "0"},
-		{minSpec(), "health.retries", "0"},
-		{minSpec(), "entry.health", "[]"},
+		{maxSpec(), "name", `"` + long("m", 53) + `"`, "#ServiceName"},
+		{maxSpec(), "workload.replicas", "2147483648", "more than 2147483647"},
+		{maxSpec(), "health.retries", "2147483647", "startup probe would allow"},
+		{maxSpec(), "health.interval", `"596523h14m8s"`, "longer than 2147483647s"},
+		{maxSpec(), "health.timeout", `"2147483648s"`, "longer than 2147483647s"},
+		{maxSpec(), "workload.stopGracePeriod", `"2147483648s"`, "longer than 2147483647s"},
+		{maxSpec(), "resources.cpu.limit", `"8193"`, "more than 8192 CPUs"},
+		{maxSpec(), "resources.cpu.limit", `"8192001m"`, "more than 8192 CPUs"},
+		{maxSpec(), "resources.memory.limit", `"9223372036854775808"`, "more than 9223372036854775807 bytes"},
+		{maxSpec(), "volumes.t.size", `"9223372036854775808"`, "more than 9223372036854775807 bytes"},
+		{maxSpec(), "volumes.d.size", `"0"`, "less than one byte"},
+		{maxSpec(), "entry.args", `["` + strings.Repeat("a", 131072) + `"]`, "MAX_ARG_STRLEN"},
+		{maxSpec(), "entry.binary", `"` + long("b", 256) + `"`, "#FileName"},
+		{maxSpec(), "env.E31.value", `"` + strings.Repeat("w", 1<<20-31*(len("E00")+(65535-len(`ENV E00=""`))/2)-253-len("a name as long as a ConfigMap key")-len("DATA/data/sub")-len("VIEW/mnt/view")-len("E31")+1) + `"`, "in the ConfigMap"}, // one byte too many for the ConfigMap
+		{maxSpec(), "image.ref", `"registry.example.com:5000/` + long("a", 256-len("registry.example.com:5000/")) + `:1"`, "255 Docker accepts"},
+		{maxSpec(), "labels", `{"` + labelPrefix(254) + `/k": "v"}`, "253 of a DNS subdomain"},
+		{maxSpec(), "env", `{` + strings.Repeat("N", 254) + `: {value: "v", description: "long name"}}`, "253 a key of the ConfigMap"},
+		{maxSpec(), "entry.health", `[` + strings.Repeat(`"h", `, 33) + `]`, "more than 32"},
+		{maxSpec(), "entry.health", `["` + strings.Repeat("h", 257) + `"]`, "more than 256"},
+		{maxSpec(), "volumes.l", `{path: "` + strings.Repeat("/"+strings.Repeat("x", 255), 16) + `", kind: "tmpfs"}`, "PATH_MAX"},
+		{maxSpec(), "volumes.u", `{path: "/` + strings.Repeat("x", 256) + `", kind: "tmpfs"}`, "PATH_MAX"},
+		{maxSpec(), "kubernetes.fuseResource", `"` + strings.Repeat("d.", 117) + "example.com/fuse" + `"`, "is not allowed"}, // 245
+		{minSpec(), "health.interval", `"0s"`, "shorter than 1s"},
+		{minSpec(), "health.timeout", `"0s"`, "shorter than 1s"},
+		{minSpec(), "resources.cpu.request", `"0.9m"`, "less than 1m"},
+		{minSpec(), "resources.cpu.limit", `"9m"`, "below 10m"},
+		{minSpec(), "resources.memory.request", `"6291455"`, "below 6Mi"},
+		{minSpec(), "workload.replicas", "0", "workload.replicas"},
+		{minSpec(), "health.retries", "0", "health.retries"},
+		{minSpec(), "entry.health", "[]", "is empty"},
 	} {
 		s := maps.Clone(c.base)
 		if _, ok := s[c.field]; !ok {
@@ -325,8 +351,11 @@ func TestBoundsAreTight(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "spec.cue"), []byte(s.render()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := spec.Load(spec.Options{Dir: dir}); err == nil {
+		_, err := spec.Load(spec.Options{Dir: dir})
+		if err == nil {
 			t.Errorf("%s: %.40s is accepted", c.field, c.value)
+		} else if got := spec.Details(err, dir); !strings.Contains(got, c.want) {
+			t.Errorf("%s: %.40s is refused, but not for %q:\n%.2000s", c.field, c.value, c.want, got)
 		}
 	}
 	// And the bounds themselves are accepted.
