@@ -193,7 +193,7 @@ func maxSpec() boundSpec {
 		"description":               `"a service at every upper bound"`,
 		"entry.package":             `"./cmd/a/b/c"`,
 		"entry.binary":              `"` + long("b", 255) + `"`,
-		"entry.args":                `["` + strings.Repeat("a", 131071) + `", "--x"]`,
+		"entry.args":                `[` + strings.Repeat(`"`+strings.Repeat("a", 131071)+`", `, 4) + `]`, // 512 KiB with their NULs
 		"entry.health":              `[` + strings.Repeat(`"`+strings.Repeat("h", 256)+`", `, 32) + `]`,
 		"image.ref":                 `"registry.example.com:5000/` + long("a", 255-len("registry.example.com:5000/")) + `:` + long("t", 128) + `"`,
 		"image.runtime":             `"busybox@sha256:` + strings.Repeat("a", 64) + `"`,
@@ -323,6 +323,9 @@ func TestBoundsAreTight(t *testing.T) {
 		{maxSpec(), "volumes.t.size", `"9223372036854775808"`, "more than 9223372036854775807 bytes"},
 		{maxSpec(), "volumes.d.size", `"0"`, "less than one byte"},
 		{maxSpec(), "entry.args", `["` + strings.Repeat("a", 131072) + `"]`, "MAX_ARG_STRLEN"},
+		{maxSpec(), "entry.args", `[` + strings.Repeat(`"`+strings.Repeat("a", 131071)+`", `, 4) + `"b"]`, "ARG_MAX"},
+		{maxSpec(), "ports", `{` + long("p", 15) + `: number: 65535, "a--b": number: 1}`, "two dashes in a row"},
+		{maxSpec(), "security.capabilities", `{SYS_ADMIN: reason: "FUSE mount of the view", NET_BIND_SERVIC: reason: "binds a port below 1024"}`, "no Linux capability"},
 		{maxSpec(), "entry.binary", `"` + long("b", 256) + `"`, "#FileName"},
 		{maxSpec(), "env.E31.value", `"` + strings.Repeat("w", 1<<20-31*(len("E00")+(65535-len(`ENV E00=""`))/2)-253-len("a name as long as a ConfigMap key")-len("DATA/data/sub")-len("VIEW/mnt/view")-len("E31")+1) + `"`, "in the ConfigMap"}, // one byte too many for the ConfigMap
 		{maxSpec(), "image.ref", `"registry.example.com:5000/` + long("a", 256-len("registry.example.com:5000/")) + `:1"`, "255 Docker accepts"},
