@@ -71,6 +71,15 @@ func TestCueVetAgrees(t *testing.T) {
 			}
 		})
 	}
+	// And a spec that builds passes cue vet too: the two agree both ways.
+	t.Run("notes-builds", func(t *testing.T) {
+		copySpec(t, filepath.Join("notes", "spec"), filepath.Join(mod, "notes-builds"))
+		cmd := exec.Command(cue, "vet", "-c", "./notes-builds")
+		cmd.Dir = mod
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("cue vet -c rejects golden/notes/spec, which builds: %v\n%s", err, out)
+		}
+	})
 	for name := range cueCannot {
 		if !seen[name] {
 			t.Errorf("cueCannot names %s, which is no fail/ case", name)

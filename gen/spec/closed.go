@@ -14,29 +14,43 @@ import (
 // module (any major version suffix aside).
 const SchemaImport = "github.com/lighthouse-project/lighthouse/schema"
 
-// openEmbeddings reports every file of inst that embeds the schema's
-// #Service (`schema.#Service` at its top level, as cue/bridge does)
-// without @experiment(explicitopen). CUE lets a struct that embeds a
-// definition declare any field beside it, at every depth, so such a file
-// is open under `go tool cue vet`: a misspelt field passes cue vet while
-// Load, which unifies the spec with #Service, refuses it. The experiment
-// keeps the embedded definition closed, and the two agree.
+// openEmbeddings reports every file of inst, a spec package that imports
+// the schema, that lacks @experiment(explicitopen). CUE lets a struct that
+// embeds a definition declare any field beside it, at every depth, so a
+// file that embeds #Service (schema.#Service, schema.#Service & {...}, or
+// a definition of its own that is #Service) without the experiment is
+// open under `go tool cue vet`: a misspelt field passes cue vet while Load,
+// which unifies the spec with #Service, refuses it. With the experiment an
+// embedded definition stays closed, and the two agree. Every file of such
+// a package must carry it, not only the one that embeds #Service: which
+// file embeds what is for CUE to resolve, not for this check to guess.
 func openEmbeddings(inst *build.Instance) errors.Error {
+	imports := false
+	for _, f := range inst.Files {
+		for spec := range f.ImportSpecs() {
+			if p, err := literal.Unquote(spec.Path.Value); err == nil && strings.Split(p, "@")[0] == SchemaImport {
+				imports = true
+			}
+		}
+	}
+	if !imports {
+		return nil
+	}
 	var errs errors.Error
 	for _, f := range inst.Files {
 		if explicitOpen(f) {
 			continue
 		}
+		at := f.Pos()
 		for _, d := range f.Decls {
-			e, ok := d.(*ast.EmbedDecl)
-			if !ok || !isServiceRef(e.Expr) {
-				continue
+			if c, ok := d.(*ast.Package); ok {
+				at = c.Pos()
 			}
-			errs = errors.Append(errs, &specError{
-				format: "this file embeds schema.#Service without @experiment(explicitopen), so `cue vet` would accept fields #Service does not declare; add @experiment(explicitopen) before the package clause",
-				spec:   []token.Pos{e.Pos()},
-			})
 		}
+		errs = errors.Append(errs, &specError{
+			format: "this spec imports the schema, so each of its files carries @experiment(explicitopen) before its package clause: without it, a file that embeds #Service lets `cue vet` accept fields #Service does not declare",
+			spec:   []token.Pos{at},
+		})
 	}
 	return errs
 }
@@ -60,30 +74,4 @@ func explicitOpen(f *ast.File) bool {
 		}
 	}
 	return false
-}
-
-// isServiceRef reports whether x is <import>.#Service for an import of the
-// schema package.
-func isServiceRef(x ast.Expr) bool {
-	sel, ok := x.(*ast.SelectorExpr)
-	if !ok {
-		return false
-	}
-	if name, _, err := ast.LabelName(sel.Sel); err != nil || name != "#Service" {
-		return false
-	}
-	id, ok := sel.X.(*ast.Ident)
-	if !ok {
-		return false
-	}
-	spec, ok := id.Node.(*ast.ImportSpec)
-	if !ok || spec.Path == nil {
-		return false
-	}
-	p, err := literal.Unquote(spec.Path.Value)
-	if err != nil {
-		return false
-	}
-	p, _, _ = strings.Cut(p, "@")
-	return p == SchemaImport
 }

@@ -86,8 +86,37 @@ func TestLoadRefusesOpenEmbedding(t *testing.T) {
 		t.Fatal("a spec embedding #Service without explicitopen was accepted")
 	}
 	got := Details(err, root)
-	want := "this file embeds schema.#Service without @experiment(explicitopen)"
+	want := "this spec imports the schema, so each of its files carries @experiment(explicitopen)"
 	if !strings.Contains(got, want) || !strings.Contains(got, "./bridge/bridge.cue:") {
 		t.Errorf("got:\n%s\nwant %q at ./bridge/bridge.cue", got, want)
+	}
+}
+
+// TestLoadRefusesAnyOpenFile: every file of a spec package that imports
+// the schema needs the experiment, whichever embeds #Service and however
+// (a second file that embeds `schema.#Service & {}`, here).
+func TestLoadRefusesAnyOpenFile(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, cuemod.FS); err != nil {
+		t.Fatal(err)
+	}
+	extra := filepath.Join(root, cuemod.BridgeDir, "extra.cue")
+	src := "package bridge\n\nimport \"" + SchemaImport + "\"\n\nschema.#Service & {}\n"
+	if err := os.WriteFile(extra, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(Options{Dir: filepath.Join(root, cuemod.BridgeDir)})
+	if err == nil {
+		t.Fatal("a spec file without explicitopen was accepted")
+	}
+	got := Details(err, root)
+	if !strings.Contains(got, "@experiment(explicitopen)") || !strings.Contains(got, "./bridge/extra.cue:1:1") || strings.Contains(got, "./bridge/bridge.cue") {
+		t.Errorf("got:\n%s\nwant the experiment asked of ./bridge/extra.cue only", got)
+	}
+	if err := os.WriteFile(extra, []byte("@experiment(explicitopen)\n\n"+src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{Dir: filepath.Join(root, cuemod.BridgeDir)}); err != nil {
+		t.Errorf("with the experiment: %s", Details(err, root))
 	}
 }
