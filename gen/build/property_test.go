@@ -25,8 +25,10 @@ type propertyCase struct {
 
 // propertySources are the specs TestBuiltManifestsPassAPIServer builds:
 // the golden specs and a population that takes every bound of the schema
-// to its minimum and its maximum. (The corpus of a fuzz target over spec
-// strings belongs here too: each of its inputs that builds.)
+// to its minimum and its maximum. The corpus of a fuzz target that
+// changes the strings of a valid spec belongs here too, each of its
+// inputs that builds: readCorpus reads testdata/fuzz/<Target>, and a
+// source builds each entry's spec as the target does.
 var propertySources = []func(t *testing.T) []propertyCase{goldenCases, boundCases}
 
 // TestBuiltManifestsPassAPIServer is the property the schema's bounds
