@@ -137,6 +137,11 @@ func Compile(o Options) (*spec.Service, []File, error) {
 	if err := explain.Unhandled(s); err != nil {
 		return nil, nil, err
 	}
+	// An omit that leaves out nothing is refused too: its reason would
+	// explain a gap that does not exist.
+	if err := explain.Stale(s); err != nil {
+		return nil, nil, err
+	}
 	eo, err := ContextOptions(o.Out, o.Context, o.Version)
 	if err != nil {
 		return nil, nil, err

@@ -396,8 +396,11 @@ func (v *view) health() {
 			}
 		}
 		if pr.name == "startupProbe" {
-			if covered := time.Duration(p.PeriodSeconds*p.FailureThreshold) * time.Second; covered < h.StartPeriod {
-				v.add(FileKube, pl, RuleHealth, "startupProbe covers %s (periodSeconds × failureThreshold), less than the start period %s (%s)", covered, h.StartPeriod, hAt)
+			// In whole seconds (the start period rounded up), as int64:
+			// the product of two int32 fields overflows an int32, and a
+			// time.Duration once it is more than 292 years.
+			if covered := int64(p.PeriodSeconds) * int64(p.FailureThreshold); covered < int64((h.StartPeriod+time.Second-1)/time.Second) {
+				v.add(FileKube, pl, RuleHealth, "startupProbe covers %ds (periodSeconds × failureThreshold), less than the start period %s (%s)", covered, h.StartPeriod, hAt)
 			}
 			continue
 		}

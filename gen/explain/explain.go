@@ -8,7 +8,6 @@ package explain
 import (
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strings"
 
@@ -89,6 +88,15 @@ func (r Row) paths() []string {
 // Rows returns the table for s, field by field in schema order, with the
 // spec's omit reasons applied to the cells a target cannot express.
 func Rows(s *spec.Service) []Row {
+	out := rows(s)
+	for i := range out {
+		applyOmit(s, &out[i])
+	}
+	return out
+}
+
+// rows is the table for s before the spec's omit is applied.
+func rows(s *spec.Service) []Row {
 	bin := "/usr/local/bin/" + s.Entry.Binary
 	fromImage := na("inherited from the image, never overridden")
 	var rows []Row
@@ -203,9 +211,6 @@ func Rows(s *spec.Service) []Row {
 		add(row(k.field, k.value, na("Kubernetes only ("+fuseOnly+")"), na("Kubernetes only"), na("Kubernetes only; compose maps /dev/fuse itself"), k.cell))
 	}
 	add(row("labels", labelCount(s.Labels), exact("LABEL"), na("no labels"), exact("service labels"), exact("metadata.labels of every object and the pod template")))
-	for i := range rows {
-		applyOmit(s, &rows[i])
-	}
 	return rows
 }
 
@@ -326,7 +331,7 @@ func restartRow(s *spec.Service) Row {
 // ("volumes.*.size").
 func omitReason(s *spec.Service, field, target string) (string, bool) {
 	for pattern, targets := range s.Omit {
-		if ok, _ := path.Match(strings.ReplaceAll(pattern, ".", "/"), strings.ReplaceAll(field, ".", "/")); ok || pattern == field {
+		if omitMatches(pattern, field) {
 			if why, ok := targets[target]; ok {
 				return why, true
 			}

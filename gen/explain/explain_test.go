@@ -114,7 +114,7 @@ func TestEverySchemaFieldExplained(t *testing.T) {
 	for _, f := range s.Fields() {
 		written[f.Pattern] = true
 	}
-	for _, want := range append(schema, "image.user.rootReason", "security.privilegedReason", "volumes.*.size") {
+	for _, want := range append(schema, conditionalFields...) {
 		if !written[want] {
 			t.Errorf("testdata/full does not write %s: add it, so its explanation is tested", want)
 			continue

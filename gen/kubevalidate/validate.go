@@ -22,10 +22,13 @@ import (
 	_ "k8s.io/kubernetes/pkg/apis/apps/install"
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
 	_ "k8s.io/kubernetes/pkg/apis/networking/install"
+	"k8s.io/kubernetes/pkg/registry/apps/controllerrevision"
 	"k8s.io/kubernetes/pkg/registry/apps/deployment"
+	"k8s.io/kubernetes/pkg/registry/apps/replicaset"
 	"k8s.io/kubernetes/pkg/registry/apps/statefulset"
 	"k8s.io/kubernetes/pkg/registry/core/configmap"
 	"k8s.io/kubernetes/pkg/registry/core/persistentvolumeclaim"
+	"k8s.io/kubernetes/pkg/registry/core/pod"
 	"k8s.io/kubernetes/pkg/registry/core/secret"
 	"k8s.io/kubernetes/pkg/registry/core/service"
 	"k8s.io/kubernetes/pkg/registry/networking/networkpolicy"
@@ -40,12 +43,16 @@ type resource struct {
 
 // resources are the kinds lighthouse-gen emits (and operators add beside them).
 var resources = map[schema.GroupKind]resource{
-	{Group: "", Kind: "ConfigMap"}:                      {"configmaps", configmap.Strategy},
-	{Group: "", Kind: "Secret"}:                         {"secrets", secret.Strategy},
-	{Group: "", Kind: "Service"}:                        {"services", service.Strategy},
-	{Group: "", Kind: "PersistentVolumeClaim"}:          {"persistentvolumeclaims", persistentvolumeclaim.Strategy},
-	{Group: "apps", Kind: "StatefulSet"}:                {"statefulsets", statefulset.Strategy},
-	{Group: "apps", Kind: "Deployment"}:                 {"deployments", deployment.Strategy},
+	{Group: "", Kind: "ConfigMap"}:             {"configmaps", configmap.Strategy},
+	{Group: "", Kind: "Secret"}:                {"secrets", secret.Strategy},
+	{Group: "", Kind: "Service"}:               {"services", service.Strategy},
+	{Group: "", Kind: "PersistentVolumeClaim"}: {"persistentvolumeclaims", persistentvolumeclaim.Strategy},
+	{Group: "apps", Kind: "StatefulSet"}:       {"statefulsets", statefulset.Strategy},
+	{Group: "apps", Kind: "Deployment"}:        {"deployments", deployment.Strategy},
+	// What the StatefulSet and Deployment controllers create.
+	{Group: "", Kind: "Pod"}:                            {"pods", pod.Strategy},
+	{Group: "apps", Kind: "ControllerRevision"}:         {"controllerrevisions", controllerrevision.Strategy},
+	{Group: "apps", Kind: "ReplicaSet"}:                 {"replicasets", replicaset.Strategy},
 	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}: {"networkpolicies", networkpolicy.Strategy},
 }
 
@@ -144,18 +151,52 @@ func validateDoc(file string, d document) []Problem {
 			return []Problem{{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: oneLine(err)}}
 		}
 	}
+	causes, err := validateObject(obj, *gvk, name)
+	if err != nil {
+		return append(out, Problem{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: oneLine(err)})
+	}
+	for _, c := range causes {
+		out = append(out, Problem{File: file, Line: at(c.Field), Kind: gvk.Kind, Name: name, Field: c.Field, Msg: c.Message})
+	}
+	if len(out) > 0 {
+		return out
+	}
+	// The objects the controllers will create from this one must pass
+	// too: a StatefulSet whose pods or revision cannot be created is
+	// accepted, but never runs.
+	for _, dv := range derive(obj) {
+		causes, err := validateObject(dv.obj, dv.gvk, dv.name)
+		if err != nil {
+			causes = []metav1.StatusCause{{Message: oneLine(err)}}
+		}
+		for _, c := range causes {
+			field := "derived " + dv.gvk.Kind + "/" + dv.name
+			if c.Field != "" {
+				field += " " + c.Field
+			}
+			out = append(out, Problem{File: file, Line: at("metadata.name"), Kind: gvk.Kind, Name: name, Field: field, Msg: c.Message})
+		}
+	}
+	return out
+}
+
+// validateObject runs the API server's create path on obj, a decoded
+// external object of kind gvk: defaulting, conversion to the internal
+// version and the registry strategy's rest.BeforeCreate. It returns each
+// field the server refuses, or an error when it cannot get that far.
+func validateObject(obj runtime.Object, gvk schema.GroupVersionKind, name string) ([]metav1.StatusCause, error) {
 	res, ok := resources[gvk.GroupKind()]
 	if !ok {
-		return append(out, Problem{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: "kind not supported by kubevalidate"})
+		return nil, errors.New("kind not supported by kubevalidate")
 	}
 	legacyscheme.Scheme.Default(obj)
 	internal, err := legacyscheme.Scheme.ConvertToVersion(obj, schema.GroupVersion{Group: gvk.Group, Version: runtime.APIVersionInternal})
 	if err != nil {
-		return append(out, Problem{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: oneLine(err)})
+		return nil, err
 	}
 	om, err := meta.Accessor(internal)
 	if err != nil {
-		return append(out, Problem{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: oneLine(err)})
+		return nil, err
 	}
 	ns := om.GetNamespace()
 	if ns == "" && res.strategy.NamespaceScoped() {
@@ -167,18 +208,20 @@ func validateDoc(file string, d document) []Problem {
 		Resource: res.plural, Namespace: ns, Name: name,
 	})
 	rest.FillObjectMetaSystemFields(om)
+	// As the registry's Store.Create: a generateName becomes a name
+	// before the strategy runs.
+	if om.GetName() == "" && om.GetGenerateName() != "" {
+		om.SetName(res.strategy.GenerateName(om.GetGenerateName()))
+	}
 	err = rest.BeforeCreate(res.strategy, ctx, internal)
 	if err == nil {
-		return out
+		return nil, nil
 	}
 	var status *apierrors.StatusError
 	if errors.As(err, &status) && status.ErrStatus.Details != nil && len(status.ErrStatus.Details.Causes) > 0 {
-		for _, c := range status.ErrStatus.Details.Causes {
-			out = append(out, Problem{File: file, Line: at(c.Field), Kind: gvk.Kind, Name: name, Field: c.Field, Msg: c.Message})
-		}
-		return out
+		return status.ErrStatus.Details.Causes, nil
 	}
-	return append(out, Problem{File: file, Line: d.start, Kind: gvk.Kind, Name: name, Msg: oneLine(err)})
+	return nil, err
 }
 
 // yamlDupRE matches the YAML decoder's duplicate-key error.

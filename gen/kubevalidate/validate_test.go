@@ -77,3 +77,68 @@ func TestSplit(t *testing.T) {
 		t.Errorf("starts (-want +got):\n%s", diff)
 	}
 }
+
+// TestDerivedNames: the objects the controllers derive bound the name of a
+// StatefulSet to 52 characters with any number of replicas (its pods are
+// <name>-<ordinal> and carry controller-revision-hash: <name>-<hash>, both
+// at most 63), while a Deployment derives nothing that binds its name more
+// than its own label app.kubernetes.io/name does (63): its ReplicaSet is
+// <name>-<hash>, a DNS subdomain, and the API server shortens its pods'
+// generateName.
+func TestDerivedNames(t *testing.T) {
+	valid, err := os.ReadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := split(valid)
+	sts := string(docs[len(docs)-1].data)
+	if !strings.Contains(sts, "kind: StatefulSet") {
+		t.Fatal("the last document of valid.yaml is no StatefulSet")
+	}
+	name := func(n int) string { return "s" + strings.Repeat("x", n-1) }
+	for _, c := range []struct {
+		name     string
+		replicas string
+		ok       bool
+	}{
+		{name(52), "1", true},
+		{name(52), "2147483647", true},
+		{name(53), "1", false},
+		{name(53), "2147483647", false},
+	} {
+		doc := strings.ReplaceAll(sts, "lighthouse-bridge", c.name)
+		doc = strings.Replace(doc, "replicas: 1", "replicas: "+c.replicas, 1)
+		ps := Validate("sts.yaml", []byte(doc))
+		if got := len(ps) == 0; got != c.ok {
+			t.Errorf("StatefulSet of a %d-character name, %s replicas: problems %v, want ok=%v", len(c.name), c.replicas, ps, c.ok)
+		}
+		for _, p := range ps {
+			if !strings.HasPrefix(p.Field, "derived ") {
+				t.Errorf("a problem of the StatefulSet itself, not of what it derives: %v", p)
+			}
+		}
+	}
+	dep := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: NAME
+  labels:
+    app.kubernetes.io/name: NAME
+spec:
+  replicas: 2147483647
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: NAME
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: NAME
+    spec:
+      containers:
+        - name: NAME
+          image: example:1
+`
+	if ps := Validate("dep.yaml", []byte(strings.ReplaceAll(dep, "NAME", name(63)))); len(ps) != 0 {
+		t.Errorf("a Deployment of a 63-character name: %v", ps)
+	}
+}

@@ -73,7 +73,7 @@ func TestDetailsShowsSpecPositionsOnly(t *testing.T) {
 	if strings.Contains(got, "embedded:") {
 		t.Errorf("Details shows schema positions:\n%s", got)
 	}
-	want := []string{"spec.cue:1:1", "spec.cue:13:22", "spec.cue:20:32"}
+	want := []string{"spec.cue:1:1", "spec.cue:13:22", "spec.cue:20:25"}
 	last := -1
 	for _, w := range want {
 		i := strings.Index(got, w)

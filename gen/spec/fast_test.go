@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"path"
 	"strings"
 	"testing"
@@ -95,12 +94,12 @@ func TestFastPathEqualsFullPath(t *testing.T) {
 }
 
 // TestFastPathRefusesOpenTopLevel checks the one thing embedding #Service
-// does not check: a top-level field the spec declares beside the
-// embedding is allowed by CUE, so the fast path must refuse it and leave
-// it to the full unification, which rejects it.
+// does not check without @experiment(explicitopen): a top-level field the
+// spec declares beside the embedding is allowed by CUE, so the fast path
+// must refuse it and leave it to the full unification, which rejects it.
 func TestFastPathRefusesOpenTopLevel(t *testing.T) {
 	inst, schemaInst, schema, sv, dir := embeddedWith(t, func(b []byte) []byte {
-		return append(bytes.Clone(b), "\nreplicaz: 3\n"...)
+		return append(withoutExplicitOpen(t, b), "\nreplicaz: 3\n"...)
 	})
 	if !embedsService(inst, schemaInst) {
 		t.Fatal("the edited spec is not recognised as embedding #Service")

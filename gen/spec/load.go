@@ -54,6 +54,7 @@ func Load(o Options) (*Service, error) {
 	embedded := &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay, Tags: o.Tags}
 	var schema, sv cue.Value
 	var dir string
+	var open errors.Error // files open under cue vet (see openEmbeddings)
 	if o.Dir == "" {
 		// One load for both packages: the spec imports the schema, so
 		// it is parsed once.
@@ -64,10 +65,11 @@ func Load(o Options) (*Service, error) {
 			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
 		}
 		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
+		open = openEmbeddings(insts[1])
 		// The embedded spec imports the embedded schema, the one
 		// Load validates against, so when it embeds #Service its value
 		// already is #Service unified with the spec.
-		if schema.Err() == nil && embedsService(insts[1], insts[0]) {
+		if open == nil && schema.Err() == nil && embedsService(insts[1], insts[0]) {
 			if s := loadInstance(sv, schema, dir); s != nil {
 				return s, nil
 			}
@@ -85,11 +87,12 @@ func Load(o Options) (*Service, error) {
 		if err := checkSpecDir(o.Dir, dir); err != nil {
 			return nil, err
 		}
-		_, vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
+		insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
 		if err != nil {
 			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
 		}
 		sv = vals[0]
+		open = openEmbeddings(insts[0])
 	}
 	if err := schema.Err(); err != nil {
 		return nil, err
@@ -100,9 +103,9 @@ func Load(o Options) (*Service, error) {
 	}
 	v := def.Unify(sv)
 	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
-	s, derr := decode(v, dir, verr != nil)
-	if verr != nil || derr != nil {
-		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv, dir), derr), v, schema, dir)
+	s, derr := decode(v, dir, verr != nil || open != nil)
+	if verr != nil || derr != nil || open != nil {
+		return nil, annotate(errors.Append(errors.Append(open, cueErrors(verr, v, def, sv, dir)), derr), v, schema, dir)
 	}
 	return s, nil
 }
@@ -575,8 +578,10 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	return s, nil
 }
 
-// check runs the rules CUE cannot express: quantity parsing with the
-// upstream Kubernetes parser and limits ≥ requests.
+// check parses every quantity with the upstream Kubernetes parser and
+// compares limits with requests: the schema checks both (bounds.cue), and
+// this holds its arithmetic to the upstream parser's. A field the schema
+// found wrong does not decode, so nothing is reported twice.
 func (s *Service) check() errors.Error {
 	var errs errors.Error
 	// An empty quantity is a field CUE already reported (or a required
@@ -602,25 +607,10 @@ func (s *Service) check() errors.Error {
 	}
 	pair("cpu", s.Resources.CPURequest, s.Resources.CPULimit)
 	pair("memory", s.Resources.MemoryRequest, s.Resources.MemoryLimit)
-	seen := map[string]string{}
+	// Volume sizes are quantities too; the schema (bounds.cue) compares
+	// them, the volume paths and the FUSE mount point.
 	for _, v := range s.Volumes {
 		quantity("volumes."+quoteLabel(v.Name)+".size", v.Size)
-		if v.Path == "" {
-			continue
-		}
-		if other, dup := seen[v.Path]; dup {
-			errs = errors.Append(errs, s.errorf("volumes."+quoteLabel(v.Name)+".path",
-				"path %s is already volume %s; give each volume its own directory", v.Path, other))
-		}
-		seen[v.Path] = v.Name
-	}
-	if s.FUSE != nil && s.FUSE.MountPoint != "" {
-		for _, v := range s.Volumes {
-			if v.Path != "" && (s.FUSE.MountPoint == v.Path || strings.HasPrefix(s.FUSE.MountPoint, v.Path+"/")) {
-				errs = errors.Append(errs, s.errorf("fuse.mountPoint",
-					"%s lies in volume %s (%s); a FUSE mount needs its own directory outside every volume", s.FUSE.MountPoint, v.Name, v.Path))
-			}
-		}
 	}
 	return errs
 }
