@@ -645,24 +645,30 @@ func PosString(pos token.Pos, cwd string) string {
 }
 
 // checkSpecDir says what to do when the spec folder given as name (abs
-// is its absolute path) does not exist, is a file or holds no CUE file,
+// is its absolute path) does not exist, is not a folder, holds no CUE file
+// or holds a .cue name that is not a regular file (checkSpecFiles),
 // instead of CUE's words for a package pattern ("cannot find package",
-// "matched no packages").
+// "matched no packages") or a load that never ends.
 func checkSpecDir(name, abs string) error {
 	fi, err := os.Stat(abs)
 	switch {
 	case stderrors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("spec folder %s does not exist; --spec takes the folder that holds the spec's .cue files", name)
 	case err != nil:
-		return err
-	case !fi.IsDir():
+		return fmt.Errorf("spec folder %s: %w", name, unwrapPath(err))
+	case fi.Mode().IsRegular():
 		return fmt.Errorf("spec folder %s is a file; --spec takes the folder that holds it: --spec %s", name, filepath.Dir(name))
+	case !fi.IsDir():
+		return fmt.Errorf("spec folder %s is %s, not a folder; --spec takes the folder that holds the spec's .cue files", name, kindOf(fi.Mode()))
 	}
-	cues, err := filepath.Glob(filepath.Join(abs, "*.cue"))
+	entries, err := newSpecFS(name, abs).ReadDir(strings.TrimPrefix(abs, "/"))
 	if err != nil {
+		return fmt.Errorf("spec folder %s cannot be read: %w", name, unwrapPath(err))
+	}
+	if err := checkSpecFiles(name, abs, entries); err != nil {
 		return err
 	}
-	if len(cues) == 0 {
+	if !slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return strings.HasSuffix(e.Name(), ".cue") }) {
 		return fmt.Errorf("spec folder %s has no .cue file; write the spec there (the README's \"Spec fields\" lists them) or pass --spec the folder that holds it", name)
 	}
 	return nil

@@ -85,9 +85,15 @@ func Load(o Options) (*Service, error) {
 		if err := checkSpecDir(o.Dir, dir); err != nil {
 			return nil, err
 		}
-		_, vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
+		// CUE reads the folder through specFS: only regular files,
+		// never one that blocks or never ends, within MaxSpecBytes.
+		fsys := newSpecFS(o.Dir, dir)
+		_, vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+		if r := fsys.Refused(); r != nil {
+			return nil, r
+		}
 		if err != nil {
-			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
+			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
 		}
 		sv = vals[0]
 	}
