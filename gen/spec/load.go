@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/ast/astutil"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
@@ -87,15 +89,42 @@ func Load(o Options) (*Service, error) {
 		}
 		// CUE reads the folder through specFS: only regular files,
 		// never one that blocks or never ends, within MaxSpecBytes.
+		// Each load reads the files afresh (the fast path's build
+		// shares the syntax trees it wraps).
+		buildSpec := func() (*build.Instance, cue.Value, error) {
+			fsys := newSpecFS(o.Dir, dir)
+			insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+			if r := fsys.Refused(); r != nil {
+				return nil, cue.Value{}, r
+			}
+			if err != nil {
+				return nil, cue.Value{}, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
+			}
+			return insts[0], vals[0], nil
+		}
 		fsys := newSpecFS(o.Dir, dir)
-		_, vals, err = buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+		insts, err := loadInstances(&load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
 		if r := fsys.Refused(); r != nil {
 			return nil, r
 		}
 		if err != nil {
 			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
 		}
-		sv = vals[0]
+		if schema.Err() == nil {
+			full := func() cue.Value {
+				_, sv, err := buildSpec()
+				if err != nil {
+					return cue.Value{}
+				}
+				return unifyWith(schema, sv)
+			}
+			if s := loadWrapped(ctx, insts[0], schema, dir, full); s != nil {
+				return s, nil
+			}
+		}
+		if _, sv, err = buildSpec(); err != nil {
+			return nil, err
+		}
 	}
 	if err := schema.Err(); err != nil {
 		return nil, err
@@ -150,14 +179,111 @@ func loadInstance(sv, schema cue.Value, dir string) *Service {
 		return nil
 	}
 	// Positions are asked for only to report a problem: the full
-	// unification, evaluated whole so that concurrent lookups only read
-	// it, is done then.
-	s.unified = sync.OnceValue(func() cue.Value {
-		v := def.Unify(sv)
-		_ = v.Validate(cue.Concrete(true), cue.Hidden(true)) // it passed on sv already
-		return v
-	})
+	// unification is done then.
+	s.unified = sync.OnceValue(func() cue.Value { return unifyWith(schema, sv) })
 	return s
+}
+
+// unifyWith is #Service of schema unified with the spec's value sv,
+// evaluated whole so that concurrent lookups only read it (Service.Pos).
+func unifyWith(schema, sv cue.Value) cue.Value {
+	v := schema.LookupPath(cue.ParsePath("#Service")).Unify(sv)
+	_ = v.Validate(cue.Concrete(true), cue.Hidden(true)) // it passed already
+	return v
+}
+
+// wrapRef names #Service in the scope of loadWrapped's build: the one
+// name the spec's files can reach beyond their own. A spec that uses the
+// name takes the full path.
+const wrapRef = "#LighthouseService_"
+
+// loadWrapped is Load's fast path for a spec folder: one evaluation of
+// the spec unified with #Service, where the full path evaluates the spec
+// alone and then its unification with #Service, each in time that grows
+// faster than the spec (CUE finds a struct's fields by a linear search
+// while it builds the struct). The declarations of each file of inst
+// become the operand of #Service & {...}, so #Service closes the spec at
+// every level as the full unification does (embedding #Service instead
+// would leave the spec's own fields open). It returns nil when anything
+// fails, and whenever the wrapping could change the spec's meaning (a
+// reference from one file to a field of another finds nothing inside
+// the braces): Load then takes the full path, whose reports are the ones
+// users see. full gives the full unification for positions (Pos).
+func loadWrapped(ctx *cue.Context, inst *build.Instance, schema cue.Value, dir string, full func() cue.Value) (s *Service) {
+	if usesName(inst, wrapRef) {
+		return nil
+	}
+	// The wrapped syntax is built by CUE's compiler, which panics on
+	// some syntax it did not parse itself; the full path is the answer
+	// then too.
+	defer func() {
+		if recover() != nil {
+			s = nil
+		}
+	}()
+	scope := ctx.CompileString(wrapRef+": #Service", cue.Scope(schema))
+	if scope.Err() != nil {
+		return nil
+	}
+	w, ok := wrapFiles(inst)
+	if !ok {
+		return nil
+	}
+	v := ctx.BuildInstance(w, cue.Scope(scope))
+	if v.Err() != nil || v.Validate(cue.Concrete(true), cue.Hidden(true)) != nil {
+		return nil
+	}
+	s, derr := decode(v, dir, false)
+	if derr != nil {
+		return nil
+	}
+	s.unified = sync.OnceValue(full)
+	return s
+}
+
+// wrapFiles is inst with each file's declarations, but for its package
+// clause, imports and file attributes, moved into #Service & {...}
+// (under wrapRef), its identifiers resolved again in their new scopes.
+// The syntax trees of the declarations are shared with inst, whose
+// identifiers then point into the new ones: inst must not be built after.
+// ok is false when the new resolution reports an error.
+func wrapFiles(inst *build.Instance) (w *build.Instance, ok bool) {
+	w = new(build.Instance)
+	*w = *inst
+	w.Files = make([]*ast.File, len(inst.Files))
+	ok = true
+	for i, f := range inst.Files {
+		wf := *f
+		var head, body []ast.Decl
+		for _, d := range f.Decls {
+			switch d.(type) {
+			case *ast.Package, *ast.ImportDecl, *ast.Attribute:
+				head = append(head, d)
+			default:
+				body = append(body, d)
+			}
+		}
+		wf.Decls = append(head, &ast.EmbedDecl{Expr: &ast.BinaryExpr{
+			X: ast.NewIdent(wrapRef), Op: token.AND, Y: &ast.StructLit{Elts: body}}})
+		wf.Unresolved = nil
+		astutil.Resolve(&wf, func(token.Pos, string, ...any) { ok = false })
+		w.Files[i] = &wf
+	}
+	return w, ok
+}
+
+// usesName reports whether an identifier of inst's files is name.
+func usesName(inst *build.Instance, name string) bool {
+	found := false
+	for _, f := range inst.Files {
+		ast.Walk(f, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && id.Name == name {
+				found = true
+			}
+			return !found
+		}, nil)
+	}
+	return found
 }
 
 // embedsService reports whether the package inst embeds #Service of the
@@ -396,16 +522,25 @@ func embeddedOverlay() (map[string]load.Source, error) {
 	return ov, err
 }
 
-// buildInstances loads and builds the packages named by args, in order.
-func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*build.Instance, []cue.Value, error) {
+// loadInstances loads the packages named by args, in order.
+func loadInstances(cfg *load.Config, args ...string) ([]*build.Instance, error) {
 	insts := load.Instances(args, cfg)
 	if len(insts) != len(args) {
-		return nil, nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
+		return nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
 	}
 	for _, inst := range insts {
 		if inst.Err != nil {
-			return nil, nil, inst.Err
+			return nil, inst.Err
 		}
+	}
+	return insts, nil
+}
+
+// buildInstances loads and builds the packages named by args, in order.
+func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*build.Instance, []cue.Value, error) {
+	insts, err := loadInstances(cfg, args...)
+	if err != nil {
+		return nil, nil, err
 	}
 	// A value that evaluates to an error is returned as it is: Load
 	// validates it with the schema and reports every error of it, at
@@ -419,15 +554,34 @@ func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*buil
 // With failed set, CUE has already reported errors: decode then reads
 // field by field, skips what does not decode (CUE reported it) and still
 // runs every check whose fields are sound, so one run shows every error.
+// Without it, every struct of v is read once (see node), and the model
+// and the canonical JSON come from that one reading.
 func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	s := &Service{value: v, specDir: dir}
 	var errs errors.Error
-	get := func(p string, dst any) bool {
+	var root *node
+	if !failed {
+		root = read(v)
+	}
+	// lookup is the node of the field at p, nil when the spec leaves an
+	// optional field out. A failed value may be bottom at the top, yet
+	// its fields can still be looked up one by one.
+	lookup := func(p string) *node {
+		if root != nil {
+			return root.at(p)
+		}
 		fv := v.LookupPath(cue.ParsePath(p))
 		if !fv.Exists() {
+			return nil
+		}
+		return read(fv)
+	}
+	get := func(p string, dst any) bool {
+		n := lookup(p)
+		if n == nil {
 			return false // an optional field the spec leaves out
 		}
-		err := fv.Decode(dst)
+		err := n.decode(dst)
 		if err != nil && !failed {
 			errs = appendErr(errs, err, p)
 		}
@@ -474,7 +628,7 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	s.Health.Interval = dur("health.interval")
 	s.Health.Timeout = dur("health.timeout")
 	s.Health.StartPeriod = dur("health.startPeriod")
-	if v.LookupPath(cue.ParsePath("fuse")).Exists() {
+	if lookup("fuse") != nil {
 		s.FUSE = &FUSE{}
 		get("fuse.mountPoint", &s.FUSE.MountPoint)
 	}
@@ -495,25 +649,32 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	get("omit", &s.Omit)
 	s.Source = s.Name
 
-	// each decodes every element of a map; an element that does not
-	// decode is left out when CUE already reported it.
-	each := func(field string, fn func(name string, fv cue.Value) error) {
-		if err := fields(v, field, fn); !failed {
-			errs = appendErr(errs, err, field)
+	// each decodes every element of a map, in the spec's order; an
+	// element that does not decode is left out when CUE already
+	// reported it.
+	each := func(field string, fn func(name string, n *node) error) {
+		m := lookup(field)
+		if m == nil {
+			return
+		}
+		for i, name := range m.keys {
+			if err := fn(name, m.kids[i]); err != nil && !failed {
+				errs = appendErr(errs, err, field)
+			}
 		}
 	}
-	each("ports", func(name string, fv cue.Value) error {
+	each("ports", func(name string, n *node) error {
 		var p struct {
 			Number   int    `json:"number"`
 			Protocol string `json:"protocol"`
 		}
-		if err := fv.Decode(&p); err != nil {
+		if err := n.decode(&p); err != nil {
 			return err
 		}
-		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(fv)})
+		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(n.v)})
 		return nil
 	})
-	each("env", func(name string, fv cue.Value) error {
+	each("env", func(name string, n *node) error {
 		var e struct {
 			Description string
 			Required    bool
@@ -521,36 +682,36 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 			Path        bool
 			Value       *string
 		}
-		if err := fv.Decode(&e); err != nil {
+		if err := n.decode(&e); err != nil {
 			return err
 		}
 		ev := EnvVar{Name: name, Description: e.Description, Required: e.Required, Secret: e.Secret,
-			Path: e.Path, Pos: s.valuePos(fv)}
+			Path: e.Path, Pos: s.valuePos(n.v)}
 		if e.Value != nil {
 			ev.Value, ev.HasValue = *e.Value, true
 		}
 		s.Env = append(s.Env, ev)
 		return nil
 	})
-	each("volumes", func(name string, fv cue.Value) error {
+	each("volumes", func(name string, n *node) error {
 		var vol struct{ Path, Kind, Size string }
-		if err := fv.Decode(&vol); err != nil {
+		if err := n.decode(&vol); err != nil {
 			return err
 		}
 		s.Volumes = append(s.Volumes, Volume{Name: name, Path: vol.Path, Persistent: vol.Kind == "persistent",
-			Size: vol.Size, Pos: s.valuePos(fv)})
+			Size: vol.Size, Pos: s.valuePos(n.v)})
 		return nil
 	})
 	for _, g := range []struct {
 		field string
 		dst   *[]Grant
 	}{{"security.capabilities", &s.Security.Capabilities}, {"security.devices", &s.Security.Devices}} {
-		each(g.field, func(name string, fv cue.Value) error {
+		each(g.field, func(name string, n *node) error {
 			var r struct{ Reason string }
-			if err := fv.Decode(&r); err != nil {
+			if err := n.decode(&r); err != nil {
 				return err
 			}
-			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(fv)})
+			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(n.v)})
 			return nil
 		})
 	}
@@ -558,13 +719,14 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	if errs != nil || failed {
 		return nil, errs
 	}
-	js, err := v.MarshalJSON()
-	if err == nil {
-		js, err = canonicalJSON(js)
+	if root.err != nil {
+		return nil, errors.Promote(root.err, "spec")
 	}
-	if err != nil {
+	var b bytes.Buffer
+	if err := writeCanonical(&b, root.val); err != nil {
 		return nil, errors.Promote(err, "spec")
 	}
+	js := b.Bytes()
 	sum := sha256.Sum256(js)
 	s.Digest, s.JSON = hex.EncodeToString(sum[:]), js
 	return s, nil
@@ -615,22 +777,6 @@ func (s *Service) check() errors.Error {
 				errs = errors.Append(errs, s.errorf("fuse.mountPoint",
 					"%s lies in volume %s (%s); a FUSE mount needs its own directory outside every volume", s.FUSE.MountPoint, v.Name, v.Path))
 			}
-		}
-	}
-	return errs
-}
-
-// fields calls fn for every regular field of the struct at path, in order,
-// and returns every error fn returned.
-func fields(v cue.Value, p string, fn func(name string, fv cue.Value) error) error {
-	iter, err := v.LookupPath(cue.ParsePath(p)).Fields()
-	if err != nil {
-		return err
-	}
-	var errs errors.Error
-	for iter.Next() {
-		if err := fn(iter.Selector().Unquoted(), iter.Value()); err != nil {
-			errs = errors.Append(errs, errors.Promote(err, p))
 		}
 	}
 	return errs
