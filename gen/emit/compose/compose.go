@@ -5,6 +5,8 @@ package compose
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"path"
 	"strings"
 	"time"
@@ -37,13 +39,25 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	if err := yaml.Unmarshal(y, &doc); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
+	svc := doc["services"].(map[any]any)[s.Name].(map[any]any)
 	if len(s.Security.Devices) > 0 {
 		var devs []string
 		for _, d := range s.Security.Devices {
 			devs = append(devs, d.Name+":"+d.Name+":rwm")
 		}
-		svc := doc["services"].(map[any]any)[s.Name].(map[any]any)
 		svc["devices"] = devs
+	}
+	// Labels are written as a list of key=value (no label key holds a
+	// "="): compose-go, which docker compose loads files with, checks a
+	// mapping's keys for duplicates pair by pair, so a mapping of n
+	// labels takes time in n², a list time in n. Sorted by key, as the
+	// mapping was.
+	if len(s.Labels) > 0 {
+		labels := make([]string, 0, len(s.Labels))
+		for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+			labels = append(labels, k+"="+s.Labels[k])
+		}
+		svc["labels"] = labels
 	}
 	y, err = yaml.Marshal(doc)
 	if err != nil {
