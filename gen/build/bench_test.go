@@ -194,9 +194,10 @@ func BenchmarkServices(b *testing.B) {
 }
 
 // largeSpec is a valid spec package of the CUE module around it that
-// imports the schema and embeds #Service, with n labels: what `cue vet`
-// checks is then what lighthouse-gen checks.
-func largeSpec(n int) string {
+// imports the schema and embeds #Service, with n labels or n ports (the
+// field is "labels" or "ports"): what `cue vet` checks is then what
+// lighthouse-gen checks.
+func largeSpec(field string, n int) string {
 	var b strings.Builder
 	b.WriteString(`package spec
 
@@ -205,20 +206,27 @@ import "github.com/lighthouse-project/lighthouse/schema"
 schema.#Service
 
 name:        "large"
-description: "a service with many labels"
+description: "a service with many labels or ports"
 entry: {package: "./cmd/large", binary: "large", args: ["serve"]}
 image: {ref: "large:1", builder: "golang:1.26.8", runtime: "alpine:3.22"}
-ports: http: number: 8080
-health: {port: "http", liveness: "/livez", readiness: "/readyz"}
+health: {port: "p0", liveness: "/livez", readiness: "/readyz"}
 resources: {
 	cpu: {request: "100m", limit: "500m"}
 	memory: {request: "64Mi", limit: "128Mi"}
 }
 workload: kind: "StatefulSet"
-labels: {
 `)
-	for i := range n {
-		fmt.Fprintf(&b, "\t\"k%06d\": \"v%06d\"\n", i, i)
+	switch field {
+	case "labels":
+		b.WriteString("ports: p0: number: 8080\nlabels: {\n")
+		for i := range n {
+			fmt.Fprintf(&b, "\t\"k%06d\": \"v%06d\"\n", i, i)
+		}
+	case "ports":
+		b.WriteString("ports: {\n")
+		for i := range n {
+			fmt.Fprintf(&b, "\tp%d: number: %d\n", i, 1024+i)
+		}
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -226,7 +234,7 @@ labels: {
 
 // largeModule writes a CUE module holding a copy of the schema and the
 // large spec, and returns its folder.
-func largeModule(b *testing.B, n int) string {
+func largeModule(b *testing.B, field string, n int) string {
 	root := b.TempDir()
 	for _, f := range []string{"cue.mod/module.cue", "schema/service.cue"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", "cue", f))
@@ -243,7 +251,7 @@ func largeModule(b *testing.B, n int) string {
 	if err := os.MkdirAll(filepath.Join(root, "spec"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "spec", "spec.cue"), []byte(largeSpec(n)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "spec", "spec.cue"), []byte(largeSpec(field, n)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	return root
@@ -252,17 +260,21 @@ func largeModule(b *testing.B, n int) string {
 // BenchmarkLargeSpec reports, per iteration, one whole-process
 // `lighthouse-gen vet --spec spec` (load, validate, every emitter, every
 // artifact parsed back and checked, shellcheck) and one `cue vet -c
-// ./spec` of the same package with n labels; ratio = gen / cue vet wall
-// time (goal ≤ 2). `cue export ./spec` is timed too (export-ratio = gen /
+// ./spec` of the same package with n labels (or 2,000 ports, which the
+// schema's port-number rule once compared pairwise); ratio = gen / cue
+// vet wall time (goal ≤ 2). `cue export ./spec` is timed too (export-ratio = gen /
 // export): unlike vet, export reads every value back out of CUE, which
 // costs time in the square of a struct's size in CUE v0.17 (see
 // gen/spec's node), as lighthouse-gen's decoding of the spec does once.
 // The CPU times (user + system) are reported beside the wall times.
 func BenchmarkLargeSpec(b *testing.B) {
 	gen, cue := binaries(b)
-	for _, n := range []int{10000, 40000, 85000} {
-		b.Run(fmt.Sprintf("labels=%d", n), func(b *testing.B) {
-			dir := largeModule(b, n)
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"ports", 2000}, {"labels", 10000}, {"labels", 40000}, {"labels", 85000}} {
+		b.Run(fmt.Sprintf("%s=%d", c.field, c.n), func(b *testing.B) {
+			dir := largeModule(b, c.field, c.n)
 			out := b.TempDir()
 			var tg, tv, te, cg, cv, ce time.Duration
 			for b.Loop() {
