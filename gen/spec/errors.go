@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
 )
@@ -98,7 +100,7 @@ func (e shown) InputPositions() []token.Pos {
 // into the spec's and the schema's, the nearest field the spec writes
 // added when CUE gave no spec position, and CUE's generic messages
 // rewritten into ones that say what to do (see explain).
-func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
+func annotate(err errors.Error, v, sv, schema cue.Value, dir string) errors.Error {
 	var list []*specError
 	// Unknown fields are left out of the fields each one says are allowed.
 	unknown := map[string]bool{}
@@ -108,6 +110,9 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 		}
 	}
 	for _, e := range errors.Errors(err) {
+		if f, _ := e.Msg(); f == "field not allowed" && below(trimService(e.Path()), unknown) {
+			continue // the unknown field above it says it all
+		}
 		se, ok := e.(*specError)
 		if !ok {
 			se = &specError{path: trimService(e.Path())}
@@ -117,7 +122,7 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 				se.addPos(p, dir)
 			}
 			if len(se.spec) == 0 {
-				if p := fieldPos(se.path, v, dir); p.IsValid() {
+				if p := fieldPos(se.path, v, sv, dir); p.IsValid() {
 					se.spec = append(se.spec, p)
 				} else if p := specStart(v, dir); p.IsValid() {
 					se.spec = append(se.spec, p)
@@ -140,6 +145,17 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 	return out
 }
 
+// below reports whether a proper prefix of path is one of the paths in
+// set (dotted).
+func below(path []string, set map[string]bool) bool {
+	for n := len(path) - 1; n > 0; n-- {
+		if set[strings.Join(path[:n], ".")] {
+			return true
+		}
+	}
+	return false
+}
+
 // mergeChoices replaces CUE's account of a value that matches no choice
 // ("N errors in empty disjunction" followed by one "conflicting values"
 // per choice) and of a value that conflicts with a fixed one by a single
@@ -153,6 +169,16 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		types  bool // a conflict of types, which explain words itself
 	}
 	groups := map[string]*group{}
+	// A choice the value fails by a bound names the value alone: with a
+	// tag's value and the spec's default beside it (-t x=v on
+	// *"default" | string), only the tag's value is in every one.
+	bounds := map[string][]string{}
+	for _, se := range list {
+		if strings.HasPrefix(se.cueFormat, "invalid value %v") && len(se.cueArgs) >= 1 {
+			key := strings.Join(se.path, ".")
+			bounds[key] = append(bounds[key], fmt.Sprint(se.cueArgs[0]))
+		}
+	}
 	for i, se := range list {
 		if !strings.HasPrefix(se.cueFormat, "conflicting values %s and %s") && !strings.Contains(se.cueFormat, "errors in empty disjunction") {
 			continue
@@ -172,6 +198,9 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		}
 	}
 	for key, g := range groups {
+		for _, v := range bounds[key] {
+			g.values[v]++
+		}
 		if g.disj {
 			continue
 		}
@@ -211,7 +240,8 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 				value, best = val, n
 			}
 		}
-		allowed := fmt.Sprint(sv)
+		printed := fmt.Sprint(sv)
+		allowed := describe(schema, sv)
 		m := &specError{path: se.path, spec: se.spec, schema: se.schema}
 		if len(g.pos) > 0 {
 			m.spec = g.pos
@@ -219,7 +249,7 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		// A choice between a default and a named definition (#Duration |
 		// *"30s") is explained by the definition.
 		var name, what string
-		for _, alt := range strings.Split(allowed, " | ") {
+		for _, alt := range strings.Split(printed, " | ") {
 			if !strings.HasPrefix(alt, "*") {
 				if n, w := definitionOf(schema, alt); w != "" {
 					name, what = n, w
@@ -292,8 +322,11 @@ func trimService(p []string) []string {
 
 // fieldPos finds the nearest field on path that the spec in dir writes:
 // the field itself, or else its closest written parent, or else the spec
-// itself (a required top-level field is missing from the file).
-func fieldPos(path []string, v cue.Value, dir string) token.Pos {
+// itself (a required top-level field is missing from the file). The
+// spec's own value sv is asked when v shows no position: a field whose
+// unified value is an error (a name a pattern of the schema refuses) may
+// have none there.
+func fieldPos(path []string, v, sv cue.Value, dir string) token.Pos {
 	for n := len(path); n >= 0; n-- {
 		if n > 0 && strings.HasPrefix(path[n-1], "_") {
 			continue
@@ -302,20 +335,44 @@ func fieldPos(path []string, v cue.Value, dir string) token.Pos {
 		if p.Err() != nil {
 			continue
 		}
-		if pos, ok := posIn(v.LookupPath(p), dir, 0); ok {
-			return pos
+		for _, x := range []cue.Value{v, sv} {
+			if pos, ok := posIn(x.LookupPath(p), dir, 0); ok {
+				return pos
+			}
 		}
 	}
 	return token.NoPos
 }
 
-// cuePath turns the labels of an error path back into a cue.Path.
+// cuePath turns the labels of an error path back into a cue.Path: a
+// quoted label is a string label (even "" or "1abc"), digits a list
+// index, #Name a definition; a hidden field cannot be named without its
+// package, so its path is an error.
 func cuePath(labels []string) cue.Path {
-	sels := make([]string, 0, len(labels))
-	for _, s := range labels {
-		sels = append(sels, quoteLabel(strings.Trim(s, `"`)))
+	sels := make([]cue.Selector, 0, len(labels))
+	for _, l := range labels {
+		switch {
+		case strings.HasPrefix(l, `"`):
+			u, err := literal.Unquote(l)
+			if err != nil {
+				return cue.ParsePath(l) // an error path
+			}
+			sels = append(sels, cue.Str(u))
+		case l != "" && strings.Trim(l, "0123456789") == "":
+			i, err := strconv.Atoi(l)
+			if err != nil {
+				return cue.ParsePath(l)
+			}
+			sels = append(sels, cue.Index(i))
+		case strings.HasPrefix(l, "#"):
+			sels = append(sels, cue.Def(l))
+		case strings.HasPrefix(l, "_"):
+			return cue.ParsePath(l) // an error path: hidden
+		default:
+			sels = append(sels, cue.Str(l))
+		}
 	}
-	return cue.ParsePath(strings.Join(sels, "."))
+	return cue.MakePath(sels...)
 }
 
 // explain replaces CUE's generic messages with ones that say what to do:
@@ -342,6 +399,14 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 			se.format, se.args = "%s is required: %s", []any{path, doc}
 			break
 		}
+	case strings.HasPrefix(format, "incomplete value") && len(args) == 1:
+		// The spec writes the field, but not one value: a type, bounds,
+		// a choice, or a reference to something open.
+		se.format, se.args = "%v is not one concrete value; write a single value", []any{args[0]}
+		if doc := nearestDoc(schema, se.path); doc != "" {
+			se.format += " (%s)"
+			se.args = append(se.args, doc)
+		}
 	case strings.HasPrefix(format, "invalid value %") && len(args) == 2:
 		bound := fmt.Sprint(args[1])
 		if name, what := definitionOf(schema, bound); what != "" {
@@ -365,7 +430,6 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 		if where == "" {
 			where = "#Service"
 		}
-		se.format, se.args = "unknown field; %s has only: %s", []any{where, strings.Join(allowed, ", ")}
 		alt := closest(label, allowed)
 		if alt != "" && where != "#Service" {
 			alt = where + "." + alt
@@ -373,8 +437,13 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 		if alt == "" {
 			alt = findField(v, label, se.path, 3)
 		}
+		se.format, se.args = "unknown field", nil
 		if alt != "" {
-			se.format, se.args = "unknown field (did you mean %s?); %s has only: %s", []any{alt, where, strings.Join(allowed, ", ")}
+			se.format, se.args = "unknown field (did you mean %s?)", []any{alt}
+		}
+		if len(allowed) > 0 {
+			se.format += "; %s has only: %s"
+			se.args = append(se.args, where, strings.Join(allowed, ", "))
 		}
 	case strings.HasPrefix(format, "conflicting values %s and %s (mismatched types") && len(args) == 4:
 		// One side is the schema's type (string, int, ...), the other the
@@ -417,7 +486,7 @@ func nearestDoc(schema cue.Value, path []string) string {
 
 // kinds are the type names CUE prints for a schema's bare type.
 var kinds = map[string]bool{"string": true, "int": true, "float": true, "number": true, "bool": true,
-	"bytes": true, "struct": true, "list": true, "null": true}
+	"bytes": true, "struct": true, "list": true}
 
 // writes reports whether the spec in dir writes the field at path.
 func writes(v cue.Value, path []string, dir string) bool {

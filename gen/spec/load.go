@@ -56,6 +56,7 @@ func Load(o Options) (*Service, error) {
 	embedded := &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay, Tags: o.Tags}
 	var schema, sv cue.Value
 	var dir string
+	var inst *build.Instance // the spec's package, for noteTags
 	if o.Dir == "" {
 		// One load for both packages: the spec imports the schema, so
 		// it is parsed once.
@@ -65,7 +66,7 @@ func Load(o Options) (*Service, error) {
 			untagged.Tags = nil
 			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
 		}
-		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
+		schema, sv, dir, inst = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir, insts[1]
 		// The embedded spec imports the embedded schema, the one
 		// Load validates against, so when it embeds #Service its value
 		// already is #Service unified with the spec.
@@ -122,7 +123,7 @@ func Load(o Options) (*Service, error) {
 				return s, nil
 			}
 		}
-		if _, sv, err = buildSpec(); err != nil {
+		if inst, sv, err = buildSpec(); err != nil {
 			return nil, err
 		}
 	}
@@ -137,7 +138,8 @@ func Load(o Options) (*Service, error) {
 	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
 	s, derr := decode(v, dir, verr != nil)
 	if verr != nil || derr != nil {
-		return nil, annotate(errors.Append(cueErrors(verr, v, def, sv, dir), derr), v, schema, dir)
+		errs := annotate(errors.Append(cueErrors(verr, v, def, sv, dir), derr), v, sv, schema, dir)
+		return nil, noteTags(errs, inst, o.Tags)
 	}
 	return s, nil
 }
@@ -782,13 +784,15 @@ func (s *Service) check() errors.Error {
 	return errs
 }
 
-// quoteLabel quotes a field label for cue.ParsePath when it is not an
-// identifier (device paths such as "/dev/fuse").
+// quoteLabel writes a field label as cue.ParsePath reads it: an
+// identifier as it is, anything else (device paths such as "/dev/fuse",
+// names such as "1abc" or "", and names starting with _ or #, which
+// ParsePath would take for hidden fields or definitions) quoted.
 func quoteLabel(name string) string {
-	if token.Lookup(name) == token.IDENT && !strings.ContainsAny(name, "/.-") {
+	if ast.IsValidIdent(name) && !strings.HasPrefix(name, "_") && !strings.HasPrefix(name, "#") && token.Lookup(name) == token.IDENT {
 		return name
 	}
-	return fmt.Sprintf("%q", name)
+	return literal.String.Quote(name)
 }
 
 func appendErr(errs errors.Error, err error, field string) errors.Error {
