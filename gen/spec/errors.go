@@ -12,10 +12,14 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
+
+	cuemod "github.com/lighthouse-project/lighthouse/cue"
 )
 
 // specError is one problem of a spec as its author should read it: the
@@ -750,9 +754,40 @@ func checkSpecDir(name, abs string) error {
 // the fields without it. dir is the spec's folder.
 func loadError(err error, cfg *load.Config, arg, dir string) error {
 	var out errors.Error
+	brackets := map[string]bool{} // files whose open bracket is reported
 	for _, e := range errors.Errors(err) {
 		format, args := e.Msg()
+		if isSyntaxError(format) && cfg.FS != nil {
+			// The parser's errors after a bracket left open are echoes
+			// of it, the one at the end of the file above all ("expected
+			// '}', found 'EOF'"): the bracket is named instead, before
+			// the parser's first error, which is kept when it is not at
+			// the end.
+			file := e.Position().Filename()
+			if done, seen := brackets[file]; seen {
+				if done {
+					continue
+				}
+			} else if src, rerr := fs.ReadFile(cfg.FS, strings.TrimPrefix(file, "/")); rerr == nil {
+				b, ok := unclosed(file, src)
+				brackets[file] = ok
+				if ok {
+					se := unclosedError(b)
+					se.addPos(b.pos, dir)
+					out = errors.Append(out, se)
+					if len(args) == 2 && fmt.Sprint(args[1]) == "EOF" {
+						continue
+					}
+				}
+			}
+		}
 		switch {
+		case format == "expected %s, found '%s'" && len(args) == 2 && fmt.Sprint(args[0]) == "'EOF'" && strings.Contains("}])", fmt.Sprint(args[1])):
+			// The parser means the file should end: a closing bracket
+			// with nothing open.
+			se := &specError{format: "this %q closes nothing (every bracket before it is closed already): remove it", args: []any{fmt.Sprint(args[1])}}
+			se.addPos(e.Position(), dir)
+			e = se
 		case format == "tag %q not used in any file" && len(args) == 1:
 			name := fmt.Sprint(args[0])
 			e = errors.Newf(token.NoPos, "-t %s has no value; write -t %s=VALUE (the spec's tags: %s)", name, name, specTags(cfg, arg))
@@ -760,10 +795,14 @@ func loadError(err error, cfg *load.Config, arg, dir string) error {
 			name := fmt.Sprint(args[0])
 			e = errors.Newf(token.NoPos, "-t %s=...: no tag for %q in the spec; its tags: %s (each declared by a field's @tag(name))", name, name, specTags(cfg, arg))
 		case strings.Contains(e.Error(), "imports are unavailable because there is no cue.mod/module.cue file"):
+			// CUE's error names the import's position, not its path.
 			se := &specError{format: "%s is outside lighthouse's CUE module (cue/) and cannot import the schema: remove the import of the schema and the line schema.#Service; lighthouse-gen unifies the spec with #Service itself",
 				args: []any{filepath.Base(dir)}}
 			for _, p := range errors.Positions(e) {
 				se.addPos(p, dir)
+				if imp := importAt(cfg, p); imp != "" && imp != schemaImportPath() {
+					se.format, se.args = "%s imports %s, which a spec outside a CUE module cannot import (only CUE's standard library, such as strings or list): remove the import and write what the spec needs from it", []any{filepath.Base(p.Filename()), imp}
+				}
 			}
 			e = se
 		}
@@ -796,4 +835,57 @@ func specTags(cfg *load.Config, arg string) string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
+}
+
+// importAt is the path of the import declared at pos, read again from
+// the file through cfg's file system; "" when there is none.
+func importAt(cfg *load.Config, pos token.Pos) string {
+	if !pos.IsValid() || cfg.FS == nil {
+		return ""
+	}
+	src, err := fs.ReadFile(cfg.FS, strings.TrimPrefix(pos.Filename(), "/"))
+	if err != nil {
+		return ""
+	}
+	f, err := parser.ParseFile(pos.Filename(), src, parser.ImportsOnly)
+	if err != nil {
+		return ""
+	}
+	for spec := range f.ImportSpecs() {
+		if spec.Path == nil {
+			continue
+		}
+		at := spec.Pos()
+		if spec.Name != nil {
+			at = spec.Path.Pos() // CUE points at the path of an aliased import
+		}
+		if at.Line() == pos.Line() && (at.Column() == pos.Column() || spec.Path.Pos().Column() == pos.Column()) {
+			if p, err := literal.Unquote(spec.Path.Value); err == nil {
+				return ast.ParseImportPath(p).Path
+			}
+		}
+	}
+	return ""
+}
+
+// schemaImportPath is the import path of the embedded schema package
+// (its module's path, from cue.mod/module.cue, and SchemaDir), without
+// a major version.
+func schemaImportPath() string {
+	b, err := fs.ReadFile(cuemod.FS, "cue.mod/module.cue")
+	if err != nil {
+		return ""
+	}
+	v := cuecontext.New().CompileBytes(b)
+	mod, err := v.LookupPath(cue.ParsePath("module")).String()
+	if err != nil {
+		return ""
+	}
+	return ast.ParseImportPath(mod).Path + "/" + cuemod.SchemaDir
+}
+
+// isSyntaxError reports whether a load error's format is one of CUE's
+// parser's about brackets and separators.
+func isSyntaxError(format string) bool {
+	return strings.HasPrefix(format, "expected ") || strings.HasPrefix(format, "missing ',' in ")
 }
