@@ -12,6 +12,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/literal"
@@ -781,7 +782,25 @@ func loadError(err error, cfg *load.Config, arg, dir string) error {
 				}
 			}
 		}
+		var multi *load.MultiplePackageError
+		var none *load.NoFilesError
 		switch {
+		case stderrors.As(e, &multi) && len(multi.Packages) >= 2 && len(multi.Files) >= 2:
+			se := &specError{format: "spec folder %s holds two CUE packages, %s (%s) and %s (%s): a spec is one package; give every .cue file in it the same package clause, or move the other file out",
+				args: []any{specName(cfg, dir), multi.Packages[0], multi.Files[0], multi.Packages[1], multi.Files[1]}}
+			for _, f := range multi.Files[:2] {
+				se.addPos(packagePos(cfg, filepath.Join(dir, f)), dir)
+			}
+			e = se
+		case stderrors.As(e, &none) && none.Package != nil && len(none.Package.IgnoredFiles) > 0:
+			se := &specError{format: "spec folder %s holds no CUE package: %s %s no package clause (an empty file has none either); a spec file starts with a package clause, such as package web, followed by the spec's fields"}
+			var names []string
+			for _, f := range none.Package.IgnoredFiles {
+				names = append(names, filepath.Base(f.Filename))
+				se.addPos(token.NewFile(f.Filename, -1, 0).Pos(0, token.NoRelPos), dir)
+			}
+			se.args = []any{specName(cfg, dir), strings.Join(names, ", "), map[bool]string{true: "has", false: "have"}[len(names) == 1]}
+			e = se
 		case format == "expected %s, found '%s'" && len(args) == 2 && fmt.Sprint(args[0]) == "'EOF'" && strings.Contains("}])", fmt.Sprint(args[1])):
 			// The parser means the file should end: a closing bracket
 			// with nothing open.
@@ -888,4 +907,69 @@ func schemaImportPath() string {
 // parser's about brackets and separators.
 func isSyntaxError(format string) bool {
 	return strings.HasPrefix(format, "expected ") || strings.HasPrefix(format, "missing ',' in ")
+}
+
+// specName is the spec folder dir as the user named it, when cfg's file
+// system knows (specFS), else dir.
+func specName(cfg *load.Config, dir string) string {
+	if f, ok := cfg.FS.(*specFS); ok {
+		return f.dir
+	}
+	return dir
+}
+
+// checkOrphans refuses a file of the spec folder that CUE leaves out of
+// the spec because it has no package clause, when it holds more than
+// comments: its fields would be dropped without a word. inst is the
+// spec's package, fsys the file system it was read through.
+func checkOrphans(inst *build.Instance, fsys *specFS) error {
+	var errs errors.Error
+	for _, f := range inst.IgnoredFiles {
+		base := filepath.Base(f.Filename)
+		if strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") || !strings.Contains(fmt.Sprint(f.ExcludeReason), "no package name") {
+			continue
+		}
+		src, err := fsys.ReadFile(strings.TrimPrefix(f.Filename, "/"))
+		if err != nil {
+			return err
+		}
+		file, err := parser.ParseFile(f.Filename, src)
+		if err != nil || len(file.Decls) == 0 {
+			continue // a syntax error is CUE's to report; no declaration, nothing lost
+		}
+		pkg := inst.PkgName
+		if pkg == "" {
+			pkg = "<name>"
+		}
+		se := &specError{format: "%s has no package clause, so CUE leaves it out of the spec and its fields are not read: start it with package %s, as the spec's other files", args: []any{base, pkg}}
+		se.addPos(file.Decls[0].Pos(), fsys.abs)
+		errs = errors.Append(errs, se)
+	}
+	if errs == nil {
+		return nil
+	}
+	return errs
+}
+
+// packagePos is the position of the package clause of the file at path,
+// read through cfg's file system; the file's start when it has none.
+func packagePos(cfg *load.Config, path string) token.Pos {
+	start := token.NewFile(path, -1, 0).Pos(0, token.NoRelPos)
+	if cfg.FS == nil {
+		return start
+	}
+	src, err := fs.ReadFile(cfg.FS, strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return start
+	}
+	f, err := parser.ParseFile(path, src, parser.PackageClauseOnly)
+	if err != nil {
+		return start
+	}
+	for _, d := range f.Decls {
+		if p, ok := d.(*ast.Package); ok {
+			return p.Pos()
+		}
+	}
+	return start
 }

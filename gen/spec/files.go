@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
 )
 
 // MaxSpecBytes bounds what one load of a spec folder reads: the spec's
@@ -45,10 +47,18 @@ type specFS struct {
 
 func newSpecFS(dir, abs string) *specFS { return &specFS{dir: dir, abs: abs} }
 
-// refusal is the error of a file the loader cannot read.
-type refusal struct{ msg string }
+// refusal is the error of a file the loader cannot read: a CUE error
+// (so Details prints it), at a position in the file when one helps.
+type refusal struct {
+	msg string
+	pos token.Pos
+}
 
-func (e *refusal) Error() string { return e.msg }
+func (e *refusal) Error() string                    { return e.msg }
+func (e *refusal) Position() token.Pos              { return e.pos }
+func (e *refusal) InputPositions() []token.Pos      { return nil }
+func (e *refusal) Path() []string                   { return nil }
+func (e *refusal) Msg() (format string, args []any) { return "%s", []any{e.msg} }
 
 // name is how an error names the file at absolute path p: relative to
 // the spec folder as the user gave it, or absolute outside it.
@@ -62,7 +72,11 @@ func (f *specFS) name(p string) string {
 // refuse records the first refusal and returns it (as a *fs.PathError
 // wrapping it, which CUE wraps again; Load reports the recorded one).
 func (f *specFS) refuse(p, format string, args ...any) error {
-	err := &refusal{msg: fmt.Sprintf("spec file %s ", f.name(p)) + fmt.Sprintf(format, args...)}
+	return f.refuseAt(p, token.NoPos, format, args...)
+}
+
+func (f *specFS) refuseAt(p string, pos token.Pos, format string, args ...any) error {
+	err := &refusal{msg: fmt.Sprintf("spec file %s ", f.name(p)) + fmt.Sprintf(format, args...), pos: pos}
 	f.mu.Lock()
 	if f.refused == nil {
 		f.refused = err
@@ -230,6 +244,14 @@ func (f *specFS) readFile(p string, fi fs.FileInfo) ([]byte, fs.FileInfo, error)
 	if over {
 		return nil, nil, f.refuse(p, "makes the spec larger than %d MiB, the most lighthouse-gen reads for one spec; a spec is a few KiB: remove what it does not need", MaxSpecBytes>>20)
 	}
+	if !utf8.Valid(b) {
+		// CUE's scanner passes such bytes into strings, and so into
+		// the artifacts.
+		off, bad := invalidUTF8(b)
+		tf := token.NewFile(p, -1, len(b))
+		tf.SetLinesForContent(b)
+		return nil, nil, f.refuseAt(p, tf.Pos(off, token.NoRelPos), "holds the byte %#x, which is not UTF-8; CUE files are UTF-8 text: convert the file (iconv -t UTF-8) or replace the byte", bad)
+	}
 	return b, fi, nil
 }
 
@@ -308,4 +330,17 @@ func checkSpecFiles(dir, abs string, entries []fs.DirEntry) error {
 		return errs
 	}
 	return nil
+}
+
+// invalidUTF8 is the offset of the first byte of b that is not UTF-8,
+// and that byte.
+func invalidUTF8(b []byte) (off int, bad byte) {
+	for off < len(b) {
+		r, n := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && n <= 1 {
+			return off, b[off]
+		}
+		off += n
+	}
+	return off, 0
 }

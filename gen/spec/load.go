@@ -111,6 +111,9 @@ func Load(o Options) (*Service, error) {
 		if err != nil {
 			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
 		}
+		if err := checkOrphans(insts[0], fsys); err != nil {
+			return nil, err
+		}
 		if schema.Err() == nil {
 			full := func() cue.Value {
 				_, sv, err := buildSpec()
