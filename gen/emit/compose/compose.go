@@ -6,8 +6,8 @@ package compose
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
