@@ -114,9 +114,22 @@ func annotate(err errors.Error, v, sv, schema cue.Value, dir string) errors.Erro
 			unknown[strings.Join(trimService(e.Path()), ".")] = true
 		}
 	}
+	// A field the spec writes with the wrong kind ("cpu: "100m"" where
+	// a struct belongs) makes every field below it missing: the kind is
+	// the error, and those below it are not reported again.
+	wrongKind := map[string]bool{}
 	for _, e := range errors.Errors(err) {
-		if f, _ := e.Msg(); f == "field not allowed" && below(trimService(e.Path()), unknown) {
+		if f, _ := e.Msg(); strings.HasPrefix(f, "conflicting values %s and %s (mismatched types") {
+			wrongKind[strings.Join(trimService(e.Path()), ".")] = true
+		}
+	}
+	for _, e := range errors.Errors(err) {
+		f, _ := e.Msg()
+		if f == "field not allowed" && below(trimService(e.Path()), unknown) {
 			continue // the unknown field above it says it all
+		}
+		if strings.HasPrefix(f, "incomplete value") && below(trimService(e.Path()), wrongKind) {
+			continue
 		}
 		se, ok := e.(*specError)
 		if !ok {
