@@ -766,7 +766,7 @@ func checkSpecDir(name, abs string) error {
 // a value or one the spec does not declare names the spec's tags, and a
 // spec outside the cue/ module that imports the schema is told to write
 // the fields without it. dir is the spec's folder.
-func loadError(err error, cfg *load.Config, arg, dir string) error {
+func loadError(err error, cfg *load.Config, arg, dir string, tags []string) error {
 	var out errors.Error
 	brackets := map[string]bool{} // files whose open bracket is reported
 	for _, e := range errors.Errors(err) {
@@ -819,6 +819,23 @@ func loadError(err error, cfg *load.Config, arg, dir string) error {
 			// with nothing open.
 			se := &specError{format: "this %q closes nothing (every bracket before it is closed already): remove it", args: []any{fmt.Sprint(args[1])}}
 			se.addPos(e.Position(), dir)
+			e = se
+		case (format == "invalid number for injection tag %q" || format == "invalid boolean %q for injection tag %q" || format == "invalid int %q for injection tag %q") && len(args) >= 1:
+			// A tag whose attribute has a type (@tag(n,type=int)).
+			name := fmt.Sprint(args[len(args)-1])
+			pos, typ := tagPos(cfg, arg, name)
+			want := map[string]string{"int": "an integer", "number": "a number", "float": "a number", "bool": "true or false"}[typ]
+			if want == "" {
+				want = "a " + typ
+			}
+			given := name + "=..."
+			for _, t := range tags {
+				if k, _, _ := strings.Cut(t, "="); k == name {
+					given = t
+				}
+			}
+			se := &specError{format: "-t %s: the spec's @tag(%s) takes %s", args: []any{given, name, want}}
+			se.addPos(pos, dir)
 			e = se
 		case format == "tag %q not used in any file" && len(args) == 1:
 			name := fmt.Sprint(args[0])
@@ -985,4 +1002,32 @@ func packagePos(cfg *load.Config, path string) token.Pos {
 		}
 	}
 	return start
+}
+
+// tagPos is the position of the @tag(name) attribute in the spec package
+// arg of cfg (which has no tags), NoPos when there is none, and the type
+// it declares (type=int; string when it declares none).
+func tagPos(cfg *load.Config, arg, name string) (pos token.Pos, typ string) {
+	typ = "string"
+	for _, inst := range load.Instances([]string{arg}, cfg) {
+		for _, f := range inst.Files {
+			ast.Walk(f, func(n ast.Node) bool {
+				if a, ok := n.(*ast.Attribute); ok && !pos.IsValid() {
+					if key, body := a.Split(); key == "tag" {
+						parts := strings.Split(body, ",")
+						if strings.TrimSpace(parts[0]) == name {
+							pos = a.Pos()
+							for _, p := range parts[1:] {
+								if t, ok := strings.CutPrefix(strings.TrimSpace(p), "type="); ok {
+									typ = t
+								}
+							}
+						}
+					}
+				}
+				return !pos.IsValid()
+			}, nil)
+		}
+	}
+	return pos, typ
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	stderrors "errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -64,7 +67,7 @@ func Load(o Options) (*Service, error) {
 		if err != nil {
 			untagged := *embedded
 			untagged.Tags = nil
-			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
+			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir, o.Tags)
 		}
 		schema, sv, dir, inst = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir, insts[1]
 		// The embedded spec imports the embedded schema, the one
@@ -99,7 +102,7 @@ func Load(o Options) (*Service, error) {
 				return nil, cue.Value{}, r
 			}
 			if err != nil {
-				return nil, cue.Value{}, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
+				return nil, cue.Value{}, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
 			}
 			return insts[0], vals[0], nil
 		}
@@ -109,7 +112,7 @@ func Load(o Options) (*Service, error) {
 			return nil, r
 		}
 		if err != nil {
-			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir)
+			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
 		}
 		if err := checkOrphans(insts[0], fsys); err != nil {
 			return nil, err
@@ -588,7 +591,7 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 		}
 		err := n.decode(dst)
 		if err != nil && !failed {
-			errs = appendErr(errs, err, p)
+			errs = errors.Append(errs, s.decodeErr(p, n, err))
 		}
 		return err == nil
 	}
@@ -664,7 +667,7 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 		}
 		for i, name := range m.keys {
 			if err := fn(name, m.kids[i]); err != nil && !failed {
-				errs = appendErr(errs, err, field)
+				errs = errors.Append(errs, s.decodeErr(field+"."+quoteLabel(name), m.kids[i], err))
 			}
 		}
 	}
@@ -798,9 +801,38 @@ func quoteLabel(name string) string {
 	return literal.String.Quote(name)
 }
 
-func appendErr(errs errors.Error, err error, field string) errors.Error {
-	if err == nil {
-		return errs
+// decodeErr is the error of decoding the field at path p (node n) into
+// the model: a value CUE accepts that the model's Go type cannot hold (an
+// integer beyond 64 bits), at the value's position.
+func (s *Service) decodeErr(p string, n *node, err error) errors.Error {
+	var te *json.UnmarshalTypeError
+	if !stderrors.As(err, &te) {
+		if ce, ok := err.(errors.Error); ok {
+			return ce
+		}
+		return s.errorf(p, "%v", err)
 	}
-	return errors.Append(errs, errors.Promote(err, field))
+	at, where := n, p
+	for _, label := range strings.Split(te.Field, ".") {
+		for i, k := range at.keys {
+			if label != "" && strings.EqualFold(k, label) {
+				at, where = at.kids[i], where+"."+quoteLabel(k)
+				break
+			}
+		}
+	}
+	value := strings.TrimPrefix(te.Value, "number ")
+	var e *specError
+	switch k := te.Type.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64 && strings.HasPrefix(value, "-"):
+		e = s.errorf(where, "%s is too small: the smallest number here is %d", value, int64(-1)<<(te.Type.Bits()-1))
+	case k >= reflect.Int && k <= reflect.Int64:
+		e = s.errorf(where, "%s is too large: the largest number here is %d", value, uint64(1)<<(te.Type.Bits()-1)-1)
+	default:
+		e = s.errorf(where, "%s cannot be read as %s", value, te.Type)
+	}
+	if pos := s.valuePos(at.v); pos.IsValid() {
+		e.spec = []token.Pos{pos}
+	}
+	return e
 }
