@@ -16,6 +16,8 @@ import (
 
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
+
+	"github.com/lighthouse-project/lighthouse/gen/regular"
 )
 
 // MaxSpecBytes bounds what one load of a spec folder reads: the spec's
@@ -93,23 +95,7 @@ func (f *specFS) Refused() error {
 }
 
 // kindOf names what a file of mode m is when it is not a regular file.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "not a regular file"
-}
+func kindOf(m fs.FileMode) string { return regular.Kind(m) }
 
 // notRegular explains why the file at p (os.Stat gave fi) cannot be read.
 func (f *specFS) notRegular(p string, fi fs.FileInfo) error {
