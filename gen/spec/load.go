@@ -85,52 +85,9 @@ func Load(o Options) (*Service, error) {
 			return nil, err
 		}
 		schema = vals[0]
-		if dir, err = filepath.Abs(o.Dir); err != nil {
-			return nil, err
-		}
-		if err := checkSpecDir(o.Dir, dir); err != nil {
-			return nil, err
-		}
-		// CUE reads the folder through specFS: only regular files,
-		// never one that blocks or never ends, within MaxSpecBytes.
-		// Each load reads the files afresh (the fast path's build
-		// shares the syntax trees it wraps).
-		buildSpec := func() (*build.Instance, cue.Value, error) {
-			fsys := newSpecFS(o.Dir, dir)
-			insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
-			if r := fsys.Refused(); r != nil {
-				return nil, cue.Value{}, r
-			}
-			if err != nil {
-				return nil, cue.Value{}, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
-			}
-			return insts[0], vals[0], nil
-		}
-		fsys := newSpecFS(o.Dir, dir)
-		insts, err := loadInstances(&load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
-		if r := fsys.Refused(); r != nil {
-			return nil, r
-		}
-		if err != nil {
-			return nil, loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
-		}
-		if err := checkOrphans(insts[0], fsys); err != nil {
-			return nil, err
-		}
-		if schema.Err() == nil {
-			full := func() cue.Value {
-				_, sv, err := buildSpec()
-				if err != nil {
-					return cue.Value{}
-				}
-				return unifyWith(schema, sv)
-			}
-			if s := loadWrapped(ctx, insts[0], schema, dir, full); s != nil {
-				return s, nil
-			}
-		}
-		if inst, sv, err = buildSpec(); err != nil {
-			return nil, err
+		var s *Service
+		if s, inst, sv, dir, err = loadFolder(ctx, o, schema); s != nil || err != nil {
+			return s, err
 		}
 	}
 	if err := schema.Err(); err != nil {
@@ -148,6 +105,61 @@ func Load(o Options) (*Service, error) {
 		return nil, noteTags(errs, inst, o.Tags)
 	}
 	return s, nil
+}
+
+// loadFolder loads the spec folder o.Dir: through loadWrapped's single
+// evaluation when it succeeds (s is set), else the spec's own value sv
+// and package inst for Load's full unification with #Service.
+func loadFolder(ctx *cue.Context, o Options, schema cue.Value) (s *Service, inst *build.Instance, sv cue.Value, dir string, err error) {
+	if dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, nil, sv, "", err
+	}
+	if err := checkSpecDir(o.Dir, dir); err != nil {
+		return nil, nil, sv, "", err
+	}
+	// CUE reads the folder through specFS: only regular files, never one
+	// that blocks or never ends, within MaxSpecBytes. Each load reads the
+	// files afresh (the fast path's build shares the syntax trees it
+	// wraps).
+	loadErr := func(err error) error {
+		return loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
+	}
+	buildSpec := func() (*build.Instance, cue.Value, error) {
+		fsys := newSpecFS(o.Dir, dir)
+		insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+		if r := fsys.Refused(); r != nil {
+			return nil, cue.Value{}, r
+		}
+		if err != nil {
+			return nil, cue.Value{}, loadErr(err)
+		}
+		return insts[0], vals[0], nil
+	}
+	fsys := newSpecFS(o.Dir, dir)
+	insts, err := loadInstances(&load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+	if r := fsys.Refused(); r != nil {
+		return nil, nil, sv, dir, r
+	}
+	if err != nil {
+		return nil, nil, sv, dir, loadErr(err)
+	}
+	if err := checkOrphans(insts[0], fsys); err != nil {
+		return nil, nil, sv, dir, err
+	}
+	if schema.Err() == nil {
+		full := func() cue.Value {
+			_, sv, err := buildSpec()
+			if err != nil {
+				return cue.Value{}
+			}
+			return unifyWith(schema, sv)
+		}
+		if s := loadWrapped(ctx, insts[0], schema, dir, full); s != nil {
+			return s, nil, sv, dir, nil
+		}
+	}
+	inst, sv, err = buildSpec()
+	return nil, inst, sv, dir, err
 }
 
 // loadInstance is Load's fast path for a spec that embeds #Service (see
