@@ -42,12 +42,18 @@ type specFS struct {
 	// path: files in it are named as dir/<file> in errors.
 	dir, abs string
 
-	mu      sync.Mutex
-	read    int64
+	mu sync.Mutex
+	// sizes are the bytes of each file read, by path (CUE reads a
+	// file more than once: its package clause, then all of it); their
+	// sum is bounded by MaxSpecBytes.
+	sizes   map[string]int64
+	total   int64
 	refused error // the first file refused; Load reports it alone
 }
 
-func newSpecFS(dir, abs string) *specFS { return &specFS{dir: dir, abs: abs} }
+func newSpecFS(dir, abs string) *specFS {
+	return &specFS{dir: dir, abs: abs, sizes: map[string]int64{}}
+}
 
 // refusal is the error of a file the loader cannot read: a CUE error
 // (so Details prints it), at a position in the file when one helps.
@@ -217,15 +223,16 @@ func (f *specFS) readFile(p string, fi fs.FileInfo) ([]byte, fs.FileInfo, error)
 		return nil, nil, f.notRegular(p, fi)
 	}
 	f.mu.Lock()
-	left := MaxSpecBytes - f.read
+	left := MaxSpecBytes - (f.total - f.sizes[p])
 	f.mu.Unlock()
 	b, err := io.ReadAll(io.LimitReader(fd, left+1))
 	if err != nil {
 		return nil, nil, f.unreadable(p, err)
 	}
 	f.mu.Lock()
-	f.read += int64(len(b))
-	over := f.read > MaxSpecBytes
+	f.total += int64(len(b)) - f.sizes[p]
+	f.sizes[p] = int64(len(b))
+	over := f.total > MaxSpecBytes
 	f.mu.Unlock()
 	if over {
 		return nil, nil, f.refuse(p, "makes the spec larger than %d MiB, the most lighthouse-gen reads for one spec; a spec is a few KiB: remove what it does not need", MaxSpecBytes>>20)

@@ -236,3 +236,16 @@ func TestSpecFSChecksTheOpenFile(t *testing.T) {
 		t.Fatal("readFile blocked on a FIFO")
 	}
 }
+
+// TestSpecFolderSizeCountsEachFileOnce: CUE reads a file more than once
+// (its package clause, then all of it); a spec under MaxSpecBytes loads.
+func TestSpecFolderSizeCountsEachFileOnce(t *testing.T) {
+	dir := specDir(t)
+	big := "package x\n\n" + strings.Repeat("// a comment line of sixty-four bytes, to make the file large.\n", MaxSpecBytes*3/4/64)
+	if err := os.WriteFile(filepath.Join(dir, "big.cue"), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadWithin(t, Options{Dir: dir}); err != nil {
+		t.Fatal(Details(err, ""))
+	}
+}
