@@ -28,6 +28,10 @@ import (
 // bounds the time a load can take.
 const MaxSpecBytes = 4 << 20
 
+// MaxSpecFiles bounds the .cue files of a spec folder: CUE opens every
+// one of them.
+const MaxSpecFiles = 1000
+
 // specFS is the file system CUE loads a spec folder through
 // (load.Config.FS), rooted at the host's /. It reads only regular files:
 // a named pipe, socket, device or folder where CUE expects a file, a
@@ -304,6 +308,9 @@ func (m *memFile) Close() error               { return nil }
 func checkSpecFiles(dir, abs string, entries []fs.DirEntry) error {
 	f := newSpecFS(dir, abs)
 	var errs cueerrors.Error
+	if n := len(slices.DeleteFunc(slices.Clone(entries), func(e fs.DirEntry) bool { return !strings.HasSuffix(e.Name(), ".cue") })); n > MaxSpecFiles {
+		return fmt.Errorf("spec folder %s holds %d .cue files, more than the %d lighthouse-gen reads for one spec; a spec is a few files: move the others out", dir, n, MaxSpecFiles)
+	}
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".cue") {
 			continue

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -247,5 +248,20 @@ func TestSpecFolderSizeCountsEachFileOnce(t *testing.T) {
 	}
 	if _, err := loadWithin(t, Options{Dir: dir}); err != nil {
 		t.Fatal(Details(err, ""))
+	}
+}
+
+// TestSpecFolderFileCount: more .cue files than MaxSpecFiles is refused
+// before CUE opens any.
+func TestSpecFolderFileCount(t *testing.T) {
+	dir := specDir(t)
+	for i := range MaxSpecFiles {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.cue", i)), []byte("package x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := loadWithin(t, Options{Dir: dir})
+	if want := fmt.Sprintf("holds %d .cue files, more than the %d", MaxSpecFiles+1, MaxSpecFiles); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v, want %q", err, want)
 	}
 }
