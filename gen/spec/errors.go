@@ -425,6 +425,10 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 			se.format += " (%s)"
 			se.args = append(se.args, doc)
 		}
+	case strings.HasPrefix(format, "non-concrete value %v in operand to %s") && len(args) == 2:
+		// An expression of the spec reads a field that has no value
+		// yet (often the field itself: name: name + "x").
+		se.format, se.args = "the expression here reads a value that is not known (%v) as an operand of %v: every field it reads must have a concrete value, and a field cannot be computed from itself", []any{args[0], args[1]}
 	case strings.HasPrefix(format, "invalid value %") && len(args) == 2:
 		bound := fmt.Sprint(args[1])
 		if name, what := definitionOf(schema, bound); what != "" {
