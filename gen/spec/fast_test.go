@@ -294,8 +294,30 @@ func TestWrappedEqualsFullPath(t *testing.T) {
 			if s.Digest != full.Digest {
 				t.Errorf("Load's digest %s, the full path's %s", s.Digest, full.Digest)
 			}
-			if pos := s.Pos("name"); pos.Filename() == "" || pos.Line() == 0 {
-				t.Errorf("position of name = %v", pos)
+			if s.unified == nil {
+				t.Fatal("Load did not take the fast path")
+			}
+			// Every field's position, as error messages show it.
+			n := 0
+			var walk func(at []cue.Selector, x cue.Value)
+			walk = func(at []cue.Selector, x cue.Value) {
+				it, err := x.Fields()
+				if err != nil {
+					return
+				}
+				for it.Next() {
+					p := append(append([]cue.Selector(nil), at...), it.Selector())
+					ps := cue.MakePath(p...).String()
+					if f, g := full.Pos(ps).String(), s.Pos(ps).String(); f != g {
+						t.Errorf("position of %s: full %s, Load %s", ps, f, g)
+					}
+					n++
+					walk(p, it.Value())
+				}
+			}
+			walk(nil, v)
+			if n < 30 {
+				t.Errorf("compared the positions of only %d fields", n)
 			}
 		})
 	}

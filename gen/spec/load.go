@@ -124,7 +124,7 @@ func loadFolder(ctx *cue.Context, o Options, schema cue.Value) (s *Service, inst
 	loadErr := func(err error) error {
 		return loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
 	}
-	buildSpec := func() (*build.Instance, cue.Value, error) {
+	buildSpec := func(ctx *cue.Context) (*build.Instance, cue.Value, error) {
 		fsys := newSpecFS(o.Dir, dir)
 		insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
 		if r := fsys.Refused(); r != nil {
@@ -147,18 +147,30 @@ func loadFolder(ctx *cue.Context, o Options, schema cue.Value) (s *Service, inst
 		return nil, nil, sv, dir, err
 	}
 	if schema.Err() == nil {
+		// Positions come from the full unification, built when first
+		// asked for, in a context of its own: other goroutines may be
+		// reading values of this one meanwhile.
 		full := func() cue.Value {
-			_, sv, err := buildSpec()
+			ctx := cuecontext.New()
+			overlay, err := embeddedOverlay()
 			if err != nil {
 				return cue.Value{}
 			}
-			return unifyWith(schema, sv)
+			_, vals, err := buildInstances(ctx, &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay}, "./"+cuemod.SchemaDir)
+			if err != nil {
+				return cue.Value{}
+			}
+			_, sv, err := buildSpec(ctx)
+			if err != nil {
+				return cue.Value{}
+			}
+			return unifyWith(vals[0], sv)
 		}
 		if s := loadWrapped(ctx, insts[0], schema, dir, full); s != nil {
 			return s, nil, sv, dir, nil
 		}
 	}
-	inst, sv, err = buildSpec()
+	inst, sv, err = buildSpec(ctx)
 	return nil, inst, sv, dir, err
 }
 
