@@ -16,10 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/lighthouse-project/lighthouse/gen/check"
+	"github.com/lighthouse-project/lighthouse/gen/regular"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -55,7 +55,7 @@ func Files(ctx context.Context, s *spec.Service, files map[string][]byte, o Opti
 func ReadDir(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for _, name := range check.Files {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := regular.ReadFile(filepath.Join(dir, name), regular.MaxArtifactBytes)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lighthouse-project/lighthouse/gen/check"
+	"github.com/lighthouse-project/lighthouse/gen/regular"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -16,7 +17,12 @@ import (
 // by another counts under both paths. file names the binary in findings.
 // A file that is not a Go binary is an error, not a pass.
 func Binary(s *spec.Service, file, cwd string) ([]check.Finding, error) {
-	info, err := buildinfo.ReadFile(file)
+	f, err := regular.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := buildinfo.Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot read its Go build information: %w", file, err)
 	}

@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
 // Benchmarks. The whole-process one builds both binaries once, then runs
@@ -188,6 +191,122 @@ func BenchmarkServices(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n)/1e6, "ms/service")
+		})
+	}
+}
+
+// largeSpec is a valid spec package of the CUE module around it that
+// imports the schema and embeds #Service, with n labels or n ports (the
+// field is "labels" or "ports"): what `cue vet` checks is then what
+// lighthouse-gen checks.
+func largeSpec(field string, n int) string {
+	var b strings.Builder
+	b.WriteString(`package spec
+
+import "github.com/lighthouse-project/lighthouse/schema"
+
+schema.#Service
+
+name:        "large"
+description: "a service with many labels or ports"
+entry: {package: "./cmd/large", binary: "large", args: ["serve"]}
+image: {ref: "large:1", builder: "golang:1.26.8", runtime: "alpine:3.22"}
+health: {port: "p0", liveness: "/livez", readiness: "/readyz"}
+resources: {
+	cpu: {request: "100m", limit: "500m"}
+	memory: {request: "64Mi", limit: "128Mi"}
+}
+workload: kind: "StatefulSet"
+`)
+	switch field {
+	case "labels":
+		b.WriteString("ports: p0: number: 8080\nlabels: {\n")
+		for i := range n {
+			fmt.Fprintf(&b, "\t\"k%06d\": \"v%06d\"\n", i, i)
+		}
+	case "ports":
+		b.WriteString("ports: {\n")
+		for i := range n {
+			fmt.Fprintf(&b, "\tp%d: number: %d\n", i, 1024+i)
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// largeModule writes a CUE module holding a copy of the schema and the
+// large spec, and returns its folder.
+func largeModule(b *testing.B, field string, n int) string {
+	root := b.TempDir()
+	for _, f := range []string{"cue.mod/module.cue", "schema/service.cue"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "cue", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "spec"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "spec", "spec.cue"), []byte(largeSpec(field, n)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root
+}
+
+// BenchmarkLargeSpec reports, per iteration, one whole-process
+// `lighthouse-gen vet --spec spec` (load, validate, every emitter, every
+// artifact parsed back and checked, shellcheck) and one `cue vet -c
+// ./spec` of the same package with n labels (or 2,000 ports, which the
+// schema's port-number rule once compared pairwise); ratio = gen / cue
+// vet wall time (goal ≤ 2). `cue export ./spec` is timed too (export-ratio = gen /
+// export): unlike vet, export reads every value back out of CUE, which
+// costs time in the square of a struct's size in CUE v0.17 (see
+// gen/spec's node), as lighthouse-gen's decoding of the spec does once.
+// The CPU times (user + system) are reported beside the wall times, and
+// the in-process spec.Load of the same folder (load-ratio = load / cue
+// vet).
+func BenchmarkLargeSpec(b *testing.B) {
+	gen, cue := binaries(b)
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"ports", 2000}, {"labels", 10000}, {"labels", 40000}, {"labels", 85000}} {
+		b.Run(fmt.Sprintf("%s=%d", c.field, c.n), func(b *testing.B) {
+			dir := largeModule(b, c.field, c.n)
+			out := b.TempDir()
+			var tg, tv, te, tl, cg, cv, ce time.Duration
+			for b.Loop() {
+				w, c := run(b, dir, cue, "vet", "-c", "./spec")
+				tv, cv = tv+w, cv+c
+				w, c = run(b, dir, cue, "export", "./spec", "--out", "json", "--outfile", filepath.Join(out, "export.json"), "--force")
+				te, ce = te+w, ce+c
+				w, c = run(b, dir, gen, "vet", "--spec", "spec", "--out", out, "--context", out)
+				tg, cg = tg+w, cg+c
+				start := time.Now()
+				if _, err := spec.Load(spec.Options{Dir: filepath.Join(dir, "spec")}); err != nil {
+					b.Fatal(err)
+				}
+				tl += time.Since(start)
+			}
+			s := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+			b.ReportMetric(s(tg), "gen-s/op")
+			b.ReportMetric(s(tv), "cue-vet-s/op")
+			b.ReportMetric(s(te), "cue-export-s/op")
+			b.ReportMetric(float64(tg)/float64(tv), "ratio")
+			// The spec's load alone (in this process): read, evaluate
+			// with #Service, validate, decode; the rest of gen's time is
+			// the four emitters and parsing their output back.
+			b.ReportMetric(s(tl), "load-s/op")
+			b.ReportMetric(float64(tl)/float64(tv), "load-ratio")
+			b.ReportMetric(float64(tg)/float64(te), "export-ratio")
+			b.ReportMetric(float64(cg)/float64(cv), "cpu-ratio")
+			b.ReportMetric(float64(cg)/float64(ce), "cpu-export-ratio")
 		})
 	}
 }

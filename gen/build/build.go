@@ -29,6 +29,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/gen/emit/kube"
 	"github.com/lighthouse-project/lighthouse/gen/emit/script"
 	"github.com/lighthouse-project/lighthouse/gen/explain"
+	"github.com/lighthouse-project/lighthouse/gen/regular"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
@@ -336,7 +337,7 @@ func Diff(out string, files []File) ([]byte, error) {
 	var all bytes.Buffer
 	for _, f := range files {
 		p := filepath.Join(out, f.Name)
-		old, err := os.ReadFile(p)
+		old, err := regular.ReadFile(p, regular.MaxArtifactBytes)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -356,7 +357,7 @@ func Diff(out string, files []File) ([]byte, error) {
 func Drift(out string, files []File, specDigest string) (map[string]string, error) {
 	drift := map[string]string{}
 	for _, f := range files {
-		old, err := os.ReadFile(filepath.Join(out, f.Name))
+		old, err := regular.ReadFile(filepath.Join(out, f.Name), regular.MaxArtifactBytes)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			drift[f.Name] = "missing"

@@ -7,13 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
+
+	cuemod "github.com/lighthouse-project/lighthouse/cue"
 )
 
 // specError is one problem of a spec as its author should read it: the
@@ -98,7 +105,7 @@ func (e shown) InputPositions() []token.Pos {
 // into the spec's and the schema's, the nearest field the spec writes
 // added when CUE gave no spec position, and CUE's generic messages
 // rewritten into ones that say what to do (see explain).
-func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
+func annotate(err errors.Error, v, sv, schema cue.Value, dir string) errors.Error {
 	var list []*specError
 	// Unknown fields are left out of the fields each one says are allowed.
 	unknown := map[string]bool{}
@@ -107,7 +114,23 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 			unknown[strings.Join(trimService(e.Path()), ".")] = true
 		}
 	}
+	// A field the spec writes with the wrong kind ("cpu: "100m"" where
+	// a struct belongs) makes every field below it missing: the kind is
+	// the error, and those below it are not reported again.
+	wrongKind := map[string]bool{}
 	for _, e := range errors.Errors(err) {
+		if f, _ := e.Msg(); strings.HasPrefix(f, "conflicting values %s and %s (mismatched types") {
+			wrongKind[strings.Join(trimService(e.Path()), ".")] = true
+		}
+	}
+	for _, e := range errors.Errors(err) {
+		f, _ := e.Msg()
+		if f == "field not allowed" && below(trimService(e.Path()), unknown) {
+			continue // the unknown field above it says it all
+		}
+		if strings.HasPrefix(f, "incomplete value") && below(trimService(e.Path()), wrongKind) {
+			continue
+		}
 		se, ok := e.(*specError)
 		if !ok {
 			se = &specError{path: trimService(e.Path())}
@@ -117,7 +140,7 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 				se.addPos(p, dir)
 			}
 			if len(se.spec) == 0 {
-				if p := fieldPos(se.path, v, dir); p.IsValid() {
+				if p := fieldPos(se.path, v, sv, dir); p.IsValid() {
 					se.spec = append(se.spec, p)
 				} else if p := specStart(v, dir); p.IsValid() {
 					se.spec = append(se.spec, p)
@@ -140,6 +163,17 @@ func annotate(err errors.Error, v, schema cue.Value, dir string) errors.Error {
 	return out
 }
 
+// below reports whether a proper prefix of path is one of the paths in
+// set (dotted).
+func below(path []string, set map[string]bool) bool {
+	for n := len(path) - 1; n > 0; n-- {
+		if set[strings.Join(path[:n], ".")] {
+			return true
+		}
+	}
+	return false
+}
+
 // mergeChoices replaces CUE's account of a value that matches no choice
 // ("N errors in empty disjunction" followed by one "conflicting values"
 // per choice) and of a value that conflicts with a fixed one by a single
@@ -153,6 +187,16 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		types  bool // a conflict of types, which explain words itself
 	}
 	groups := map[string]*group{}
+	// A choice the value fails by a bound names the value alone: with a
+	// tag's value and the spec's default beside it (-t x=v on
+	// *"default" | string), only the tag's value is in every one.
+	bounds := map[string][]string{}
+	for _, se := range list {
+		if strings.HasPrefix(se.cueFormat, "invalid value %v") && len(se.cueArgs) >= 1 {
+			key := strings.Join(se.path, ".")
+			bounds[key] = append(bounds[key], fmt.Sprint(se.cueArgs[0]))
+		}
+	}
 	for i, se := range list {
 		if !strings.HasPrefix(se.cueFormat, "conflicting values %s and %s") && !strings.Contains(se.cueFormat, "errors in empty disjunction") {
 			continue
@@ -172,6 +216,9 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		}
 	}
 	for key, g := range groups {
+		for _, v := range bounds[key] {
+			g.values[v]++
+		}
 		if g.disj {
 			continue
 		}
@@ -211,7 +258,8 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 				value, best = val, n
 			}
 		}
-		allowed := fmt.Sprint(sv)
+		printed := fmt.Sprint(sv)
+		allowed := describe(schema, sv)
 		m := &specError{path: se.path, spec: se.spec, schema: se.schema}
 		if len(g.pos) > 0 {
 			m.spec = g.pos
@@ -219,7 +267,7 @@ func mergeChoices(list []*specError, schema cue.Value) []*specError {
 		// A choice between a default and a named definition (#Duration |
 		// *"30s") is explained by the definition.
 		var name, what string
-		for _, alt := range strings.Split(allowed, " | ") {
+		for _, alt := range strings.Split(printed, " | ") {
 			if !strings.HasPrefix(alt, "*") {
 				if n, w := definitionOf(schema, alt); w != "" {
 					name, what = n, w
@@ -292,8 +340,11 @@ func trimService(p []string) []string {
 
 // fieldPos finds the nearest field on path that the spec in dir writes:
 // the field itself, or else its closest written parent, or else the spec
-// itself (a required top-level field is missing from the file).
-func fieldPos(path []string, v cue.Value, dir string) token.Pos {
+// itself (a required top-level field is missing from the file). The
+// spec's own value sv is asked when v shows no position: a field whose
+// unified value is an error (a name a pattern of the schema refuses) may
+// have none there.
+func fieldPos(path []string, v, sv cue.Value, dir string) token.Pos {
 	for n := len(path); n >= 0; n-- {
 		if n > 0 && strings.HasPrefix(path[n-1], "_") {
 			continue
@@ -302,20 +353,44 @@ func fieldPos(path []string, v cue.Value, dir string) token.Pos {
 		if p.Err() != nil {
 			continue
 		}
-		if pos, ok := posIn(v.LookupPath(p), dir, 0); ok {
-			return pos
+		for _, x := range []cue.Value{v, sv} {
+			if pos, ok := posIn(x.LookupPath(p), dir, 0); ok {
+				return pos
+			}
 		}
 	}
 	return token.NoPos
 }
 
-// cuePath turns the labels of an error path back into a cue.Path.
+// cuePath turns the labels of an error path back into a cue.Path: a
+// quoted label is a string label (even "" or "1abc"), digits a list
+// index, #Name a definition; a hidden field cannot be named without its
+// package, so its path is an error.
 func cuePath(labels []string) cue.Path {
-	sels := make([]string, 0, len(labels))
-	for _, s := range labels {
-		sels = append(sels, quoteLabel(strings.Trim(s, `"`)))
+	sels := make([]cue.Selector, 0, len(labels))
+	for _, l := range labels {
+		switch {
+		case strings.HasPrefix(l, `"`):
+			u, err := literal.Unquote(l)
+			if err != nil {
+				return cue.ParsePath(l) // an error path
+			}
+			sels = append(sels, cue.Str(u))
+		case l != "" && strings.Trim(l, "0123456789") == "":
+			i, err := strconv.Atoi(l)
+			if err != nil {
+				return cue.ParsePath(l)
+			}
+			sels = append(sels, cue.Index(i))
+		case strings.HasPrefix(l, "#"):
+			sels = append(sels, cue.Def(l))
+		case strings.HasPrefix(l, "_"):
+			return cue.ParsePath(l) // an error path: hidden
+		default:
+			sels = append(sels, cue.Str(l))
+		}
 	}
-	return cue.ParsePath(strings.Join(sels, "."))
+	return cue.MakePath(sels...)
 }
 
 // explain replaces CUE's generic messages with ones that say what to do:
@@ -342,6 +417,18 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 			se.format, se.args = "%s is required: %s", []any{path, doc}
 			break
 		}
+	case strings.HasPrefix(format, "incomplete value") && len(args) == 1:
+		// The spec writes the field, but not one value: a type, bounds,
+		// a choice, or a reference to something open.
+		se.format, se.args = "%v is not one concrete value; write a single value", []any{args[0]}
+		if doc := nearestDoc(schema, se.path); doc != "" {
+			se.format += " (%s)"
+			se.args = append(se.args, doc)
+		}
+	case strings.HasPrefix(format, "non-concrete value %v in operand to %s") && len(args) == 2:
+		// An expression of the spec reads a field that has no value
+		// yet (often the field itself: name: name + "x").
+		se.format, se.args = "the expression here reads a value that is not known (%v) as an operand of %v: every field it reads must have a concrete value, and a field cannot be computed from itself", []any{args[0], args[1]}
 	case strings.HasPrefix(format, "invalid value %") && len(args) == 2:
 		bound := fmt.Sprint(args[1])
 		if name, what := definitionOf(schema, bound); what != "" {
@@ -365,7 +452,6 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 		if where == "" {
 			where = "#Service"
 		}
-		se.format, se.args = "unknown field; %s has only: %s", []any{where, strings.Join(allowed, ", ")}
 		alt := closest(label, allowed)
 		if alt != "" && where != "#Service" {
 			alt = where + "." + alt
@@ -373,8 +459,13 @@ func explain(se *specError, e errors.Error, v, schema cue.Value, dir string, unk
 		if alt == "" {
 			alt = findField(v, label, se.path, 3)
 		}
+		se.format, se.args = "unknown field", nil
 		if alt != "" {
-			se.format, se.args = "unknown field (did you mean %s?); %s has only: %s", []any{alt, where, strings.Join(allowed, ", ")}
+			se.format, se.args = "unknown field (did you mean %s?)", []any{alt}
+		}
+		if len(allowed) > 0 {
+			se.format += "; %s has only: %s"
+			se.args = append(se.args, where, strings.Join(allowed, ", "))
 		}
 	case strings.HasPrefix(format, "conflicting values %s and %s (mismatched types") && len(args) == 4:
 		// One side is the schema's type (string, int, ...), the other the
@@ -417,7 +508,7 @@ func nearestDoc(schema cue.Value, path []string) string {
 
 // kinds are the type names CUE prints for a schema's bare type.
 var kinds = map[string]bool{"string": true, "int": true, "float": true, "number": true, "bool": true,
-	"bytes": true, "struct": true, "list": true, "null": true}
+	"bytes": true, "struct": true, "list": true}
 
 // writes reports whether the spec in dir writes the field at path.
 func writes(v cue.Value, path []string, dir string) bool {
@@ -645,24 +736,30 @@ func PosString(pos token.Pos, cwd string) string {
 }
 
 // checkSpecDir says what to do when the spec folder given as name (abs
-// is its absolute path) does not exist, is a file or holds no CUE file,
+// is its absolute path) does not exist, is not a folder, holds no CUE file
+// or holds a .cue name that is not a regular file (checkSpecFiles),
 // instead of CUE's words for a package pattern ("cannot find package",
-// "matched no packages").
+// "matched no packages") or a load that never ends.
 func checkSpecDir(name, abs string) error {
 	fi, err := os.Stat(abs)
 	switch {
 	case stderrors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("spec folder %s does not exist; --spec takes the folder that holds the spec's .cue files", name)
 	case err != nil:
-		return err
-	case !fi.IsDir():
+		return fmt.Errorf("spec folder %s: %w", name, unwrapPath(err))
+	case fi.Mode().IsRegular():
 		return fmt.Errorf("spec folder %s is a file; --spec takes the folder that holds it: --spec %s", name, filepath.Dir(name))
+	case !fi.IsDir():
+		return fmt.Errorf("spec folder %s is %s, not a folder; --spec takes the folder that holds the spec's .cue files", name, kindOf(fi.Mode()))
 	}
-	cues, err := filepath.Glob(filepath.Join(abs, "*.cue"))
+	entries, err := newSpecFS(name, abs).ReadDir(strings.TrimPrefix(abs, "/"))
 	if err != nil {
+		return fmt.Errorf("spec folder %s cannot be read: %w", name, unwrapPath(err))
+	}
+	if err := checkSpecFiles(name, abs, entries); err != nil {
 		return err
 	}
-	if len(cues) == 0 {
+	if !slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return strings.HasSuffix(e.Name(), ".cue") }) {
 		return fmt.Errorf("spec folder %s has no .cue file; write the spec there (the README's \"Spec fields\" lists them) or pass --spec the folder that holds it", name)
 	}
 	return nil
@@ -673,11 +770,77 @@ func checkSpecDir(name, abs string) error {
 // a value or one the spec does not declare names the spec's tags, and a
 // spec outside the cue/ module that imports the schema is told to write
 // the fields without it. dir is the spec's folder.
-func loadError(err error, cfg *load.Config, arg, dir string) error {
+func loadError(err error, cfg *load.Config, arg, dir string, tags []string) error {
 	var out errors.Error
+	brackets := map[string]bool{} // files whose open bracket is reported
 	for _, e := range errors.Errors(err) {
 		format, args := e.Msg()
+		if isSyntaxError(format) && cfg.FS != nil {
+			// The parser's errors after a bracket left open are echoes
+			// of it, the one at the end of the file above all ("expected
+			// '}', found 'EOF'"): the bracket is named instead, before
+			// the parser's first error, which is kept when it is not at
+			// the end.
+			file := e.Position().Filename()
+			if done, seen := brackets[file]; seen {
+				if done {
+					continue
+				}
+			} else if src, rerr := fs.ReadFile(cfg.FS, strings.TrimPrefix(file, "/")); rerr == nil {
+				b, ok := unclosed(file, src)
+				brackets[file] = ok
+				if ok {
+					se := unclosedError(b)
+					se.addPos(b.pos, dir)
+					out = errors.Append(out, se)
+					if len(args) == 2 && fmt.Sprint(args[1]) == "EOF" {
+						continue
+					}
+				}
+			}
+		}
+		var multi *load.MultiplePackageError
+		var none *load.NoFilesError
 		switch {
+		case stderrors.As(e, &multi) && len(multi.Packages) >= 2 && len(multi.Files) >= 2:
+			se := &specError{format: "spec folder %s holds two CUE packages, %s (%s) and %s (%s): a spec is one package; give every .cue file in it the same package clause, or move the other file out",
+				args: []any{specName(cfg, dir), multi.Packages[0], multi.Files[0], multi.Packages[1], multi.Files[1]}}
+			for _, f := range multi.Files[:2] {
+				se.addPos(packagePos(cfg, filepath.Join(dir, f)), dir)
+			}
+			e = se
+		case stderrors.As(e, &none) && none.Package != nil && len(none.Package.IgnoredFiles) > 0:
+			se := &specError{format: "spec folder %s holds no CUE package: %s %s no package clause (an empty file has none either); a spec file starts with a package clause, such as package web, followed by the spec's fields"}
+			var names []string
+			for _, f := range none.Package.IgnoredFiles {
+				names = append(names, filepath.Base(f.Filename))
+				se.addPos(token.NewFile(f.Filename, -1, 0).Pos(0, token.NoRelPos), dir)
+			}
+			se.args = []any{specName(cfg, dir), strings.Join(names, ", "), map[bool]string{true: "has", false: "have"}[len(names) == 1]}
+			e = se
+		case format == "expected %s, found '%s'" && len(args) == 2 && fmt.Sprint(args[0]) == "'EOF'" && strings.Contains("}])", fmt.Sprint(args[1])):
+			// The parser means the file should end: a closing bracket
+			// with nothing open.
+			se := &specError{format: "this %q closes nothing (every bracket before it is closed already): remove it", args: []any{fmt.Sprint(args[1])}}
+			se.addPos(e.Position(), dir)
+			e = se
+		case (format == "invalid number for injection tag %q" || format == "invalid boolean %q for injection tag %q" || format == "invalid int %q for injection tag %q") && len(args) >= 1:
+			// A tag whose attribute has a type (@tag(n,type=int)).
+			name := fmt.Sprint(args[len(args)-1])
+			pos, typ := tagPos(cfg, arg, name)
+			want := map[string]string{"int": "an integer", "number": "a number", "float": "a number", "bool": "true or false"}[typ]
+			if want == "" {
+				want = "a " + typ
+			}
+			given := name + "=..."
+			for _, t := range tags {
+				if k, _, _ := strings.Cut(t, "="); k == name {
+					given = t
+				}
+			}
+			se := &specError{format: "-t %s: the spec's @tag(%s) takes %s", args: []any{given, name, want}}
+			se.addPos(pos, dir)
+			e = se
 		case format == "tag %q not used in any file" && len(args) == 1:
 			name := fmt.Sprint(args[0])
 			e = errors.Newf(token.NoPos, "-t %s has no value; write -t %s=VALUE (the spec's tags: %s)", name, name, specTags(cfg, arg))
@@ -685,10 +848,14 @@ func loadError(err error, cfg *load.Config, arg, dir string) error {
 			name := fmt.Sprint(args[0])
 			e = errors.Newf(token.NoPos, "-t %s=...: no tag for %q in the spec; its tags: %s (each declared by a field's @tag(name))", name, name, specTags(cfg, arg))
 		case strings.Contains(e.Error(), "imports are unavailable because there is no cue.mod/module.cue file"):
+			// CUE's error names the import's position, not its path.
 			se := &specError{format: "%s is outside lighthouse's CUE module (cue/) and cannot import the schema: remove the import of the schema and the line schema.#Service; lighthouse-gen unifies the spec with #Service itself",
 				args: []any{filepath.Base(dir)}}
 			for _, p := range errors.Positions(e) {
 				se.addPos(p, dir)
+				if imp := importAt(cfg, p); imp != "" && imp != schemaImportPath() {
+					se.format, se.args = "%s imports %s, which a spec outside a CUE module cannot import (only CUE's standard library, such as strings or list): remove the import and write what the spec needs from it", []any{filepath.Base(p.Filename()), imp}
+				}
 			}
 			e = se
 		}
@@ -721,4 +888,150 @@ func specTags(cfg *load.Config, arg string) string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
+}
+
+// importAt is the path of the import declared at pos, read again from
+// the file through cfg's file system; "" when there is none.
+func importAt(cfg *load.Config, pos token.Pos) string {
+	if !pos.IsValid() || cfg.FS == nil {
+		return ""
+	}
+	src, err := fs.ReadFile(cfg.FS, strings.TrimPrefix(pos.Filename(), "/"))
+	if err != nil {
+		return ""
+	}
+	f, err := parser.ParseFile(pos.Filename(), src, parser.ImportsOnly)
+	if err != nil {
+		return ""
+	}
+	for spec := range f.ImportSpecs() {
+		if spec.Path == nil {
+			continue
+		}
+		at := spec.Pos()
+		if spec.Name != nil {
+			at = spec.Path.Pos() // CUE points at the path of an aliased import
+		}
+		if at.Line() == pos.Line() && (at.Column() == pos.Column() || spec.Path.Pos().Column() == pos.Column()) {
+			if p, err := literal.Unquote(spec.Path.Value); err == nil {
+				return ast.ParseImportPath(p).Path
+			}
+		}
+	}
+	return ""
+}
+
+// schemaImportPath is the import path of the embedded schema package
+// (its module's path, from cue.mod/module.cue, and SchemaDir), without
+// a major version.
+func schemaImportPath() string {
+	b, err := fs.ReadFile(cuemod.FS, "cue.mod/module.cue")
+	if err != nil {
+		return ""
+	}
+	v := cuecontext.New().CompileBytes(b)
+	mod, err := v.LookupPath(cue.ParsePath("module")).String()
+	if err != nil {
+		return ""
+	}
+	return ast.ParseImportPath(mod).Path + "/" + cuemod.SchemaDir
+}
+
+// isSyntaxError reports whether a load error's format is one of CUE's
+// parser's about brackets and separators.
+func isSyntaxError(format string) bool {
+	return strings.HasPrefix(format, "expected ") || strings.HasPrefix(format, "missing ',' in ")
+}
+
+// specName is the spec folder dir as the user named it, when cfg's file
+// system knows (specFS), else dir.
+func specName(cfg *load.Config, dir string) string {
+	if f, ok := cfg.FS.(*specFS); ok {
+		return f.dir
+	}
+	return dir
+}
+
+// checkOrphans refuses a file of the spec folder that CUE leaves out of
+// the spec because it has no package clause, when it holds more than
+// comments: its fields would be dropped without a word. inst is the
+// spec's package, fsys the file system it was read through.
+func checkOrphans(inst *build.Instance, fsys *specFS) error {
+	var errs errors.Error
+	for _, f := range inst.IgnoredFiles {
+		base := filepath.Base(f.Filename)
+		if strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") || !strings.Contains(fmt.Sprint(f.ExcludeReason), "no package name") {
+			continue
+		}
+		src, err := fsys.ReadFile(strings.TrimPrefix(f.Filename, "/"))
+		if err != nil {
+			return err
+		}
+		file, err := parser.ParseFile(f.Filename, src)
+		if err != nil || len(file.Decls) == 0 {
+			continue // a syntax error is CUE's to report; no declaration, nothing lost
+		}
+		pkg := inst.PkgName
+		if pkg == "" {
+			pkg = "<name>"
+		}
+		se := &specError{format: "%s has no package clause, so CUE leaves it out of the spec and its fields are not read: start it with package %s, as the spec's other files", args: []any{base, pkg}}
+		se.addPos(file.Decls[0].Pos(), fsys.abs)
+		errs = errors.Append(errs, se)
+	}
+	if errs == nil {
+		return nil
+	}
+	return errs
+}
+
+// packagePos is the position of the package clause of the file at path,
+// read through cfg's file system; the file's start when it has none.
+func packagePos(cfg *load.Config, path string) token.Pos {
+	start := token.NewFile(path, -1, 0).Pos(0, token.NoRelPos)
+	if cfg.FS == nil {
+		return start
+	}
+	src, err := fs.ReadFile(cfg.FS, strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return start
+	}
+	f, err := parser.ParseFile(path, src, parser.PackageClauseOnly)
+	if err != nil {
+		return start
+	}
+	for _, d := range f.Decls {
+		if p, ok := d.(*ast.Package); ok {
+			return p.Pos()
+		}
+	}
+	return start
+}
+
+// tagPos is the position of the @tag(name) attribute in the spec package
+// arg of cfg (which has no tags), NoPos when there is none, and the type
+// it declares (type=int; string when it declares none).
+func tagPos(cfg *load.Config, arg, name string) (pos token.Pos, typ string) {
+	typ = "string"
+	for _, inst := range load.Instances([]string{arg}, cfg) {
+		for _, f := range inst.Files {
+			ast.Walk(f, func(n ast.Node) bool {
+				if a, ok := n.(*ast.Attribute); ok && !pos.IsValid() {
+					if key, body := a.Split(); key == "tag" {
+						parts := strings.Split(body, ",")
+						if strings.TrimSpace(parts[0]) == name {
+							pos = a.Pos()
+							for _, p := range parts[1:] {
+								if t, ok := strings.CutPrefix(strings.TrimSpace(p), "type="); ok {
+									typ = t
+								}
+							}
+						}
+					}
+				}
+				return !pos.IsValid()
+			}, nil)
+		}
+	}
+	return pos, typ
 }

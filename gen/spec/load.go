@@ -1,12 +1,16 @@
 package spec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	stderrors "errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/ast/astutil"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
@@ -54,7 +59,8 @@ func Load(o Options) (*Service, error) {
 	embedded := &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay, Tags: o.Tags}
 	var schema, sv cue.Value
 	var dir string
-	var open errors.Error // files open under cue vet (see openEmbeddings)
+	var open errors.Error    // files open under cue vet (see openEmbeddings)
+	var inst *build.Instance // the spec's package, for noteTags
 	if o.Dir == "" {
 		// One load for both packages: the spec imports the schema, so
 		// it is parsed once.
@@ -62,9 +68,9 @@ func Load(o Options) (*Service, error) {
 		if err != nil {
 			untagged := *embedded
 			untagged.Tags = nil
-			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir)
+			return nil, loadError(err, &untagged, "./"+cuemod.BridgeDir, EmbeddedRoot+"/"+cuemod.BridgeDir, o.Tags)
 		}
-		schema, sv, dir = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir
+		schema, sv, dir, inst = vals[0], vals[1], EmbeddedRoot+"/"+cuemod.BridgeDir, insts[1]
 		open = openEmbeddings(insts[1])
 		// The embedded spec imports the embedded schema, the one
 		// Load validates against, so when it embeds #Service its value
@@ -81,18 +87,13 @@ func Load(o Options) (*Service, error) {
 			return nil, err
 		}
 		schema = vals[0]
-		if dir, err = filepath.Abs(o.Dir); err != nil {
-			return nil, err
+		var s *Service
+		if s, inst, sv, dir, err = loadFolder(ctx, o, schema); s != nil || err != nil {
+			return s, err
 		}
-		if err := checkSpecDir(o.Dir, dir); err != nil {
-			return nil, err
-		}
-		insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags}, ".")
-		if err != nil {
-			return nil, loadError(err, &load.Config{Dir: dir}, ".", dir)
-		}
-		sv = vals[0]
-		open = openEmbeddings(insts[0])
+		// A spec whose files lack explicitopen takes the full path
+		// (loadFolder tries the fast one only without), which reports it.
+		open = openEmbeddings(inst)
 	}
 	if err := schema.Err(); err != nil {
 		return nil, err
@@ -105,9 +106,77 @@ func Load(o Options) (*Service, error) {
 	verr := v.Validate(cue.Concrete(true), cue.Hidden(true))
 	s, derr := decode(v, dir, verr != nil || open != nil)
 	if verr != nil || derr != nil || open != nil {
-		return nil, annotate(errors.Append(errors.Append(open, cueErrors(verr, v, def, sv, dir)), derr), v, schema, dir)
+		errs := annotate(errors.Append(errors.Append(open, cueErrors(verr, v, def, sv, dir)), derr), v, sv, schema, dir)
+		return nil, noteTags(errs, inst, o.Tags)
 	}
 	return s, nil
+}
+
+// loadFolder loads the spec folder o.Dir: through loadWrapped's single
+// evaluation when it succeeds (s is set), else the spec's own value sv
+// and package inst for Load's full unification with #Service.
+func loadFolder(ctx *cue.Context, o Options, schema cue.Value) (s *Service, inst *build.Instance, sv cue.Value, dir string, err error) {
+	if dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, nil, sv, "", err
+	}
+	if err := checkSpecDir(o.Dir, dir); err != nil {
+		return nil, nil, sv, "", err
+	}
+	// CUE reads the folder through specFS: only regular files, never one
+	// that blocks or never ends, within MaxSpecBytes. Each load reads the
+	// files afresh (the fast path's build shares the syntax trees it
+	// wraps).
+	loadErr := func(err error) error {
+		return loadError(err, &load.Config{Dir: dir, FS: newSpecFS(o.Dir, dir)}, ".", dir, o.Tags)
+	}
+	buildSpec := func(ctx *cue.Context) (*build.Instance, cue.Value, error) {
+		fsys := newSpecFS(o.Dir, dir)
+		insts, vals, err := buildInstances(ctx, &load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+		if r := fsys.Refused(); r != nil {
+			return nil, cue.Value{}, r
+		}
+		if err != nil {
+			return nil, cue.Value{}, loadErr(err)
+		}
+		return insts[0], vals[0], nil
+	}
+	fsys := newSpecFS(o.Dir, dir)
+	insts, err := loadInstances(&load.Config{Dir: dir, Tags: o.Tags, FS: fsys}, ".")
+	if r := fsys.Refused(); r != nil {
+		return nil, nil, sv, dir, r
+	}
+	if err != nil {
+		return nil, nil, sv, dir, loadErr(err)
+	}
+	if err := checkOrphans(insts[0], fsys); err != nil {
+		return nil, nil, sv, dir, err
+	}
+	if schema.Err() == nil && openEmbeddings(insts[0]) == nil {
+		// Positions come from the full unification, built when first
+		// asked for, in a context of its own: other goroutines may be
+		// reading values of this one meanwhile.
+		full := func() cue.Value {
+			ctx := cuecontext.New()
+			overlay, err := embeddedOverlay()
+			if err != nil {
+				return cue.Value{}
+			}
+			_, vals, err := buildInstances(ctx, &load.Config{Dir: EmbeddedRoot, ModuleRoot: EmbeddedRoot, Overlay: overlay}, "./"+cuemod.SchemaDir)
+			if err != nil {
+				return cue.Value{}
+			}
+			_, sv, err := buildSpec(ctx)
+			if err != nil {
+				return cue.Value{}
+			}
+			return unifyWith(vals[0], sv)
+		}
+		if s := loadWrapped(ctx, insts[0], schema, dir, full); s != nil {
+			return s, nil, sv, dir, nil
+		}
+	}
+	inst, sv, err = buildSpec(ctx)
+	return nil, inst, sv, dir, err
 }
 
 // loadInstance is Load's fast path for a spec that embeds #Service (see
@@ -147,14 +216,111 @@ func loadInstance(sv, schema cue.Value, dir string) *Service {
 		return nil
 	}
 	// Positions are asked for only to report a problem: the full
-	// unification, evaluated whole so that concurrent lookups only read
-	// it, is done then.
-	s.unified = sync.OnceValue(func() cue.Value {
-		v := def.Unify(sv)
-		_ = v.Validate(cue.Concrete(true), cue.Hidden(true)) // it passed on sv already
-		return v
-	})
+	// unification is done then.
+	s.unified = sync.OnceValue(func() cue.Value { return unifyWith(schema, sv) })
 	return s
+}
+
+// unifyWith is #Service of schema unified with the spec's value sv,
+// evaluated whole so that concurrent lookups only read it (Service.Pos).
+func unifyWith(schema, sv cue.Value) cue.Value {
+	v := schema.LookupPath(cue.ParsePath("#Service")).Unify(sv)
+	_ = v.Validate(cue.Concrete(true), cue.Hidden(true)) // it passed already
+	return v
+}
+
+// wrapRef names #Service in the scope of loadWrapped's build: the one
+// name the spec's files can reach beyond their own. A spec that uses the
+// name takes the full path.
+const wrapRef = "#LighthouseService_"
+
+// loadWrapped is Load's fast path for a spec folder: one evaluation of
+// the spec unified with #Service, where the full path evaluates the spec
+// alone and then its unification with #Service, each in time that grows
+// faster than the spec (CUE finds a struct's fields by a linear search
+// while it builds the struct). The declarations of each file of inst
+// become the operand of #Service & {...}, so #Service closes the spec at
+// every level as the full unification does (embedding #Service instead
+// would leave the spec's own fields open). It returns nil when anything
+// fails, and whenever the wrapping could change the spec's meaning (a
+// reference from one file to a field of another finds nothing inside
+// the braces): Load then takes the full path, whose reports are the ones
+// users see. full gives the full unification for positions (Pos).
+func loadWrapped(ctx *cue.Context, inst *build.Instance, schema cue.Value, dir string, full func() cue.Value) (s *Service) {
+	if usesName(inst, wrapRef) {
+		return nil
+	}
+	// The wrapped syntax is built by CUE's compiler, which panics on
+	// some syntax it did not parse itself; the full path is the answer
+	// then too.
+	defer func() {
+		if recover() != nil {
+			s = nil
+		}
+	}()
+	scope := ctx.CompileString(wrapRef+": #Service", cue.Scope(schema))
+	if scope.Err() != nil {
+		return nil
+	}
+	w, ok := wrapFiles(inst)
+	if !ok {
+		return nil
+	}
+	v := ctx.BuildInstance(w, cue.Scope(scope))
+	if v.Err() != nil || v.Validate(cue.Concrete(true), cue.Hidden(true)) != nil {
+		return nil
+	}
+	s, derr := decode(v, dir, false)
+	if derr != nil {
+		return nil
+	}
+	s.unified = sync.OnceValue(full)
+	return s
+}
+
+// wrapFiles is inst with each file's declarations, but for its package
+// clause, imports and file attributes, moved into #Service & {...}
+// (under wrapRef), its identifiers resolved again in their new scopes.
+// The syntax trees of the declarations are shared with inst, whose
+// identifiers then point into the new ones: inst must not be built after.
+// ok is false when the new resolution reports an error.
+func wrapFiles(inst *build.Instance) (w *build.Instance, ok bool) {
+	w = new(build.Instance)
+	*w = *inst
+	w.Files = make([]*ast.File, len(inst.Files))
+	ok = true
+	for i, f := range inst.Files {
+		wf := *f
+		var head, body []ast.Decl
+		for _, d := range f.Decls {
+			switch d.(type) {
+			case *ast.Package, *ast.ImportDecl, *ast.Attribute:
+				head = append(head, d)
+			default:
+				body = append(body, d)
+			}
+		}
+		wf.Decls = append(head, &ast.EmbedDecl{Expr: &ast.BinaryExpr{
+			X: ast.NewIdent(wrapRef), Op: token.AND, Y: &ast.StructLit{Elts: body}}})
+		wf.Unresolved = nil
+		astutil.Resolve(&wf, func(token.Pos, string, ...any) { ok = false })
+		w.Files[i] = &wf
+	}
+	return w, ok
+}
+
+// usesName reports whether an identifier of inst's files is name.
+func usesName(inst *build.Instance, name string) bool {
+	found := false
+	for _, f := range inst.Files {
+		ast.Walk(f, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && id.Name == name {
+				found = true
+			}
+			return !found
+		}, nil)
+	}
+	return found
 }
 
 // embedsService reports whether the package inst embeds #Service of the
@@ -404,16 +570,25 @@ func embeddedOverlay() (map[string]load.Source, error) {
 	return ov, err
 }
 
-// buildInstances loads and builds the packages named by args, in order.
-func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*build.Instance, []cue.Value, error) {
+// loadInstances loads the packages named by args, in order.
+func loadInstances(cfg *load.Config, args ...string) ([]*build.Instance, error) {
 	insts := load.Instances(args, cfg)
 	if len(insts) != len(args) {
-		return nil, nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
+		return nil, fmt.Errorf("spec %s: expected %d CUE packages, found %d", cfg.Dir, len(args), len(insts))
 	}
 	for _, inst := range insts {
 		if inst.Err != nil {
-			return nil, nil, inst.Err
+			return nil, inst.Err
 		}
+	}
+	return insts, nil
+}
+
+// buildInstances loads and builds the packages named by args, in order.
+func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*build.Instance, []cue.Value, error) {
+	insts, err := loadInstances(cfg, args...)
+	if err != nil {
+		return nil, nil, err
 	}
 	// A value that evaluates to an error is returned as it is: Load
 	// validates it with the schema and reports every error of it, at
@@ -427,17 +602,36 @@ func buildInstances(ctx *cue.Context, cfg *load.Config, args ...string) ([]*buil
 // With failed set, CUE has already reported errors: decode then reads
 // field by field, skips what does not decode (CUE reported it) and still
 // runs every check whose fields are sound, so one run shows every error.
+// Without it, every struct of v is read once (see node), and the model
+// and the canonical JSON come from that one reading.
 func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	s := &Service{value: v, specDir: dir}
 	var errs errors.Error
-	get := func(p string, dst any) bool {
+	var root *node
+	if !failed {
+		root = read(v)
+	}
+	// lookup is the node of the field at p, nil when the spec leaves an
+	// optional field out. A failed value may be bottom at the top, yet
+	// its fields can still be looked up one by one.
+	lookup := func(p string) *node {
+		if root != nil {
+			return root.at(p)
+		}
 		fv := v.LookupPath(cue.ParsePath(p))
 		if !fv.Exists() {
+			return nil
+		}
+		return read(fv)
+	}
+	get := func(p string, dst any) bool {
+		n := lookup(p)
+		if n == nil {
 			return false // an optional field the spec leaves out
 		}
-		err := fv.Decode(dst)
+		err := n.decode(dst)
 		if err != nil && !failed {
-			errs = appendErr(errs, err, p)
+			errs = errors.Append(errs, s.decodeErr(p, n, err))
 		}
 		return err == nil
 	}
@@ -482,7 +676,7 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	s.Health.Interval = dur("health.interval")
 	s.Health.Timeout = dur("health.timeout")
 	s.Health.StartPeriod = dur("health.startPeriod")
-	if v.LookupPath(cue.ParsePath("fuse")).Exists() {
+	if lookup("fuse") != nil {
 		s.FUSE = &FUSE{}
 		get("fuse.mountPoint", &s.FUSE.MountPoint)
 	}
@@ -503,25 +697,32 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	get("omit", &s.Omit)
 	s.Source = s.Name
 
-	// each decodes every element of a map; an element that does not
-	// decode is left out when CUE already reported it.
-	each := func(field string, fn func(name string, fv cue.Value) error) {
-		if err := fields(v, field, fn); !failed {
-			errs = appendErr(errs, err, field)
+	// each decodes every element of a map, in the spec's order; an
+	// element that does not decode is left out when CUE already
+	// reported it.
+	each := func(field string, fn func(name string, n *node) error) {
+		m := lookup(field)
+		if m == nil {
+			return
+		}
+		for i, name := range m.keys {
+			if err := fn(name, m.kids[i]); err != nil && !failed {
+				errs = errors.Append(errs, s.decodeErr(field+"."+quoteLabel(name), m.kids[i], err))
+			}
 		}
 	}
-	each("ports", func(name string, fv cue.Value) error {
+	each("ports", func(name string, n *node) error {
 		var p struct {
 			Number   int    `json:"number"`
 			Protocol string `json:"protocol"`
 		}
-		if err := fv.Decode(&p); err != nil {
+		if err := n.decode(&p); err != nil {
 			return err
 		}
-		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(fv)})
+		s.Ports = append(s.Ports, Port{Name: name, Number: p.Number, Protocol: p.Protocol, Pos: s.valuePos(n.v)})
 		return nil
 	})
-	each("env", func(name string, fv cue.Value) error {
+	each("env", func(name string, n *node) error {
 		var e struct {
 			Description string
 			Required    bool
@@ -529,36 +730,36 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 			Path        bool
 			Value       *string
 		}
-		if err := fv.Decode(&e); err != nil {
+		if err := n.decode(&e); err != nil {
 			return err
 		}
 		ev := EnvVar{Name: name, Description: e.Description, Required: e.Required, Secret: e.Secret,
-			Path: e.Path, Pos: s.valuePos(fv)}
+			Path: e.Path, Pos: s.valuePos(n.v)}
 		if e.Value != nil {
 			ev.Value, ev.HasValue = *e.Value, true
 		}
 		s.Env = append(s.Env, ev)
 		return nil
 	})
-	each("volumes", func(name string, fv cue.Value) error {
+	each("volumes", func(name string, n *node) error {
 		var vol struct{ Path, Kind, Size string }
-		if err := fv.Decode(&vol); err != nil {
+		if err := n.decode(&vol); err != nil {
 			return err
 		}
 		s.Volumes = append(s.Volumes, Volume{Name: name, Path: vol.Path, Persistent: vol.Kind == "persistent",
-			Size: vol.Size, Pos: s.valuePos(fv)})
+			Size: vol.Size, Pos: s.valuePos(n.v)})
 		return nil
 	})
 	for _, g := range []struct {
 		field string
 		dst   *[]Grant
 	}{{"security.capabilities", &s.Security.Capabilities}, {"security.devices", &s.Security.Devices}} {
-		each(g.field, func(name string, fv cue.Value) error {
+		each(g.field, func(name string, n *node) error {
 			var r struct{ Reason string }
-			if err := fv.Decode(&r); err != nil {
+			if err := n.decode(&r); err != nil {
 				return err
 			}
-			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(fv)})
+			*g.dst = append(*g.dst, Grant{Name: name, Reason: r.Reason, Pos: s.valuePos(n.v)})
 			return nil
 		})
 	}
@@ -566,13 +767,14 @@ func decode(v cue.Value, dir string, failed bool) (*Service, errors.Error) {
 	if errs != nil || failed {
 		return nil, errs
 	}
-	js, err := v.MarshalJSON()
-	if err == nil {
-		js, err = canonicalJSON(js)
+	if root.err != nil {
+		return nil, errors.Promote(root.err, "spec")
 	}
-	if err != nil {
+	var b bytes.Buffer
+	if err := writeCanonical(&b, root.val); err != nil {
 		return nil, errors.Promote(err, "spec")
 	}
+	js := b.Bytes()
 	sum := sha256.Sum256(js)
 	s.Digest, s.JSON = hex.EncodeToString(sum[:]), js
 	return s, nil
@@ -615,34 +817,49 @@ func (s *Service) check() errors.Error {
 	return errs
 }
 
-// fields calls fn for every regular field of the struct at path, in order,
-// and returns every error fn returned.
-func fields(v cue.Value, p string, fn func(name string, fv cue.Value) error) error {
-	iter, err := v.LookupPath(cue.ParsePath(p)).Fields()
-	if err != nil {
-		return err
-	}
-	var errs errors.Error
-	for iter.Next() {
-		if err := fn(iter.Selector().Unquoted(), iter.Value()); err != nil {
-			errs = errors.Append(errs, errors.Promote(err, p))
-		}
-	}
-	return errs
-}
-
-// quoteLabel quotes a field label for cue.ParsePath when it is not an
-// identifier (device paths such as "/dev/fuse").
+// quoteLabel writes a field label as cue.ParsePath reads it: an
+// identifier as it is, anything else (device paths such as "/dev/fuse",
+// names such as "1abc" or "", and names starting with _ or #, which
+// ParsePath would take for hidden fields or definitions) quoted.
 func quoteLabel(name string) string {
-	if token.Lookup(name) == token.IDENT && !strings.ContainsAny(name, "/.-") {
+	if ast.IsValidIdent(name) && !strings.HasPrefix(name, "_") && !strings.HasPrefix(name, "#") && token.Lookup(name) == token.IDENT {
 		return name
 	}
-	return fmt.Sprintf("%q", name)
+	return literal.String.Quote(name)
 }
 
-func appendErr(errs errors.Error, err error, field string) errors.Error {
-	if err == nil {
-		return errs
+// decodeErr is the error of decoding the field at path p (node n) into
+// the model: a value CUE accepts that the model's Go type cannot hold (an
+// integer beyond 64 bits), at the value's position.
+func (s *Service) decodeErr(p string, n *node, err error) errors.Error {
+	var te *json.UnmarshalTypeError
+	if !stderrors.As(err, &te) {
+		if ce, ok := err.(errors.Error); ok {
+			return ce
+		}
+		return s.errorf(p, "%v", err)
 	}
-	return errors.Append(errs, errors.Promote(err, field))
+	at, where := n, p
+	for _, label := range strings.Split(te.Field, ".") {
+		for i, k := range at.keys {
+			if label != "" && strings.EqualFold(k, label) {
+				at, where = at.kids[i], where+"."+quoteLabel(k)
+				break
+			}
+		}
+	}
+	value := strings.TrimPrefix(te.Value, "number ")
+	var e *specError
+	switch k := te.Type.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64 && strings.HasPrefix(value, "-"):
+		e = s.errorf(where, "%s is too small: the smallest number here is %d", value, int64(-1)<<(te.Type.Bits()-1))
+	case k >= reflect.Int && k <= reflect.Int64:
+		e = s.errorf(where, "%s is too large: the largest number here is %d", value, uint64(1)<<(te.Type.Bits()-1)-1)
+	default:
+		e = s.errorf(where, "%s cannot be read as %s", value, te.Type)
+	}
+	if pos := s.valuePos(at.v); pos.IsValid() {
+		e.spec = []token.Pos{pos}
+	}
+	return e
 }

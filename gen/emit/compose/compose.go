@@ -5,7 +5,9 @@ package compose
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,7 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	if err := yaml.Unmarshal(y, &doc); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
+	svc := doc["services"].(map[any]any)[s.Name].(map[any]any)
 	if len(s.Security.Devices) > 0 {
 		enc := &encode.Encoder{}
 		var devs []string
@@ -52,8 +55,20 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 		if err := enc.Err(); err != nil {
 			return nil, err
 		}
-		svc := doc["services"].(map[any]any)[s.Name].(map[any]any)
 		svc["devices"] = devs
+	}
+	// Labels are written as a list of key=value (no label key holds a
+	// "="): compose-go, which docker compose loads files with, checks a
+	// mapping's keys for duplicates pair by pair, so a mapping of n
+	// labels takes time in n², a list time in n. Sorted by key, as the
+	// mapping was. They are the project's, as Project encoded them ($
+	// written $$), not read back through YAML.
+	if labels := p.Services[s.Name].Labels; len(labels) > 0 {
+		list := make([]string, 0, len(labels))
+		for _, k := range slices.Sorted(maps.Keys(labels)) {
+			list = append(list, k+"="+labels[k])
+		}
+		svc["labels"] = list
 	}
 	y, err = yaml.Marshal(doc)
 	if err != nil {

@@ -2,13 +2,16 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/lighthouse-project/lighthouse/gen/emit"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
@@ -91,5 +94,34 @@ func TestNonFUSEServiceHasNoPrivileges(t *testing.T) {
 	}
 	if v := svc.Environment["NOTES_GREETING"]; v == nil || *v != "cost: $5 per note, 'quoted'" {
 		t.Errorf("a literal $ did not survive interpolation: %v", v)
+	}
+}
+
+// TestLabelsAsList: labels are written as a sequence of key=value (a
+// mapping costs compose-go time in the square of its size, see Emit) and
+// compose-go reads them back as the spec's labels, = in a value included.
+func TestLabelsAsList(t *testing.T) {
+	s, p, err := load(t, "", map[string]string{"LIGHTHOUSE_AUTH_SECRET": "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := p.GetService(s.Name)
+	if !maps.Equal(map[string]string(svc.Labels), s.Labels) || len(s.Labels) == 0 {
+		t.Errorf("labels read back %v, spec %v", svc.Labels, s.Labels)
+	}
+	b, err := Emit(s, emit.Options{Version: "test", ContextRoot: "..", ContextDir: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Services map[string]struct {
+			Labels []string `yaml:"labels"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Services[s.Name].Labels; len(got) != len(s.Labels) || !slices.IsSorted(got) {
+		t.Errorf("labels in compose.yaml: %q, want one sorted key=value per label", got)
 	}
 }
