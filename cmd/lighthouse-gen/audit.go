@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
 	"github.com/lighthouse-project/lighthouse/gen/audit"
+	"github.com/lighthouse-project/lighthouse/gen/build"
 	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
@@ -52,7 +54,13 @@ func newAuditCmd(f *flags) *cobra.Command {
 				return err
 			}
 			wd, _ := os.Getwd()
-			findings, err := audit.Dir(cmd.Context(), s, dir, !noShellcheck, wd)
+			// The artifacts the spec gives are placed in the build context
+			// as build would place them for this folder.
+			eo, err := build.ContextOptions(dir, f.context, version.Version)
+			if err != nil {
+				return err
+			}
+			findings, err := audit.Dir(cmd.Context(), s, dir, eo, !noShellcheck, wd)
 			if err != nil {
 				return err
 			}

@@ -64,7 +64,7 @@ func (v *specView) cline(sub string) int {
 // Against holds whichever artifacts parsed against the spec: process,
 // user, ports, health, privileges, env, volumes and forbidden things.
 // cwd is the folder spec positions are printed relative to.
-func Against(s *spec.Service, p *check.Parsed, cwd string) []check.Finding {
+func Against(s *spec.Service, p *check.Parsed, cwd string, same map[string]bool) []check.Finding {
 	v := &specView{s: s, p: p, cwd: cwd}
 	if p.Compose != nil {
 		if name, svc, err := p.Compose.Service(); err == nil {
@@ -86,7 +86,13 @@ func Against(s *spec.Service, p *check.Parsed, cwd string) []check.Finding {
 	if v.ctr != nil {
 		v.kube()
 	}
-	return check.SortFindings(v.fs)
+	var out []check.Finding
+	for _, f := range v.fs {
+		if same[f.File] || f.Rule == RuleForbidden {
+			out = append(out, f)
+		}
+	}
+	return check.SortFindings(out)
 }
 
 // findWorkload finds the StatefulSet (or Deployment) and its one container.

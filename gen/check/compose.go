@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,7 +22,13 @@ type Compose struct {
 	File    string
 	Project *types.Project
 	pos     *positions
+	doc     *yaml.Node
+	dir     string // the project folder paths resolve against
 }
+
+// checkProject is the project name the checks load a compose file under
+// when the file names none.
+const checkProject = "lighthouse-check"
 
 // placeholder is what a required interpolated variable (${NAME:?...}) resolves
 // to while loading: the check needs the file to load, never a real secret.
@@ -37,6 +44,9 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	environment := types.Mapping{}
 	for _, name := range requiredVars(data) {
 		environment[name] = placeholder
@@ -50,14 +60,14 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	p, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
 		o.SkipResolveEnvironment = true // env_file contents are not ours to read
 		if _, ok := o.GetProjectName(); !ok {
-			o.SetProjectName("lighthouse-check", false)
+			o.SetProjectName(checkProject, false)
 		}
 	})
 	pos := indexYAML(&doc, 0)
 	if err != nil {
 		return nil, composeError(file, pos, err)
 	}
-	return &Compose{File: file, Project: p, pos: pos}, nil
+	return &Compose{File: file, Project: p, pos: pos, doc: &doc, dir: dir}, nil
 }
 
 // requiredVars lists the variables a compose file interpolates in the

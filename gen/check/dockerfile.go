@@ -18,6 +18,11 @@ import (
 type Dockerfile struct {
 	File   string
 	Stages []instructions.Stage // every stage, as BuildKit's instructions package parsed it
+	// MetaArgs are the ARGs before the first FROM; Directives the parser
+	// directives (syntax, escape, check) at the top of the file.
+	MetaArgs   []instructions.ArgCommand
+	Directives []*parser.Directive
+	escape     rune
 
 	Entrypoint     []string // exec-form ENTRYPOINT of the final stage; nil if absent
 	EntrypointLine int
@@ -89,14 +94,18 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 		}
 		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, rule + ": " + msg})
 	}})
-	stages, _, err := instructions.Parse(res.AST, lint)
+	stages, meta, err := instructions.Parse(res.AST, lint)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%s: no FROM: not a Dockerfile", file)
 	}
-	d.Stages = stages
+	d.Stages, d.MetaArgs, d.escape = stages, meta, res.EscapeToken
+	var dp parser.DirectiveParser
+	if d.Directives, err = dp.ParseAll(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
 	lex := shell.NewLex(res.EscapeToken)
 	for _, c := range stages[len(stages)-1].Commands {
 		line := lineOf(c)

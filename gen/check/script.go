@@ -17,6 +17,9 @@ import (
 type Script struct {
 	File string
 	AST  *syntax.File
+	// Shebang is the first line when it starts with #!, the interpreter
+	// the kernel runs the script with.
+	Shebang string
 
 	// Exec is the final command's words after "exec" (binary first), when the
 	// script's last top-level command is an exec; nil otherwise.
@@ -48,6 +51,9 @@ func ParseScript(file string, data []byte) (*Script, error) {
 		return nil, err
 	}
 	s := &Script{File: file, AST: f, Required: map[string]int{}, Refs: map[string]int{}}
+	if first, _, _ := bytes.Cut(data, []byte("\n")); bytes.HasPrefix(first, []byte("#!")) {
+		s.Shebang = strings.TrimSpace(string(first))
+	}
 	if n := len(f.Stmts); n > 0 {
 		last := f.Stmts[n-1]
 		s.LastLine = int(last.Pos().Line())
@@ -154,4 +160,39 @@ func Shellcheck(ctx context.Context, file string, data []byte) ([]Finding, error
 		fs = append(fs, Finding{file, c.Line, RuleShellcheck, fmt.Sprintf("SC%d (%s): %s", c.Code, c.Level, c.Message)})
 	}
 	return fs, nil
+}
+
+// Tree is the start script as the shell runs it: its interpreter line and
+// every top-level command in order, each printed canonically (one line,
+// no comments, one quoting per word value), so a command added, removed,
+// changed or moved anywhere, before or after the exec, is a difference,
+// and a re-indented or re-quoted one is not.
+func (s *Script) Tree() *Node {
+	root := NewMap(1)
+	if s.Shebang != "" {
+		root.Set("interpreter", Str(s.Shebang, 1))
+	}
+	cmds := NewList(1)
+	for _, st := range s.AST.Stmts {
+		line := int(st.Pos().Line())
+		text := printShell(st)
+		canon := canonicalShell(cloneStmt(st))
+		cmds.Add(&Node{Kind: Scalar, Value: canon, String: true, Text: text, Line: line})
+	}
+	root.Set("commands", cmds)
+	return root
+}
+
+// cloneStmt copies a statement by printing and parsing it again, so
+// canonicalization leaves the parsed script as written.
+func cloneStmt(st *syntax.Stmt) syntax.Node {
+	var b strings.Builder
+	if err := syntax.NewPrinter().Print(&b, st); err != nil {
+		return st
+	}
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(strings.NewReader(b.String()), "")
+	if err != nil || len(f.Stmts) != 1 {
+		return st
+	}
+	return f.Stmts[0]
 }
