@@ -68,7 +68,20 @@ func newAuditCmd(f *flags) *cobra.Command {
 				binary = findBinary(dir, s.Entry.Binary)
 			}
 			if binary != "" {
-				bf, err := audit.Binary(s, binary, wd)
+				// The entry must be the spec's package in the module of
+				// the build context (--context, else the Go module root
+				// holding DIR).
+				ctxDir := f.context
+				if ctxDir == "" {
+					ctxDir, _ = build.ModuleRoot(dir)
+				}
+				module := ""
+				if ctxDir != "" {
+					if module, err = audit.ModulePath(ctxDir); err != nil {
+						return err
+					}
+				}
+				bf, err := audit.Binary(s, binary, wd, module)
 				if err != nil {
 					return err
 				}

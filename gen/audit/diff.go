@@ -2,6 +2,8 @@ package audit
 
 import (
 	"fmt"
+
+	"cuelang.org/go/cue"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,9 +38,23 @@ func (a *auditor) differences(file string, got, want *check.Node) []check.Findin
 		}
 		fs = append(fs, check.Finding{File: file, Line: max(d.Line(), 1), Rule: rule, Message: fmt.Sprintf(
 			"%s: hand-written %s, the spec gives %s (spec: %s)",
-			d.Path, check.Describe(d.Got), check.Describe(d.Want), a.s.Where(field, a.cwd))})
+			d.Path, check.Describe(d.Got), check.Describe(d.Want), a.where(field))})
 	}
 	return fs
+}
+
+// where is the position of a spec field in the spec's own files: the
+// field, else the nearest enclosing field the spec writes, else its name.
+// A default the schema fills in is not a line the author can change.
+func (a *auditor) where(field string) string {
+	p := cue.ParsePath(field)
+	for sels := p.Selectors(); p.Err() == nil && len(sels) > 0; sels = sels[:len(sels)-1] {
+		pos := a.s.Pos(cue.MakePath(sels...).String())
+		if pos.IsValid() && !strings.HasPrefix(pos.Filename(), spec.EmbeddedRoot+"/schema/") {
+			return spec.PosString(pos, a.cwd)
+		}
+	}
+	return a.s.Where("name", a.cwd)
 }
 
 // envRef finds the variables a shell command expands.
@@ -89,7 +105,13 @@ func widens(cl class, d check.Difference, names []string) bool {
 		return false
 	case network:
 		return !gotAbsent
-	case code, host, namespaces:
+	case host:
+		if last == "type" { // a volume's kind: only a bind mount reaches the host
+			v := scalar(d.Got)
+			return v != "tmpfs" && v != "volume"
+		}
+		return !gotAbsent
+	case code, namespaces:
 		return !gotAbsent
 	}
 	// privilege: restrictions lost widen; grants gained widen.

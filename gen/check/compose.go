@@ -30,9 +30,11 @@ type Compose struct {
 // when the file names none.
 const checkProject = "lighthouse-check"
 
-// placeholder is what a required interpolated variable (${NAME:?...}) resolves
-// to while loading: the check needs the file to load, never a real secret.
-const placeholder = "lighthouse-check-placeholder"
+// Placeholder is what a required interpolated variable (${NAME:?...})
+// resolves to while loading: the check needs the file to load, never a
+// real secret. It names the variable, so a value taken from another
+// variable differs, and reads as what the file says.
+func Placeholder(name string) string { return "${" + name + "}" }
 
 // ParseCompose loads a compose file with compose-go's loader, JSON-schema
 // validation on. dir is the project working directory (build contexts resolve
@@ -49,7 +51,7 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	}
 	environment := types.Mapping{}
 	for _, name := range requiredVars(data) {
-		environment[name] = placeholder
+		environment[name] = Placeholder(name)
 	}
 	maps.Copy(environment, env)
 	details := types.ConfigDetails{

@@ -73,6 +73,7 @@ func (c *Compose) Tree() *Node {
 		delete(m, "name")
 	}
 	relativize(m, c.dir)
+	pruneEmpty(m)
 	t := jsonTree{
 		rule: func(names []string) listRule {
 			for _, l := range composeLists {
@@ -157,4 +158,23 @@ func (c *Compose) interpolationTree() *Node {
 		out.Set(n, m)
 	}
 	return nonEmpty(out)
+}
+
+// pruneEmpty drops empty objects (options left at their defaults, such as
+// the short syntax's volume: {}), keeping nulls (networks: {default:
+// null} attaches the default network).
+func pruneEmpty(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			pruneEmpty(e)
+			if m, ok := e.(map[string]any); ok && len(m) == 0 {
+				delete(v, k)
+			}
+		}
+	case []any:
+		for _, e := range v {
+			pruneEmpty(e)
+		}
+	}
 }

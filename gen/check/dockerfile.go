@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -124,9 +125,11 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 				d.Expose = append(d.Expose, PortLine{strings.ToLower(p), line})
 			}
 		case *instructions.HealthCheckCommand:
+			// An option left at zero takes the engine's default.
 			h := c.Health
-			d.Health = &HealthCheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
-				StartPeriod: h.StartPeriod, Retries: h.Retries, Line: line}
+			d.Health = &HealthCheck{Test: h.Test, Interval: cmp.Or(h.Interval, defaultHealthInterval),
+				Timeout: cmp.Or(h.Timeout, defaultHealthTimeout), StartPeriod: h.StartPeriod,
+				Retries: cmp.Or(h.Retries, defaultHealthRetries), Line: line}
 		case *instructions.CopyCommand:
 			d.Copies = append(d.Copies, CopyLine{c.From, c.SourcePaths, c.DestPath, line})
 		case *instructions.AddCommand:

@@ -62,7 +62,7 @@ func TestParseGood(t *testing.T) {
 	if err != nil || name != "lighthouse-bridge" {
 		t.Fatalf("service %q: %v", name, err)
 	}
-	if got := *svc.Environment["LIGHTHOUSE_AUTH_SECRET"]; got != placeholder {
+	if got := *svc.Environment["LIGHTHOUSE_AUTH_SECRET"]; got != Placeholder("LIGHTHOUSE_AUTH_SECRET") {
 		t.Errorf("secret interpolated to %q, want the placeholder", got)
 	}
 	if raw, _ := c.RawEnv(name, "LIGHTHOUSE_AUTH_SECRET"); !isInterpolation(raw) {

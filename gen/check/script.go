@@ -115,10 +115,27 @@ func (s *Script) call(c *syntax.CallExpr) {
 	}
 }
 
-// wordString prints a word back as shell source; a plain literal prints as itself.
+// wordString is a word's value when it is literal text however quoted
+// ('/bin/x' and /bin/x are /bin/x), else the word printed back as source.
 func wordString(w *syntax.Word) string {
-	if lit := w.Lit(); lit != "" {
-		return lit
+	var segs []segment
+	literal := true
+	for _, p := range w.Parts {
+		var ok bool
+		if segs, ok = appendSegments(segs, p); !ok {
+			literal = false
+			break
+		}
+	}
+	for _, sg := range segs {
+		literal = literal && sg.node == nil
+	}
+	if literal && len(segs) > 0 {
+		var b strings.Builder
+		for _, sg := range segs {
+			b.WriteString(sg.lit)
+		}
+		return b.String()
 	}
 	var b strings.Builder
 	syntax.NewPrinter().Print(&b, w)

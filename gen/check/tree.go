@@ -62,7 +62,9 @@ func Bool(v bool, line int) *Node { return Lit(strconv.FormatBool(v), line) }
 func NewMap(line int) *Node { return &Node{Kind: Map, Map: map[string]*Node{}, Line: line} }
 
 // NewSet is an empty map whose keys print in brackets.
-func NewSet(line int) *Node { return &Node{Kind: Map, Map: map[string]*Node{}, Bracket: true, Line: line} }
+func NewSet(line int) *Node {
+	return &Node{Kind: Map, Map: map[string]*Node{}, Bracket: true, Line: line}
+}
 
 // NewList is an empty ordered list at line.
 func NewList(line int) *Node { return &Node{Kind: List, Line: line} }
