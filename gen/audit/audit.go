@@ -106,14 +106,13 @@ func Files(ctx context.Context, s *spec.Service, files map[string][]byte, o Opti
 		}
 	}
 	a := &auditor{s: s, cwd: o.Cwd}
-	same := map[string]bool{}
 	for _, name := range check.Files {
 		got, ok := files[name]
 		if !ok {
 			continue
 		}
 		if bytes.Equal(body(got), body(want[name])) {
-			same[name] = true
+			fs = append(fs, a.againstSpec(p.Facts(name))...)
 			continue
 		}
 		gotTree := p.Tree(name)
@@ -127,7 +126,7 @@ func Files(ctx context.Context, s *spec.Service, files map[string][]byte, o Opti
 		}
 		fs = append(fs, a.differences(name, gotTree, wantTree)...)
 	}
-	fs = append(fs, Against(s, p, o.Cwd, same)...)
+	fs = append(fs, a.forbidden(p)...)
 	return check.SortFindings(fs), nil
 }
 

@@ -36,9 +36,13 @@ func (a *auditor) differences(file string, got, want *check.Node) []check.Findin
 		if widens(cl, d, names) {
 			rule = RuleWidens
 		}
+		got := check.Describe(d.Got)
+		if name, ok := strings.CutPrefix(field, "env."); ok && a.secret(name) && holdsValue(d) {
+			got = "a value not shown (the variable holds a secret)"
+		}
 		fs = append(fs, check.Finding{File: file, Line: max(d.Line(), 1), Rule: rule, Message: fmt.Sprintf(
 			"%s: hand-written %s, the spec gives %s (spec: %s)",
-			d.Path, check.Describe(d.Got), check.Describe(d.Want), a.where(field))})
+			d.Path, got, check.Describe(d.Want), a.where(field))})
 	}
 	return fs
 }
@@ -55,6 +59,30 @@ func (a *auditor) where(field string) string {
 		}
 	}
 	return a.s.Where("name", a.cwd)
+}
+
+// secret reports whether a variable holds a secret: the spec says so, or
+// its name does. Findings are logged: its value is never printed.
+func (a *auditor) secret(name string) bool {
+	return check.SecretName(name) || slices.ContainsFunc(a.s.Env, func(e spec.EnvVar) bool { return e.Name == name && e.Secret })
+}
+
+// holdsValue reports whether the audited side of a difference about a
+// variable holds the variable's value (or a default for it), which a
+// secret's must not print: the value itself, an env entry's value, an
+// interpolation's default, or a whole entry that holds one.
+func holdsValue(d check.Difference) bool {
+	if d.Got.Absent() {
+		return false
+	}
+	last := d.Path[len(d.Path)-1].Name
+	switch {
+	case d.Got.Kind != check.Scalar:
+		return last != "interpolation"
+	case last == "required", last == "name", last == "key":
+		return false
+	}
+	return d.Got.String
 }
 
 // envRef finds the variables a shell command expands.

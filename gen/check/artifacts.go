@@ -221,3 +221,19 @@ func (p *Parsed) Tree(file string) *Node {
 	}
 	return nil
 }
+
+// Facts returns what one artifact as parsed says about the service (see
+// Fields), nil when it is missing, did not parse or has no service.
+func (p *Parsed) Facts(file string) *Facts {
+	switch {
+	case file == FileDockerfile && p.Dockerfile != nil:
+		return p.Dockerfile.Facts()
+	case file == FileScript && p.Script != nil:
+		return p.Script.Facts()
+	case file == FileCompose && p.Compose != nil:
+		return p.Compose.Facts()
+	case file == FileKube && p.Kube != nil:
+		return p.Kube.Facts()
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ type Dockerfile struct {
 	CmdLine        int  // line of a CMD in the final stage, 0 if none
 	User           string
 	UserLine       int
+	Workdir        string // the final WORKDIR, resolved
+	WorkdirLine    int
 	Expose         []PortLine // EXPOSE ports as "8765/tcp"
 	Health         *HealthCheck
 	Copies         []CopyLine // COPY/ADD in the final stage
@@ -117,6 +120,11 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 			d.CmdLine = line
 		case *instructions.UserCommand:
 			d.User, d.UserLine = c.User, line
+		case *instructions.WorkdirCommand:
+			d.Workdir, d.WorkdirLine = path.Join(d.Workdir, c.Path), line
+			if path.IsAbs(c.Path) {
+				d.Workdir = path.Clean(c.Path)
+			}
 		case *instructions.ExposeCommand:
 			for _, p := range c.Ports {
 				if !strings.Contains(p, "/") {

@@ -21,6 +21,7 @@ const (
 	RuleSecrets    = "secrets"
 	RuleVolumes    = "volumes"
 	RuleSelectors  = "selectors"
+	RuleWorkload   = "workload" // image, replicas, stop grace period, restart policy, resources
 	// RuleWidens and RuleDiffers name an audit's differences from the
 	// artifact the spec gives: one that widens privileges, and any other.
 	RuleWidens  = "widens"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -35,7 +36,20 @@ type Script struct {
 	FuseCheckLine int
 	// Mkdirs are the arguments of `mkdir -p`, literal or "$VAR", with lines.
 	Mkdirs []WordLine
+	// Assigns are the environment variables the script sets.
+	Assigns []Assign
 }
+
+// Assign is one environment variable a script sets, with its value as
+// literal text (or as written, when it expands something).
+type Assign struct {
+	Name, Value string
+	Line        int
+}
+
+// envNameRE matches an environment variable's name, as the schema spells
+// them.
+var envNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 // WordLine is a shell word printed back as source, with its line.
 type WordLine struct {
@@ -64,6 +78,7 @@ func ParseScript(file string, data []byte) (*Script, error) {
 			s.ExecLine = s.LastLine
 		}
 	}
+	s.Assigns = scriptAssigns(f)
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.ParamExp:
