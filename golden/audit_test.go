@@ -14,8 +14,8 @@ import (
 
 	"github.com/lighthouse-project/lighthouse/gen/audit"
 	"github.com/lighthouse-project/lighthouse/gen/build"
-	"github.com/lighthouse-project/lighthouse/gen/check"
 	cases "github.com/lighthouse-project/lighthouse/gen/casetest"
+	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
