@@ -20,8 +20,7 @@ func SpecFacts(s *spec.Service) *check.Facts {
 	f := check.NewFacts("the spec")
 	// express records a keyed field the spec states, at its spec field.
 	express := func(fl check.Field, view, field string) {
-		f.Express(fl, view, "", 0)
-		f.Lines[fl] = check.Value{View: view, Spec: field}
+		f.State(fl, check.Value{View: view, Spec: field})
 	}
 	val := func(view, field, v string) check.Value { return check.Value{V: v, View: view, Spec: field} }
 	item := func(view, field, key, v string) check.Value {

@@ -124,9 +124,11 @@ type Facts struct {
 	// script sets only the variables it overrides): its items must agree
 	// with the other source's, but what it does not state is no finding.
 	Partial map[Field]bool
-	// Lines locate a field a source states with no item (compose with
-	// no cap_add), for findings about what it lacks.
-	Lines map[Field]Value
+	// Stated are the views a source states a keyed field in, even with
+	// no item (compose with no cap_add; a container with an empty
+	// effective capability set), with where, for findings about what a
+	// view lacks.
+	Stated map[Field][]Value
 	// Problems are what the extractor found wrong while reading (a named
 	// port that names nothing).
 	Problems []Finding
@@ -134,7 +136,7 @@ type Facts struct {
 
 // NewFacts starts the facts of a source.
 func NewFacts(source string) *Facts {
-	return &Facts{Source: source, Fields: map[Field][]Value{}, Partial: map[Field]bool{}, Lines: map[Field]Value{}}
+	return &Facts{Source: source, Fields: map[Field][]Value{}, Partial: map[Field]bool{}, Stated: map[Field][]Value{}}
 }
 
 // Add records a value of a field.
@@ -148,14 +150,30 @@ func (f *Facts) Has(field Field) bool {
 	return ok
 }
 
-// Express records that the source expresses a field even with no item
-// (compose with no cap_add states that no capability is added), and
-// where a finding about an item it lacks should point.
+// Express records that the source states a keyed field in a view, even
+// with no item (compose with no cap_add states that no capability is
+// added), and where a finding about an item the view lacks points.
 func (f *Facts) Express(field Field, view, file string, line int) {
+	f.State(field, Value{View: view, File: file, Line: line})
+}
+
+// State is Express with the location as a Value (the spec's names its
+// field).
+func (f *Facts) State(field Field, at Value) {
 	if _, ok := f.Fields[field]; !ok {
 		f.Fields[field] = nil
 	}
-	f.Lines[field] = Value{View: view, File: file, Line: line}
+	f.Stated[field] = append(f.Stated[field], at)
+}
+
+// stated returns where the source states a view of a field.
+func (f *Facts) stated(field Field, view string) (Value, bool) {
+	for _, v := range f.Stated[field] {
+		if v.View == view || view == "" {
+			return v, true
+		}
+	}
+	return Value{}, false
 }
 
 // Disagreement is one way two sources' facts differ: Got from the source
@@ -207,8 +225,8 @@ func CompareField(fr FieldRule, got, want *Facts) []Disagreement {
 		return out
 	}
 	wantView := firstView(wv)
-	if wantView == "" {
-		wantView = want.Lines[fr.Field].View
+	if l, ok := want.stated(fr.Field, ""); ok && wantView == "" {
+		wantView = l.View
 	}
 	wantItems := items(wv, wantView)
 	var anchor *Value
@@ -218,7 +236,7 @@ func CompareField(fr FieldRule, got, want *Facts) []Disagreement {
 			break
 		}
 	}
-	if l, ok := want.Lines[fr.Field]; ok && anchor == nil {
+	if l, ok := want.stated(fr.Field, wantView); ok && anchor == nil {
 		anchor = &l
 	}
 	// exists says whether a source has an item in the Within field (true
@@ -235,8 +253,10 @@ func CompareField(fr FieldRule, got, want *Facts) []Disagreement {
 		return false
 	}
 	gotViews := views(gv)
-	if len(gotViews) == 0 {
-		gotViews = []string{got.Lines[fr.Field].View} // stated, with no item
+	for _, l := range got.Stated[fr.Field] {
+		if !slices.Contains(gotViews, l.View) {
+			gotViews = append(gotViews, l.View) // stated, with no item
+		}
 	}
 	for _, view := range gotViews {
 		gotItems := items(gv, view)
@@ -405,7 +425,7 @@ func (d Disagreement) Finding(got *Facts, where func(string) string) Finding {
 			}
 		}
 		if line == 0 {
-			if l, ok := got.Lines[d.Field.Field]; ok {
+			if l, ok := got.stated(d.Field.Field, d.GotView); ok {
 				file, line = l.File, l.Line
 			}
 		}

@@ -170,7 +170,7 @@ func (c *Compose) Facts() *Facts {
 	for _, cp := range svc.CapAdd {
 		f.Add(FieldCapabilities, item("compose cap_add", "cap_add", capName(cp), ""))
 	}
-	f.Add(FieldDropAll, v("compose cap_drop", "cap_drop", dropped(svc.CapDrop)))
+	f.Add(FieldDropAll, v("compose cap_drop", "cap_drop", Dropped(svc.CapDrop)))
 	f.Add(FieldPrivileged, v("compose privileged", "privileged", strconv.FormatBool(svc.Privileged)))
 	fuse := v("compose devices /dev/fuse", "devices", "false")
 	f.Express(FieldDevices, "compose devices", c.File, line("devices"))
@@ -230,8 +230,8 @@ func (c *Compose) Facts() *Facts {
 	return f
 }
 
-// dropped says what a cap_drop list drops: ALL, or the capabilities.
-func dropped(caps []string) string {
+// Dropped says what a cap_drop list drops: ALL, or the capabilities.
+func Dropped(caps []string) string {
 	var out []string
 	for _, c := range caps {
 		if capName(c) == "ALL" {
@@ -364,7 +364,7 @@ func (k *Kube) Facts() *Facts {
 		privileged = sc.Privileged != nil && *sc.Privileged
 		readOnly = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
 	}
-	f.Add(FieldDropAll, v("capabilities.drop", "securityContext.capabilities.drop", dropped(drop)))
+	f.Add(FieldDropAll, v("capabilities.drop", "securityContext.capabilities.drop", Dropped(drop)))
 	f.Add(FieldPrivileged, v("securityContext.privileged", "securityContext.privileged", strconv.FormatBool(privileged)))
 	fuse := privileged
 	for _, rl := range []corev1.ResourceList{c.Resources.Requests, c.Resources.Limits} {
