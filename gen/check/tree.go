@@ -115,6 +115,8 @@ func (n *Node) render(b *strings.Builder) {
 	switch {
 	case n == nil:
 		b.WriteString("none")
+	case n.Text != "" && !strings.Contains(n.Text, "`"):
+		b.WriteString("`" + n.Text + "`") // a command, as written
 	case n.Text != "":
 		b.WriteString(strconv.Quote(n.Text))
 	case n.Kind == Scalar && n.String:
