@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -138,16 +139,31 @@ func body(file []byte) []byte {
 	return file
 }
 
+// MaxArtifactSize bounds an artifact audit reads: the compiler's are a
+// few kilobytes, and reading is all in memory.
+const MaxArtifactSize = 4 << 20
+
 // ReadDir reads the artifacts with the four conventional names from dir;
-// a missing one is simply absent from the map.
+// a missing one is simply absent from the map. One that is not a regular
+// file (a FIFO would block the read forever, a device would never end)
+// or is larger than MaxArtifactSize is an error naming it.
 func ReadDir(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for _, name := range check.Files {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
+			return nil, err
+		case !fi.Mode().IsRegular():
+			return nil, fmt.Errorf("%s is not a regular file (%s): audit reads artifacts, not devices, pipes or folders", p, fi.Mode().Type())
+		case fi.Size() > MaxArtifactSize:
+			return nil, fmt.Errorf("%s is %d bytes, more than the %d an artifact may have", p, fi.Size(), MaxArtifactSize)
+		}
+		b, err := readBounded(p)
+		if err != nil {
 			return nil, err
 		}
 		files[name] = b
@@ -156,6 +172,21 @@ func ReadDir(dir string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("%s holds none of %v: nothing to audit", dir, check.Files)
 	}
 	return files, nil
+}
+
+// readBounded reads a file of at most MaxArtifactSize bytes (it may grow
+// between the stat and the read).
+func readBounded(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxArtifactSize+1))
+	if err == nil && len(b) > MaxArtifactSize {
+		err = fmt.Errorf("%s grew past the %d bytes an artifact may have", p, MaxArtifactSize)
+	}
+	return b, err
 }
 
 // Dir audits the artifacts in dir (written or edited by hand, so a missing

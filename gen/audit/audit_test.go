@@ -161,3 +161,37 @@ func TestSecretNotPrinted(t *testing.T) {
 		t.Errorf("the literal secret is not reported: %v", fs)
 	}
 }
+
+// TestReadDirRefusesWhatIsNotAnArtifact: a FIFO (which would block the
+// read forever), a folder and a file over MaxArtifactSize are errors
+// naming the file, never a hang or an unbounded read.
+func TestReadDirRefusesWhatIsNotAnArtifact(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		make func(p string) error
+		want string
+	}{
+		{"fifo", func(p string) error { return syscallMkfifo(p) }, "not a regular file"},
+		{"folder", func(p string) error { return os.Mkdir(p, 0o755) }, "not a regular file"},
+		{"huge", func(p string) error {
+			f, err := os.Create(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return f.Truncate(MaxArtifactSize + 1)
+		}, "more than the"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, check.FileCompose)
+			if err := c.make(p); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadDir(dir)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p) {
+				t.Errorf("ReadDir = %v, want an error naming %s (%s)", err, p, c.want)
+			}
+		})
+	}
+}

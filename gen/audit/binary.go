@@ -28,6 +28,11 @@ const RuleBinary = "binary"
 // paths). file names the binary in findings. A file that is not a Go
 // binary is an error, not a pass.
 func Binary(s *spec.Service, file, cwd, module string) ([]check.Finding, error) {
+	if fi, err := os.Stat(file); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): not a Go binary", file, fi.Mode().Type())
+	}
 	info, err := buildinfo.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot read its Go build information: %w", file, err)

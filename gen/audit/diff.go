@@ -29,8 +29,16 @@ func (a *auditor) differences(file string, got, want *check.Node) []check.Findin
 	for _, d := range check.Compare(got, want) {
 		names := d.Path.Names()
 		field, cl := lookupField(file, names)
+		if cl == plain {
+			// A whole map on one side (annotations, a security context)
+			// is judged by what it holds.
+			cl = strongest(file, names, d.Got, cl)
+		}
 		if file == check.FileScript {
 			field = a.scriptField(d)
+		}
+		if name, ok := strings.CutPrefix(field, "env."); ok && loaderVariable(name) {
+			cl = code // it decides what the process loads and runs
 		}
 		rule := RuleDiffers
 		if widens(cl, d, names) {
@@ -59,6 +67,35 @@ func (a *auditor) where(field string) string {
 		}
 	}
 	return a.s.Where("name", a.cwd)
+}
+
+// strongest is the first class other than plain of a part below names
+// in n (a whole subtree on one side of a difference), else cl.
+func strongest(file string, names []string, n *check.Node, cl class) class {
+	if n.Absent() || n.Kind != check.Map || len(names) > 64 {
+		return cl
+	}
+	for _, k := range n.Keys {
+		sub := append(names[:len(names):len(names)], k)
+		if _, c := lookupField(file, sub); c != plain {
+			return c
+		}
+		if c := strongest(file, sub, n.Map[k], cl); c != plain {
+			return c
+		}
+	}
+	return cl
+}
+
+// loaderVariable reports whether a variable changes what a process runs
+// or loads (PATH, LD_PRELOAD and the dynamic loader's others, a shell's
+// startup file): setting one is running other code.
+func loaderVariable(name string) bool {
+	switch name {
+	case "PATH", "ENV", "BASH_ENV", "IFS", "GCONV_PATH", "HOSTALIASES", "NODE_OPTIONS", "PYTHONPATH", "PERL5OPT", "GODEBUG":
+		return true
+	}
+	return strings.HasPrefix(name, "LD_")
 }
 
 // secret reports whether a variable holds a secret: the spec says so, or

@@ -145,6 +145,8 @@ var fields = map[string][]field{
 		{"*.metadata.**", "name", plain},
 		{"*.data.$", "env.$", plain},
 		{"*.spec.replicas", "workload.replicas", plain},
+		{"*.spec.template.metadata.annotations.*apparmor*", "security", privilege},
+		{"*.spec.template.metadata.annotations.*seccomp*", "security", privilege},
 		{"*.spec.template.metadata.**", "labels", plain},
 		{"*.spec.template.spec.hostNetwork", "security", namespaces},
 		{"*.spec.template.spec.hostPID", "security", namespaces},
@@ -230,7 +232,8 @@ func lookupField(file string, names []string) (string, class) {
 }
 
 // matchField matches names against a field pattern; "*Probe" matches a
-// name ending in Probe, "Service/*" one starting with Service/.
+// name ending in Probe, "Service/*" one starting with Service/,
+// "*seccomp*" one holding seccomp.
 func matchField(pattern string, names []string) (string, bool) {
 	ps := strings.Split(pattern, ".")
 	capture := ""
@@ -245,6 +248,10 @@ func matchField(pattern string, names []string) (string, bool) {
 		case p == "*":
 		case p == "$":
 			capture = names[i]
+		case len(p) > 2 && strings.HasPrefix(p, "*") && strings.HasSuffix(p, "*"):
+			if !strings.Contains(names[i], p[1:len(p)-1]) {
+				return "", false
+			}
 		case strings.HasPrefix(p, "*"):
 			if !strings.HasSuffix(names[i], p[1:]) {
 				return "", false

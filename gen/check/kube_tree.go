@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -44,7 +45,11 @@ func (k *Kube) Tree() *Node {
 		}
 		pruneNulls(m)
 		t := jsonTree{rule: kubeListRule(reflect.TypeOf(obj)), line: d.Line}
-		root.Set(d.Kind+"/"+d.Name, t.build(m, nil, ""))
+		key := d.Kind + "/" + d.Name
+		for n := 2; root.Get(key) != nil; n++ {
+			key = fmt.Sprintf("%s/%s#%d", d.Kind, d.Name, n) // the same object twice: the second is extra
+		}
+		root.Set(key, t.build(m, nil, ""))
 	}
 	return root
 }

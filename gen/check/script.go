@@ -60,6 +60,11 @@ type WordLine struct {
 // ParseScript parses a start script in POSIX mode (what /bin/sh is promised to
 // understand) and extracts what the invariants compare.
 func ParseScript(file string, data []byte) (*Script, error) {
+	// mvdan.cc/sh reads CRLF as a line end; dash and busybox sh, which run
+	// the script, read the CR as part of the last word of each line.
+	if i := bytes.IndexByte(data, '\r'); i >= 0 {
+		return nil, &PosError{file, 1 + bytes.Count(data[:i], []byte("\n")), "a carriage return (a CRLF line end?): /bin/sh reads it as part of a word, not as the end of the line"}
+	}
 	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(bytes.NewReader(data), file)
 	if err != nil {
 		return nil, err
