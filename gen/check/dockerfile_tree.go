@@ -126,12 +126,17 @@ func (e *dockerEnv) node(line int) *Node {
 	return nonEmpty(m)
 }
 
-// stageState is what earlier instructions of a stage set for later ones.
+// stageState is what earlier instructions of a stage set for later ones,
+// and the stage's tree as it is built.
 type stageState struct {
+	lex     *shell.Lex
+	meta    *dockerEnv
 	env     *dockerEnv
 	user    string
 	workdir string
 	shell   []string
+
+	m, steps, envNode, labels, args, expose, volumes, onbuild *Node
 }
 
 // The engine's health check defaults, which a HEALTHCHECK option left at
@@ -148,7 +153,10 @@ func stageTree(lex *shell.Lex, meta *dockerEnv, st instructions.Stage) *Node {
 	if len(st.Location) > 0 {
 		fromLine = st.Location[0].Start.Line
 	}
-	m := NewMap(fromLine)
+	s := &stageState{lex: lex, meta: meta, env: newDockerEnv(), workdir: "/", shell: []string{"/bin/sh", "-c"},
+		m: NewMap(fromLine), steps: NewList(fromLine), envNode: NewMap(fromLine), labels: NewMap(fromLine),
+		args: NewMap(fromLine), expose: NewSet(fromLine), volumes: NewSet(fromLine), onbuild: NewList(fromLine)}
+	m := s.m
 	m.Set("from", Str(meta.expand(lex, st.BaseName), fromLine))
 	if st.Name != "" {
 		m.Set("name", Str(strings.ToLower(st.Name), fromLine))
@@ -156,96 +164,113 @@ func stageTree(lex *shell.Lex, meta *dockerEnv, st instructions.Stage) *Node {
 	if st.Platform != "" {
 		m.Set("platform", Str(meta.expand(lex, st.Platform), fromLine))
 	}
-	s := &stageState{env: newDockerEnv(), workdir: "/", shell: []string{"/bin/sh", "-c"}}
-	steps := NewList(fromLine)
-	env, labels, args := NewMap(fromLine), NewMap(fromLine), NewMap(fromLine)
-	expose, volumes := NewSet(fromLine), NewSet(fromLine)
-	onbuild := NewList(fromLine)
 	for _, c := range st.Commands {
-		line := lineOf(c)
-		x := func(w string) string { return s.env.expand(lex, w) }
-		switch c := c.(type) {
-		case *instructions.EnvCommand:
-			for _, kv := range c.Env {
-				v := x(kv.Value)
-				s.env.set(kv.Key, v)
-				env.Set(kv.Key, Str(v, line))
-			}
-		case *instructions.ArgCommand:
-			for _, kv := range c.Args {
-				v, declared := "", false
-				if kv.Value != nil {
-					v, declared = x(*kv.Value), true
-				} else if mv, ok := meta.vals[kv.Key]; ok {
-					v, declared = mv, true // an ARG without a value takes the global one
-				}
-				if declared {
-					s.env.set(kv.Key, v)
-				}
-				args.Set(kv.Key, Str(v, line))
-			}
-		case *instructions.LabelCommand:
-			for _, kv := range c.Labels {
-				labels.Set(x(kv.Key), Str(x(kv.Value), line))
-			}
-		case *instructions.ExposeCommand:
-			for _, p := range c.Ports {
-				p = strings.ToLower(x(p))
-				if !strings.Contains(p, "/") {
-					p += "/tcp"
-				}
-				expose.Set(p, Str(p, line))
-			}
-		case *instructions.UserCommand:
-			s.user = x(c.User)
-			m.Set("user", Str(s.user, line))
-		case *instructions.WorkdirCommand:
-			s.workdir = path.Join(s.workdir, x(c.Path))
-			if path.IsAbs(x(c.Path)) {
-				s.workdir = path.Clean(x(c.Path))
-			}
-			m.Set("workdir", Str(s.workdir, line))
-		case *instructions.ShellCommand:
-			s.shell = slices.Clone(c.Shell)
-			m.Set("shell", strList(c.Shell, line))
-		case *instructions.EntrypointCommand:
-			m.Set("entrypoint", cmdLine(c.ShellDependantCmdLine, s.shell, line))
-		case *instructions.CmdCommand:
-			m.Set("cmd", cmdLine(c.ShellDependantCmdLine, s.shell, line))
-		case *instructions.HealthCheckCommand:
-			m.Set("healthcheck", healthTree(c, line))
-		case *instructions.StopSignalCommand:
-			m.Set("stopsignal", Str(x(c.Signal), line))
-		case *instructions.VolumeCommand:
-			for _, v := range c.Volumes {
-				v = path.Clean(x(v))
-				volumes.Set(v, Str(v, line))
-			}
-		case *instructions.OnbuildCommand:
-			onbuild.Add(Str(c.Expression, line))
-		case *instructions.MaintainerCommand:
-			m.Set("maintainer", Str(c.Maintainer, line))
-		case *instructions.RunCommand:
-			steps.Add(s.step(runStep(c, s, line), line))
-		case *instructions.CopyCommand:
-			steps.Add(s.step(copyStep(c, x, s, line), line))
-		case *instructions.AddCommand:
-			steps.Add(s.step(addStep(c, x, s, line), line))
-		default:
-			// An instruction this model does not know: its whole parsed
-			// form is compared, so it is never passed over.
-			raw, _ := json.Marshal(c)
-			steps.Add(s.step(stepNode(strings.ToUpper(c.Name()), string(raw), line), line))
+		if !s.configure(c) {
+			s.build(c)
 		}
 	}
-	m.Set("args", nonEmpty(args))
-	m.Set("env", nonEmpty(env))
-	m.Set("labels", nonEmpty(labels))
-	m.Set("expose", nonEmpty(expose))
-	m.Set("volumes", nonEmpty(volumes))
-	m.Set("onbuild", nonEmpty(onbuild))
-	m.Set("steps", nonEmpty(steps))
+	m.Set("args", nonEmpty(s.args))
+	m.Set("env", nonEmpty(s.envNode))
+	m.Set("labels", nonEmpty(s.labels))
+	m.Set("expose", nonEmpty(s.expose))
+	m.Set("volumes", nonEmpty(s.volumes))
+	m.Set("onbuild", nonEmpty(s.onbuild))
+	m.Set("steps", nonEmpty(s.steps))
 	return m
+}
+
+// x expands a word with the stage's variables so far.
+func (s *stageState) x(w string) string { return s.env.expand(s.lex, w) }
+
+// configure applies an instruction that sets the image's configuration
+// (or the context of later steps); false for a build step.
+func (s *stageState) configure(c instructions.Command) bool {
+	line := lineOf(c)
+	switch c := c.(type) {
+	case *instructions.EnvCommand:
+		for _, kv := range c.Env {
+			v := s.x(kv.Value)
+			s.env.set(kv.Key, v)
+			s.envNode.Set(kv.Key, Str(v, line))
+		}
+	case *instructions.ArgCommand:
+		for _, kv := range c.Args {
+			v, declared := "", false
+			if kv.Value != nil {
+				v, declared = s.x(*kv.Value), true
+			} else if mv, ok := s.meta.vals[kv.Key]; ok {
+				v, declared = mv, true // an ARG without a value takes the global one
+			}
+			if declared {
+				s.env.set(kv.Key, v)
+			}
+			s.args.Set(kv.Key, Str(v, line))
+		}
+	case *instructions.LabelCommand:
+		for _, kv := range c.Labels {
+			s.labels.Set(s.x(kv.Key), Str(s.x(kv.Value), line))
+		}
+	case *instructions.ExposeCommand:
+		for _, p := range c.Ports {
+			p = strings.ToLower(s.x(p))
+			if !strings.Contains(p, "/") {
+				p += "/tcp"
+			}
+			s.expose.Set(p, Str(p, line))
+		}
+	case *instructions.UserCommand:
+		s.user = s.x(c.User)
+		s.m.Set("user", Str(s.user, line))
+	case *instructions.WorkdirCommand:
+		s.workdir = path.Join(s.workdir, s.x(c.Path))
+		if path.IsAbs(s.x(c.Path)) {
+			s.workdir = path.Clean(s.x(c.Path))
+		}
+		s.m.Set("workdir", Str(s.workdir, line))
+	case *instructions.ShellCommand:
+		s.shell = slices.Clone(c.Shell)
+		s.m.Set("shell", strList(c.Shell, line))
+	case *instructions.EntrypointCommand:
+		s.m.Set("entrypoint", cmdLine(c.ShellDependantCmdLine, s.shell, line))
+	case *instructions.CmdCommand:
+		s.m.Set("cmd", cmdLine(c.ShellDependantCmdLine, s.shell, line))
+	case *instructions.HealthCheckCommand:
+		s.m.Set("healthcheck", healthTree(c, line))
+	case *instructions.StopSignalCommand:
+		s.m.Set("stopsignal", Str(s.x(c.Signal), line))
+	case *instructions.VolumeCommand:
+		for _, v := range c.Volumes {
+			v = path.Clean(s.x(v))
+			s.volumes.Set(v, Str(v, line))
+		}
+	case *instructions.OnbuildCommand:
+		s.onbuild.Add(Str(c.Expression, line))
+	case *instructions.MaintainerCommand:
+		s.m.Set("maintainer", Str(c.Maintainer, line))
+	default:
+		return false
+	}
+	return true
+}
+
+// build adds a build step (RUN, COPY, ADD, or an instruction this model
+// does not know, whose whole parsed form is compared: it is never passed
+// over).
+func (s *stageState) build(c instructions.Command) {
+	line := lineOf(c)
+	var n *Node
+	switch c := c.(type) {
+	case *instructions.RunCommand:
+		n = runStep(c, s, line)
+	case *instructions.CopyCommand:
+		n = copyStep(c, s.x, s, line)
+	case *instructions.AddCommand:
+		n = addStep(c, s.x, s, line)
+	default:
+		raw, _ := json.Marshal(c)
+		n = stepNode(strings.ToUpper(c.Name()), string(raw), line)
+	}
+	s.steps.Add(s.step(n, line))
 }
 
 // step adds the context a build step runs in: its user, working

@@ -151,21 +151,7 @@ func (c *Compose) Facts() *Facts {
 			f.Add(FieldRetries, v("compose healthcheck retries", "healthcheck.retries", strconv.FormatUint(*h.Retries, 10)))
 		}
 	}
-	f.Express(FieldEnv, "compose environment", c.File, line("environment"))
-	f.Express(FieldEnvValues, "compose environment", c.File, line("environment"))
-	f.Express(FieldEnvExternal, "compose ${NAME:?...} variables", c.File, line("environment"))
-	for _, n := range slices.Sorted(maps.Keys(svc.Environment)) {
-		val := svc.Environment[n]
-		l := line("environment." + n)
-		f.Add(FieldEnv, Value{Key: n, View: "compose environment", File: c.File, Line: l})
-		raw, _ := c.RawEnv(name, n)
-		switch {
-		case isInterpolation(raw) && !hasLiteralDefault(raw):
-			f.Add(FieldEnvExternal, Value{Key: n, View: "compose ${NAME:?...} variables", File: c.File, Line: l})
-		case val != nil:
-			f.Add(FieldEnvValues, Value{Key: n, V: *val, View: "compose environment", File: c.File, Line: l})
-		}
-	}
+	c.envFacts(f, name, svc, line)
 	f.Express(FieldCapabilities, "compose cap_add", c.File, line("cap_add"))
 	for _, cp := range svc.CapAdd {
 		f.Add(FieldCapabilities, item("compose cap_add", "cap_add", capName(cp), ""))
@@ -209,6 +195,36 @@ func (c *Compose) Facts() *Facts {
 	if svc.WorkingDir != "" {
 		f.Add(FieldWorkdir, v("compose working_dir", "working_dir", svc.WorkingDir))
 	}
+	c.resourceFacts(f, svc, line)
+	return f
+}
+
+// envFacts reads the service's variables: each name, a literal's value,
+// and which ones the operator supplies (${NAME:?...}).
+func (c *Compose) envFacts(f *Facts, name string, svc types.ServiceConfig, line func(string) int) {
+	f.Express(FieldEnv, "compose environment", c.File, line("environment"))
+	f.Express(FieldEnvValues, "compose environment", c.File, line("environment"))
+	f.Express(FieldEnvExternal, "compose ${NAME:?...} variables", c.File, line("environment"))
+	for _, n := range slices.Sorted(maps.Keys(svc.Environment)) {
+		val := svc.Environment[n]
+		l := line("environment." + n)
+		f.Add(FieldEnv, Value{Key: n, View: "compose environment", File: c.File, Line: l})
+		raw, _ := c.RawEnv(name, n)
+		switch {
+		case isInterpolation(raw) && !hasLiteralDefault(raw):
+			f.Add(FieldEnvExternal, Value{Key: n, View: "compose ${NAME:?...} variables", File: c.File, Line: l})
+		case val != nil:
+			f.Add(FieldEnvValues, Value{Key: n, V: *val, View: "compose environment", File: c.File, Line: l})
+		}
+	}
+}
+
+// resourceFacts reads deploy.resources as canonical amounts: CPU in
+// millicores, memory in bytes.
+func (c *Compose) resourceFacts(f *Facts, svc types.ServiceConfig, line func(string) int) {
+	item := func(key, val string) Value {
+		return Value{Key: key, V: val, View: "compose deploy.resources", File: c.File, Line: line("deploy.resources")}
+	}
 	f.Express(FieldResources, "compose deploy.resources", c.File, line("deploy"))
 	if d := svc.Deploy; d != nil {
 		for _, r := range []struct {
@@ -220,14 +236,13 @@ func (c *Compose) Facts() *Facts {
 			}
 			if r.res.NanoCPUs != 0 {
 				m := int64(float64(r.res.NanoCPUs)*1000 + 0.5)
-				f.Add(FieldResources, item("compose deploy.resources", "deploy.resources", "cpu."+r.kind, strconv.FormatInt(m, 10)+"m"))
+				f.Add(FieldResources, item("cpu."+r.kind, strconv.FormatInt(m, 10)+"m"))
 			}
 			if r.res.MemoryBytes != 0 {
-				f.Add(FieldResources, item("compose deploy.resources", "deploy.resources", "memory."+r.kind, strconv.FormatInt(int64(r.res.MemoryBytes), 10)))
+				f.Add(FieldResources, item("memory."+r.kind, strconv.FormatInt(int64(r.res.MemoryBytes), 10)))
 			}
 		}
 	}
-	return f
 }
 
 // Dropped says what a cap_drop list drops: ALL, or the capabilities.

@@ -222,16 +222,6 @@ func portKey(port int32, proto string) string {
 	return fmt.Sprintf("%d/%s", port, strings.ToLower(proto))
 }
 
-// secs renders a duration as Kubernetes' whole seconds.
-func secs(d time.Duration) int32 { return int32(d / time.Second) }
-
-func durOr0(d *types.Duration) time.Duration {
-	if d == nil {
-		return 0
-	}
-	return time.Duration(*d)
-}
-
 // health: the image has an exec-form health check running the entry
 // binary, compose has one, Kubernetes has the three probes on a declared
 // port, and the startup probe covers the start period. That the test and
