@@ -294,6 +294,20 @@ func stepNode(instr, text string, line int) *Node {
 	return n
 }
 
+// jsonNode is a parsed flag (a RUN mount, a device) as a tree of its
+// fields, all at line.
+func jsonNode(v any, line int) *Node {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return Str(err.Error(), line)
+	}
+	dv, err := decodeJSON(raw)
+	if err != nil {
+		return Str(string(raw), line)
+	}
+	return jsonTree{rule: func([]string) listRule { return listRule{} }, line: func(string) int { return line }}.build(dv, nil, "")
+}
+
 func strList(ss []string, line int) *Node {
 	l := NewList(line)
 	for _, s := range ss {
@@ -371,8 +385,7 @@ func runStep(c *instructions.RunCommand, s *stageState, line int) *Node {
 	_ = c.Expand(func(w string) (string, error) { return w, nil })
 	mounts := NewList(line)
 	for _, mt := range instructions.GetMounts(c) {
-		raw, _ := json.Marshal(mt)
-		mounts.Add(Str(string(raw), line))
+		mounts.Add(jsonNode(mt, line))
 	}
 	n.Set("mounts", nonEmpty(mounts))
 	if nw := instructions.GetNetwork(c); nw != "" && nw != instructions.NetworkDefault {
@@ -383,8 +396,7 @@ func runStep(c *instructions.RunCommand, s *stageState, line int) *Node {
 	}
 	devs := NewList(line)
 	for _, d := range instructions.GetDevices(c) {
-		raw, _ := json.Marshal(d)
-		devs.Add(Str(string(raw), line))
+		devs.Add(jsonNode(d, line))
 	}
 	n.Set("devices", nonEmpty(devs))
 	return n
