@@ -570,10 +570,11 @@ func (k *Kube) volumeFacts(f *Facts, w workload) {
 	}
 }
 
-// scriptAssigns collects the environment variables a script sets (NAME=v
-// or export NAME[=v], NAME in upper case as environment variables are),
-// outside functions and subshells, with their values as literal text
-// where they are literal.
+// scriptAssigns collects the environment variables a script gives the
+// service (NAME in upper case, as environment variables are): a plain
+// NAME=v, export NAME=v (a command in POSIX sh), and NAME=v before the
+// exec; outside functions and subshells; values as literal text where
+// they are literal.
 func scriptAssigns(f *syntax.File) []Assign {
 	var out []Assign
 	syntax.Walk(f, func(n syntax.Node) bool {
@@ -581,12 +582,24 @@ func scriptAssigns(f *syntax.File) []Assign {
 		case *syntax.FuncDecl, *syntax.Subshell, *syntax.CmdSubst, *syntax.ProcSubst:
 			return false
 		case *syntax.CallExpr:
-			if len(n.Args) == 0 {
+			name := ""
+			if len(n.Args) > 0 {
+				name = wordString(n.Args[0])
+			}
+			if name == "" || name == "exec" {
 				for _, a := range n.Assigns {
 					out = appendAssign(out, a)
 				}
 			}
-		case *syntax.DeclClause:
+			if name == "export" || name == "readonly" {
+				for _, w := range n.Args[1:] {
+					k, v, ok := strings.Cut(wordString(w), "=")
+					if ok && envNameRE.MatchString(k) {
+						out = append(out, Assign{Name: k, Value: v, Line: int(w.Pos().Line())})
+					}
+				}
+			}
+		case *syntax.DeclClause: // bash's form, should a script be read as bash
 			if n.Variant != nil && n.Variant.Value == "export" {
 				for _, a := range n.Args {
 					out = appendAssign(out, a)
