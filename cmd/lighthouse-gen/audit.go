@@ -98,7 +98,7 @@ func newAuditCmd(f *flags) *cobra.Command {
 					return err
 				}
 				findings = append(findings, bf...)
-				cmd.PrintErrf("lighthouse-gen: audit: read the Go modules of %s\n", binary)
+				cmd.PrintErrf("lighthouse-gen: audit: read the build information of %s\n", binary)
 			}
 			for _, fd := range check.SortFindings(findings) {
 				fmt.Fprintln(cmd.OutOrStdout(), fd)

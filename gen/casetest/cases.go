@@ -28,11 +28,14 @@ package casetest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rogpeppe/go-internal/txtar"
 
@@ -175,13 +178,9 @@ func (c *Case) Materialize(root, defaultHeader string) (Layout, map[string][]byt
 			return l, nil, err
 		}
 	}
-	tags := c.Tags
-	if c.BaseTags != nil {
-		tags = c.BaseTags
-	}
-	_, base, err := build.Generate(build.Options{Spec: l.Spec, Tags: tags, Out: l.Out, Context: root, Version: Version})
+	base, err := c.base(l, root)
 	if err != nil {
-		return l, nil, fmt.Errorf("generating the base: %w", err)
+		return l, nil, err
 	}
 	files := map[string][]byte{}
 	for _, f := range base {
@@ -213,6 +212,36 @@ func (c *Case) Materialize(root, defaultHeader string) (Layout, map[string][]byt
 		}
 	}
 	return l, files, nil
+}
+
+// bases holds the bases generated so far, by spec and tags: generating
+// one means loading the spec, the slow part of a case, and every case
+// lays its base out alike (deploy/ in its root), so equal specs give
+// equal bases.
+var bases sync.Map
+
+// base generates the case's base from its spec and base tags, once per
+// distinct spec and tags in a test binary.
+func (c *Case) base(l Layout, root string) ([]build.File, error) {
+	tags := c.Tags
+	if c.BaseTags != nil {
+		tags = c.BaseTags
+	}
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(c.Spec)) {
+		fmt.Fprintf(h, "%s\x00%d\x00%s", name, len(c.Spec[name]), c.Spec[name])
+	}
+	fmt.Fprintf(h, "\x00%q", tags)
+	key := string(h.Sum(nil))
+	if b, ok := bases.Load(key); ok {
+		return b.([]build.File), nil
+	}
+	_, base, err := build.Generate(build.Options{Spec: l.Spec, Tags: tags, Out: l.Out, Context: root, Version: Version})
+	if err != nil {
+		return nil, fmt.Errorf("generating the base: %w", err)
+	}
+	bases.Store(key, base)
+	return base, nil
 }
 
 // withHeader leaves a file's generated header as the mode says.

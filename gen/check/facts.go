@@ -229,11 +229,15 @@ func CompareField(fr FieldRule, got, want *Facts) []Disagreement {
 		wantView = l.View
 	}
 	wantItems := items(wv, wantView)
+	// An extra item is located where want states the field: the spec's
+	// field, or an artifact's first item of the view (its line).
 	var anchor *Value
+	if l, ok := want.stated(fr.Field, wantView); ok && l.Spec != "" {
+		anchor = &l
+	}
 	for i := range wv {
-		if wv[i].View == wantView {
+		if anchor == nil && wv[i].View == wantView {
 			anchor = &wv[i]
-			break
 		}
 	}
 	if l, ok := want.stated(fr.Field, wantView); ok && anchor == nil {
