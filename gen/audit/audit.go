@@ -113,7 +113,13 @@ func Files(ctx context.Context, s *spec.Service, files map[string][]byte, o Opti
 			continue
 		}
 		if bytes.Equal(body(got), body(want[name])) {
-			fs = append(fs, a.againstSpec(p.Facts(name))...)
+			f := p.Facts(name)
+			if f != nil && name == check.FileDockerfile {
+				// The compiler's Dockerfile states every value the spec
+				// gives (a hand-written one need not: compose may).
+				f.Partial[check.FieldEnvValues] = false
+			}
+			fs = append(fs, a.againstSpec(f)...)
 			continue
 		}
 		gotTree := p.Tree(name)

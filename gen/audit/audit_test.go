@@ -103,6 +103,24 @@ func TestBuildHoldsEmittersToTheSpec(t *testing.T) {
 			t.Errorf("%s: no ports finding naming the spec; got %v", name, fs)
 		}
 	}
+	// A buggy Dockerfile emitter that leaves out a variable's ENV: the
+	// image lacks a default the spec gives.
+	files, err = Expected(s, emitOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files[check.FileDockerfile] = []byte(strings.Replace(string(files[check.FileDockerfile]), "ENV LIGHTHOUSE_LOG_LEVEL=\"info\"\n", "", 1))
+	fs, err = Files(context.Background(), s, files, Options{Check: check.Options{Dir: t.TempDir()}, Expected: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fs {
+		found = found || f.File == check.FileDockerfile && strings.Contains(f.Message, "lacks LIGHTHOUSE_LOG_LEVEL=info, which the spec's env has")
+	}
+	if !found {
+		t.Errorf("a Dockerfile without the spec's ENV passed: %v", fs)
+	}
 }
 
 // TestEveryDifferenceNamesTheSpec: the notes service's artifacts held to
