@@ -7,35 +7,49 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
 	"github.com/lighthouse-project/lighthouse/gen/audit"
+	"github.com/lighthouse-project/lighthouse/gen/build"
 	"github.com/lighthouse-project/lighthouse/gen/check"
 	"github.com/lighthouse-project/lighthouse/gen/spec"
 )
 
-const auditLong = `audit holds artifacts that someone wrote or edited by hand against the spec,
-with the same parsers and invariants build uses: the Dockerfile, start.sh,
-compose.yaml and kubernetes.yaml in DIR (missing ones are named and the
-rest still checked), each against the others and against the spec (--spec,
-default the embedded bridge spec).
+const auditLong = `audit holds artifacts that someone wrote or edited by hand against the spec
+(--spec, default the embedded bridge spec): the Dockerfile, start.sh,
+compose.yaml and kubernetes.yaml in DIR (missing ones are named and the rest
+still audited; a generated header is not needed, a present one must match).
 
-It catches a start script or ENTRYPOINT that runs another program or
-subcommand than the spec's entry, a binary or Go module the spec's
-image.forbid lists, a health check on a port or path the spec does not
-declare, a capability or device without the FUSE mount that needs it,
-variables set that the spec does not declare, and, for files that carry a
-lighthouse-gen header, "stale" (generated from another spec) apart from
-"hand-edited" (no longer matching its own digest).
+It emits the artifacts the spec gives with the compiler's own emitters (placed
+in the build context as build would place them for DIR: --context, else the
+Go module root holding DIR), parses both sides with the consumers' parsers
+(BuildKit, mvdan.cc/sh, compose-go, strict Kubernetes decoding) and reports
+every semantic difference, default-deny: a key, object, stage, instruction or
+command on one side only, or a value that differs, as
+
+  file:line: rule: path: hand-written X, the spec gives Y (spec: file:line:col)
+
+Only what the consumer itself reads alike is not a difference: formatting,
+comments, key order, quoting, equal spellings (cpus: 2 and "2.0", short and
+long port syntax, 1Gi and 1073741824) and the defaults it fills in. A
+difference that widens privileges (host namespaces, capabilities, seccomp and
+AppArmor, privilege escalation, the user, host paths and devices, ports and
+network policies, the image and anything that runs) has the rule "widens" and
+comes first; any other has "differs". The artifacts are also held against
+each other, as build does, and nothing the spec's image.forbid lists may be
+in the image.
 
 With --binary PATH (or, without it, the first of DIR/<binary>,
-DIR/bin/<binary> and DIR/../bin/<binary> that exists), the Go modules linked
-into the entry binary are read with debug/buildinfo.
+DIR/bin/<binary> and DIR/../bin/<binary> that exists), the entry binary's
+build information (debug/buildinfo) must name the spec's entry.package in the
+build context's Go module as its main package, and no Go module the spec
+forbids.
 
-One finding per line, "file:line: rule: message"; exit status 1 if any.
+One finding per line; exit status 1 if any.
 
 Examples:
   lighthouse-gen audit deploy
   lighthouse-gen audit deploy --binary bin/lighthouse-bridge
-  lighthouse-gen audit golden/audit/hand-edited --spec golden/audit/hand-edited/spec`
+  lighthouse-gen audit build/notes --spec golden/notes/spec --context build`
 
 func newAuditCmd(f *flags) *cobra.Command {
 	var binary string
@@ -52,7 +66,13 @@ func newAuditCmd(f *flags) *cobra.Command {
 				return err
 			}
 			wd, _ := os.Getwd()
-			findings, err := audit.Dir(cmd.Context(), s, dir, !noShellcheck, wd)
+			// The artifacts the spec gives are placed in the build context
+			// as build would place them for this folder.
+			eo, err := build.ContextOptions(dir, f.context, version.Version)
+			if err != nil {
+				return err
+			}
+			findings, err := audit.Dir(cmd.Context(), s, dir, eo, !noShellcheck, wd)
 			if err != nil {
 				return err
 			}
@@ -60,12 +80,25 @@ func newAuditCmd(f *flags) *cobra.Command {
 				binary = findBinary(dir, s.Entry.Binary)
 			}
 			if binary != "" {
-				bf, err := audit.Binary(s, binary, wd)
+				// The entry must be the spec's package in the module of
+				// the build context (--context, else the Go module root
+				// holding DIR).
+				ctxDir := f.context
+				if ctxDir == "" {
+					ctxDir, _ = build.ModuleRoot(dir)
+				}
+				module := ""
+				if ctxDir != "" {
+					if module, err = audit.ModulePath(ctxDir); err != nil {
+						return err
+					}
+				}
+				bf, err := audit.Binary(s, binary, wd, module)
 				if err != nil {
 					return err
 				}
 				findings = append(findings, bf...)
-				cmd.PrintErrf("lighthouse-gen: audit: read the Go modules of %s\n", binary)
+				cmd.PrintErrf("lighthouse-gen: audit: read the build information of %s\n", binary)
 			}
 			for _, fd := range check.SortFindings(findings) {
 				fmt.Fprintln(cmd.OutOrStdout(), fd)

@@ -116,7 +116,7 @@ func Verify(ctx context.Context, s *spec.Service, files []File, o Options) error
 		m[f.Name] = f.Data
 	}
 	wd, _ := os.Getwd()
-	fs, err := audit.Files(ctx, s, m, audit.Options{Check: check.Options{Dir: o.Out, Shellcheck: o.Shellcheck}, Cwd: wd})
+	fs, err := audit.Files(ctx, s, m, audit.Options{Check: check.Options{Dir: o.Out, Shellcheck: o.Shellcheck}, Cwd: wd, Expected: m})
 	if err != nil {
 		return err
 	}

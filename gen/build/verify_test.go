@@ -33,8 +33,8 @@ func TestGenerateRefusesArtifactsThatDisagree(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		"compose.yaml:2: header: hand-edited: this file no longer matches its own digest",
-		"compose.yaml:8: privileges: cap_add NET_ADMIN is not added in Kubernetes (kubernetes.yaml:",
-		"compose.yaml:8: privileges: cap_add adds NET_ADMIN, which the spec does not grant: no reason says why it is needed (spec: embedded:cue/bridge/bridge.cue:",
+		"privileges: capabilities.add lacks NET_ADMIN, which compose cap_add has (compose.yaml:8)",
+		"compose.yaml:8: privileges: compose cap_add NET_ADMIN is not in the spec's capabilities (spec: embedded:cue/bridge/bridge.cue:",
 		"compose.yaml:11: process: command is set: it would become arguments of the start script (Dockerfile:",
 	} {
 		if !strings.Contains(msg, want) {

@@ -205,3 +205,35 @@ func headerFindings(file string, data []byte, specDigest string) []Finding {
 	}
 	return nil
 }
+
+// Tree returns the model of one artifact as parsed (Dockerfile.Tree and
+// the others), nil when it is missing or did not parse.
+func (p *Parsed) Tree(file string) *Node {
+	switch {
+	case file == FileDockerfile && p.Dockerfile != nil:
+		return p.Dockerfile.Tree()
+	case file == FileScript && p.Script != nil:
+		return p.Script.Tree()
+	case file == FileCompose && p.Compose != nil:
+		return p.Compose.Tree()
+	case file == FileKube && p.Kube != nil:
+		return p.Kube.Tree()
+	}
+	return nil
+}
+
+// Facts returns what one artifact as parsed says about the service (see
+// Fields), nil when it is missing, did not parse or has no service.
+func (p *Parsed) Facts(file string) *Facts {
+	switch {
+	case file == FileDockerfile && p.Dockerfile != nil:
+		return p.Dockerfile.Facts()
+	case file == FileScript && p.Script != nil:
+		return p.Script.Facts()
+	case file == FileCompose && p.Compose != nil:
+		return p.Compose.Facts()
+	case file == FileKube && p.Kube != nil:
+		return p.Kube.Facts()
+	}
+	return nil
+}

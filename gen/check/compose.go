@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,11 +22,19 @@ type Compose struct {
 	File    string
 	Project *types.Project
 	pos     *positions
+	doc     *yaml.Node
+	dir     string // the project folder paths resolve against
 }
 
-// placeholder is what a required interpolated variable (${NAME:?...}) resolves
-// to while loading: the check needs the file to load, never a real secret.
-const placeholder = "lighthouse-check-placeholder"
+// checkProject is the project name the checks load a compose file under
+// when the file names none.
+const checkProject = "lighthouse-check"
+
+// Placeholder is what a required interpolated variable (${NAME:?...})
+// resolves to while loading: the check needs the file to load, never a
+// real secret. It names the variable, so a value taken from another
+// variable differs, and reads as what the file says.
+func Placeholder(name string) string { return "${" + name + "}" }
 
 // ParseCompose loads a compose file with compose-go's loader, JSON-schema
 // validation on. dir is the project working directory (build contexts resolve
@@ -37,9 +46,12 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	environment := types.Mapping{}
 	for _, name := range requiredVars(data) {
-		environment[name] = placeholder
+		environment[name] = Placeholder(name)
 	}
 	maps.Copy(environment, env)
 	details := types.ConfigDetails{
@@ -50,14 +62,14 @@ func ParseCompose(ctx context.Context, file, dir string, data []byte, env map[st
 	p, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
 		o.SkipResolveEnvironment = true // env_file contents are not ours to read
 		if _, ok := o.GetProjectName(); !ok {
-			o.SetProjectName("lighthouse-check", false)
+			o.SetProjectName(checkProject, false)
 		}
 	})
 	pos := indexYAML(&doc, 0)
 	if err != nil {
 		return nil, composeError(file, pos, err)
 	}
-	return &Compose{File: file, Project: p, pos: pos}, nil
+	return &Compose{File: file, Project: p, pos: pos, doc: &doc, dir: dir}, nil
 }
 
 // requiredVars lists the variables a compose file interpolates in the

@@ -43,7 +43,7 @@ func TestComposeListEnvironment(t *testing.T) {
 	if got := *svc.Environment["PORT"]; got != "8765" {
 		t.Errorf("PORT = %q, want its default", got)
 	}
-	if got := *svc.Environment["TOKEN"]; got != placeholder {
+	if got := *svc.Environment["TOKEN"]; got != Placeholder("TOKEN") {
 		t.Errorf("TOKEN = %q, want the placeholder", got)
 	}
 	if raw, ok := c.RawEnv("s", "TOKEN"); !ok || !isInterpolation(raw) || hasLiteralDefault(raw) {

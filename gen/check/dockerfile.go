@@ -2,7 +2,9 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,11 @@ import (
 type Dockerfile struct {
 	File   string
 	Stages []instructions.Stage // every stage, as BuildKit's instructions package parsed it
+	// MetaArgs are the ARGs before the first FROM; Directives the parser
+	// directives (syntax, escape, check) at the top of the file.
+	MetaArgs   []instructions.ArgCommand
+	Directives []*parser.Directive
+	escape     rune
 
 	Entrypoint     []string // exec-form ENTRYPOINT of the final stage; nil if absent
 	EntrypointLine int
@@ -25,6 +32,8 @@ type Dockerfile struct {
 	CmdLine        int  // line of a CMD in the final stage, 0 if none
 	User           string
 	UserLine       int
+	Workdir        string // the final WORKDIR, resolved
+	WorkdirLine    int
 	Expose         []PortLine // EXPOSE ports as "8765/tcp"
 	Health         *HealthCheck
 	Copies         []CopyLine // COPY/ADD in the final stage
@@ -89,14 +98,18 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 		}
 		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, rule + ": " + msg})
 	}})
-	stages, _, err := instructions.Parse(res.AST, lint)
+	stages, meta, err := instructions.Parse(res.AST, lint)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%s: no FROM: not a Dockerfile", file)
 	}
-	d.Stages = stages
+	d.Stages, d.MetaArgs, d.escape = stages, meta, res.EscapeToken
+	var dp parser.DirectiveParser
+	if d.Directives, err = dp.ParseAll(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
 	lex := shell.NewLex(res.EscapeToken)
 	for _, c := range stages[len(stages)-1].Commands {
 		line := lineOf(c)
@@ -107,6 +120,11 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 			d.CmdLine = line
 		case *instructions.UserCommand:
 			d.User, d.UserLine = c.User, line
+		case *instructions.WorkdirCommand:
+			d.Workdir, d.WorkdirLine = path.Join(d.Workdir, c.Path), line
+			if path.IsAbs(c.Path) {
+				d.Workdir = path.Clean(c.Path)
+			}
 		case *instructions.ExposeCommand:
 			for _, p := range c.Ports {
 				if !strings.Contains(p, "/") {
@@ -115,9 +133,11 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 				d.Expose = append(d.Expose, PortLine{strings.ToLower(p), line})
 			}
 		case *instructions.HealthCheckCommand:
+			// An option left at zero takes the engine's default.
 			h := c.Health
-			d.Health = &HealthCheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
-				StartPeriod: h.StartPeriod, Retries: h.Retries, Line: line}
+			d.Health = &HealthCheck{Test: h.Test, Interval: cmp.Or(h.Interval, defaultHealthInterval),
+				Timeout: cmp.Or(h.Timeout, defaultHealthTimeout), StartPeriod: h.StartPeriod,
+				Retries: cmp.Or(h.Retries, defaultHealthRetries), Line: line}
 		case *instructions.CopyCommand:
 			d.Copies = append(d.Copies, CopyLine{c.From, c.SourcePaths, c.DestPath, line})
 		case *instructions.AddCommand:

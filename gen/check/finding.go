@@ -21,6 +21,11 @@ const (
 	RuleSecrets    = "secrets"
 	RuleVolumes    = "volumes"
 	RuleSelectors  = "selectors"
+	RuleWorkload   = "workload" // image, replicas, stop grace period, restart policy, resources
+	// RuleWidens and RuleDiffers name an audit's differences from the
+	// artifact the spec gives: one that widens privileges, and any other.
+	RuleWidens  = "widens"
+	RuleDiffers = "differs"
 )
 
 // Finding is one violation, located at the line a reader should open first.
@@ -38,12 +43,19 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Message)
 }
 
-// SortFindings orders findings by file, line, rule and message and drops exact
-// duplicates (two rules can see one disagreement from both sides), which keeps
-// printed output and goldens deterministic.
+// SortFindings orders findings that widen privileges first, then by file,
+// line, rule and message, and drops exact duplicates (two rules can see
+// one disagreement from both sides), which keeps printed output and
+// goldens deterministic.
 func SortFindings(fs []Finding) []Finding {
+	widens := func(f Finding) int {
+		if f.Rule == RuleWidens {
+			return 0
+		}
+		return 1
+	}
 	slices.SortFunc(fs, func(a, b Finding) int {
-		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+		return cmp.Or(cmp.Compare(widens(a), widens(b)), cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
 			cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
 	})
 	return slices.Compact(fs)

@@ -1,52 +1,42 @@
-package check
+package check_test
 
 import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	cases "github.com/lighthouse-project/lighthouse/gen/casetest"
+	"github.com/lighthouse-project/lighthouse/gen/check"
 )
 
-// update rewrites golden files instead of comparing against them.
+// update rewrites the cases' findings instead of comparing against them.
 var update = os.Getenv("LIGHTHOUSE_UPDATE") == "1"
 
-// readArtifacts reads the four artifacts of a fixture folder.
-func readArtifacts(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	for _, f := range Files {
-		b, err := os.ReadFile(filepath.Join(dir, f))
+// TestGolden runs every testdata/<case>.txtar through Check (with
+// shellcheck): the artifacts the bridge's spec gives, headers stamped
+// (so only what the case breaks fires), changed as the case says; the
+// findings must be the case's findings.txt (LIGHTHOUSE_UPDATE=1 rewrites
+// them). good.txtar changes nothing and has none; every other case has a
+// finding of each rule its expect section names.
+func TestGolden(t *testing.T) {
+	paths, err := filepath.Glob("testdata/*.txtar")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no cases: %v", err)
+	}
+	for _, p := range paths {
+		c, err := cases.Load(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[f] = b
-	}
-	return files
-}
-
-// TestGolden runs every fixture folder under testdata through Check (with
-// shellcheck) and compares the findings with the folder's findings.txt.
-// The good folder's golden is empty; each broken folder breaks one rule.
-func TestGolden(t *testing.T) {
-	entries, err := os.ReadDir("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, filepath.Join("testdata", e.Name()))
-		}
-	}
-	if len(dirs) == 0 {
-		t.Fatalf("fixture folders missing: %v", dirs)
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			fs, err := Check(context.Background(), readArtifacts(t, dir), Options{Dir: dir, Shellcheck: true})
+		t.Run(c.Name, func(t *testing.T) {
+			l, files, err := c.Materialize(t.TempDir(), cases.HeaderStamped)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := check.Check(context.Background(), files, check.Options{Dir: l.Out, Shellcheck: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,41 +44,48 @@ func TestGolden(t *testing.T) {
 			for _, f := range fs {
 				b.WriteString(f.String() + "\n")
 			}
-			golden := filepath.Join(dir, "findings.txt")
+			got := b.String()
+			if slices.Contains(c.Expect, "none") != (got == "") {
+				t.Errorf("%s expects %v, got:\n%s", c.Name, c.Expect, got)
+			}
+			for _, rule := range c.Expect {
+				if rule != "none" && !strings.Contains(got, ": "+rule+": ") {
+					t.Errorf("%s expects a %s finding; got:\n%s", c.Name, rule, got)
+				}
+			}
 			if update {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+				if err := c.SetWant([]byte(got)); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("missing golden (regenerate with LIGHTHOUSE_UPDATE=1): %v", err)
+			if c.Want == nil {
+				t.Fatalf("%s has no findings.txt section (run with LIGHTHOUSE_UPDATE=1 to create it)", c.Path)
 			}
-			if diff := cmp.Diff(string(want), b.String()); diff != "" {
-				t.Errorf("findings differ (-want +got):\n%s", diff)
+			if string(c.Want) != got {
+				t.Errorf("%s: findings differ\n--- want\n%s--- got\n%s", c.Path, c.Want, got)
 			}
 		})
 	}
 }
 
-// TestEveryRuleHasAFixture: each rule is exercised by a broken folder whose
-// golden contains that rule, and the good folder's golden is empty.
-func TestEveryRuleHasAFixture(t *testing.T) {
-	good, err := os.ReadFile("testdata/good/findings.txt")
-	if err != nil || len(good) != 0 {
-		t.Fatalf("good fixture must have an empty golden: %q %v", good, err)
-	}
-	for _, rule := range []string{RuleParse, RuleHeader, RuleDockerLint, RuleShellcheck, RuleProcess, RuleUser,
-		RulePorts, RuleHealth, RulePrivileges, RuleEnv, RuleSecrets, RuleVolumes, RuleSelectors} {
-		matches, _ := filepath.Glob("testdata/" + rule + "*/findings.txt")
-		found := false
-		for _, m := range matches {
-			b, _ := os.ReadFile(m)
-			found = found || strings.Contains(string(b), ": "+rule+": ")
+// TestEveryRuleHasACase: each rule is exercised by a case that expects it.
+func TestEveryRuleHasACase(t *testing.T) {
+	expected := map[string]bool{}
+	paths, _ := filepath.Glob("testdata/*.txtar")
+	for _, p := range paths {
+		c, err := cases.Load(p)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !found {
-			t.Errorf("no testdata/%s*/ folder whose findings include rule %s", rule, rule)
+		for _, r := range c.Expect {
+			expected[r] = true
+		}
+	}
+	for _, rule := range []string{check.RuleParse, check.RuleHeader, check.RuleDockerLint, check.RuleShellcheck, check.RuleProcess, check.RuleUser,
+		check.RulePorts, check.RuleHealth, check.RulePrivileges, check.RuleEnv, check.RuleSecrets, check.RuleVolumes, check.RuleSelectors, check.RuleWorkload} {
+		if !expected[rule] {
+			t.Errorf("no testdata case expects rule %s", rule)
 		}
 	}
 }

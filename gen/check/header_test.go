@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// TestHeaderDigests checks the digests the good fixture carries and that
+// TestHeaderDigests checks the digests the bridge's checked-in artifacts carry and that
 // hand-edited and stale are told apart.
 func TestHeaderDigests(t *testing.T) {
 	for _, f := range Files {
-		data, err := os.ReadFile("testdata/good/" + f)
+		data, err := os.ReadFile("../../deploy/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestShellcheckMissing(t *testing.T) {
 	if !errors.Is(err, ErrNoShellcheck) {
 		t.Fatalf("err = %v, want ErrNoShellcheck", err)
 	}
-	_, err = Check(context.Background(), readArtifacts(t, "testdata/good"), Options{Dir: "testdata/good", Shellcheck: true})
+	_, err = Check(context.Background(), minimalFiles(), Options{Dir: t.TempDir(), Shellcheck: true})
 	if !errors.Is(err, ErrNoShellcheck) {
 		t.Fatalf("Check err = %v, want ErrNoShellcheck", err)
 	}
@@ -83,9 +83,20 @@ func TestShellcheckMissing(t *testing.T) {
 
 // TestMissingArtifact: a missing file is an error, not a pass.
 func TestMissingArtifact(t *testing.T) {
-	files := readArtifacts(t, "testdata/good")
+	files := minimalFiles()
 	delete(files, FileCompose)
 	if _, err := Artifacts(files); err == nil || !strings.Contains(err.Error(), FileCompose) {
 		t.Fatalf("err = %v, want one naming %s", err, FileCompose)
+	}
+}
+
+// minimalFiles are four artifacts that parse, for tests that need files
+// but no service.
+func minimalFiles() map[string][]byte {
+	return map[string][]byte{
+		FileDockerfile: []byte("FROM scratch\n"),
+		FileScript:     []byte("#!/bin/sh\nexec true\n"),
+		FileCompose:    []byte("services:\n  x:\n    image: x\n"),
+		FileKube:       []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"),
 	}
 }

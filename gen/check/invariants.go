@@ -56,13 +56,15 @@ func (p *Parsed) Invariants() []Finding {
 	}
 	v.process()
 	v.user()
-	v.ports()
 	v.health()
 	v.privileges()
 	v.env()
 	v.secrets()
 	v.volumes()
 	v.selectors()
+	// Every field the artifacts state in common, held equal: one
+	// extractor per artifact, one comparison per field.
+	v.fs = append(v.fs, CrossCheck(v.d.Facts(), v.c.Facts(), v.k.Facts(), v.s.Facts())...)
 	return SortFindings(v.fs)
 }
 
@@ -170,54 +172,42 @@ func parseUser(s string) (uid, gid int64, hasGID, ok bool) {
 	return uid, gid, hasGID, true
 }
 
-// user: one numeric uid/gid across the image, compose and Kubernetes.
+// user: the image names its user by number, Kubernetes states it (runAsUser)
+// and does not ask a root uid to be non-root. That the uid and gid are the
+// same everywhere is the uid and gid fields' comparison.
 func (v *view) user() {
 	d := v.d
 	if d.UserLine == 0 {
 		v.add(FileDockerfile, 1, RuleUser, "no USER: the image's user is whatever the base image says")
 		return
 	}
-	uid, gid, hasGID, ok := parseUser(d.User)
+	uid, _, _, ok := parseUser(d.User)
 	if !ok {
 		v.add(FileDockerfile, d.UserLine, RuleUser, "USER %q is not numeric uid:gid: Kubernetes cannot check runAsNonRoot against a name", d.User)
 		return
 	}
 	dAt := at(FileDockerfile, d.UserLine)
 	if v.svc.User != "" {
-		cu, cg, cHasGID, ok := parseUser(v.svc.User)
-		switch {
-		case !ok:
+		if _, _, _, ok := parseUser(v.svc.User); !ok {
 			v.add(FileCompose, v.sline("user"), RuleUser, "user %q is not numeric uid:gid", v.svc.User)
-		case cu != uid || (cHasGID && hasGID && cg != gid):
-			v.add(FileCompose, v.sline("user"), RuleUser, "user %s differs from the Dockerfile's USER %s (%s)", v.svc.User, d.User, dAt)
 		}
 	}
-	var runAsUser, runAsGroup *int64
+	var runAsUser *int64
 	var nonRoot *bool
-	userPath, groupPath, nonRootPath := "", "", ""
+	nonRootPath := ""
 	if psc := v.pod.SecurityContext; psc != nil {
-		runAsUser, runAsGroup, nonRoot = psc.RunAsUser, psc.RunAsGroup, psc.RunAsNonRoot
-		userPath, groupPath, nonRootPath = "spec.template.spec.securityContext.runAsUser", "spec.template.spec.securityContext.runAsGroup", "spec.template.spec.securityContext.runAsNonRoot"
+		runAsUser, nonRoot, nonRootPath = psc.RunAsUser, psc.RunAsNonRoot, "spec.template.spec.securityContext.runAsNonRoot"
 	}
 	if csc := v.ctr.SecurityContext; csc != nil {
 		if csc.RunAsUser != nil {
-			runAsUser, userPath = csc.RunAsUser, v.cPath+".securityContext.runAsUser"
-		}
-		if csc.RunAsGroup != nil {
-			runAsGroup, groupPath = csc.RunAsGroup, v.cPath+".securityContext.runAsGroup"
+			runAsUser = csc.RunAsUser
 		}
 		if csc.RunAsNonRoot != nil {
 			nonRoot, nonRootPath = csc.RunAsNonRoot, v.cPath+".securityContext.runAsNonRoot"
 		}
 	}
-	switch {
-	case runAsUser == nil:
+	if runAsUser == nil {
 		v.add(FileKube, v.cline("securityContext"), RuleUser, "runAsUser is not set; the Dockerfile's USER %s (%s) must be stated", d.User, dAt)
-	case *runAsUser != uid:
-		v.add(FileKube, v.work.Line(userPath), RuleUser, "runAsUser %d differs from the Dockerfile's USER %s (%s)", *runAsUser, d.User, dAt)
-	}
-	if runAsGroup != nil && hasGID && *runAsGroup != gid {
-		v.add(FileKube, v.work.Line(groupPath), RuleUser, "runAsGroup %d differs from the Dockerfile's USER %s (%s)", *runAsGroup, d.User, dAt)
 	}
 	if nonRoot != nil && *nonRoot && uid == 0 {
 		v.add(FileKube, v.work.Line(nonRootPath), RuleUser, "runAsNonRoot is true but the uid is 0 (%s): the kubelet would refuse to start the container", dAt)
@@ -230,6 +220,50 @@ func portKey(port int32, proto string) string {
 		proto = "tcp"
 	}
 	return fmt.Sprintf("%d/%s", port, strings.ToLower(proto))
+}
+
+// health: the image has an exec-form health check running the entry
+// binary, compose has one, Kubernetes has the three probes on a declared
+// port, and the startup probe covers the start period. That the test and
+// the timings are the same everywhere is their fields' comparison.
+func (v *view) health() {
+	h := v.d.Health
+	if h == nil {
+		v.add(FileDockerfile, 1, RuleHealth, "no HEALTHCHECK: docker cannot tell a hung service from a healthy one")
+		return
+	}
+	hAt := at(FileDockerfile, h.Line)
+	if len(h.Test) < 2 || h.Test[0] != "CMD" {
+		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK is not in exec form (CMD [...]): it would need a shell in the image")
+	} else if v.s.Exec != nil && h.Test[1] != v.s.Exec[0] {
+		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK runs %s, not the entry binary %s that the start script execs (%s)", h.Test[1], v.s.Exec[0], at(FileScript, v.s.ExecLine))
+	}
+	if ch := v.svc.HealthCheck; ch == nil || ch.Disable {
+		v.add(FileCompose, v.sline(""), RuleHealth, "no healthcheck, but the Dockerfile has one (%s)", hAt)
+	}
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"livenessProbe", v.ctr.LivenessProbe}, {"readinessProbe", v.ctr.ReadinessProbe}, {"startupProbe", v.ctr.StartupProbe}} {
+		p := pr.probe
+		if p == nil {
+			v.add(FileKube, v.cline(pr.name), RuleHealth, "no %s, but the Dockerfile has a HEALTHCHECK (%s)", pr.name, hAt)
+			continue
+		}
+		if p.TCPSocket != nil {
+			if _, ok := v.resolvePort(p.TCPSocket.Port); !ok {
+				v.add(FileKube, v.cline(pr.name+".tcpSocket.port"), RuleHealth, "%s probes port %q, which the container does not declare (%s)", pr.name, p.TCPSocket.Port.String(), at(FileKube, v.cline("ports")))
+			}
+		}
+		if pr.name == "startupProbe" {
+			// In whole seconds (the start period rounded up), as int64:
+			// the product of two int32 fields overflows an int32, and a
+			// time.Duration once it is more than 292 years.
+			if covered := int64(p.PeriodSeconds) * int64(p.FailureThreshold); covered < int64((h.StartPeriod+time.Second-1)/time.Second) {
+				v.add(FileKube, v.cline(pr.name), RuleHealth, "startupProbe covers %ds (periodSeconds × failureThreshold), less than the start period %s (%s)", covered, h.StartPeriod, hAt)
+			}
+		}
+	}
 }
 
 // resolvePort turns a port that may be named into a container port number.
@@ -245,177 +279,6 @@ func (v *view) resolvePort(p intstr.IntOrString) (int32, bool) {
 	return 0, false
 }
 
-// ports: EXPOSE = compose ports = containerPort = Service targetPort = NetworkPolicy ports.
-func (v *view) ports() {
-	exposed := map[string]int{}
-	for _, p := range v.d.Expose {
-		exposed[p.Port] = p.Line
-	}
-	exposeLine := 1
-	if len(v.d.Expose) > 0 {
-		exposeLine = v.d.Expose[0].Line
-	}
-	type seen struct {
-		file, what string
-		line       int
-		ports      map[string]int
-	}
-	var sides []seen
-	compose := seen{FileCompose, "compose ports", v.sline("ports"), map[string]int{}}
-	for i, p := range v.svc.Ports {
-		compose.ports[portKey(int32(p.Target), p.Protocol)] = v.sline(fmt.Sprintf("ports.%d", i))
-	}
-	sides = append(sides, compose)
-	ctr := seen{FileKube, "containerPort", v.cline("ports"), map[string]int{}}
-	for i, p := range v.ctr.Ports {
-		ctr.ports[portKey(p.ContainerPort, string(p.Protocol))] = v.cline(fmt.Sprintf("ports.%d", i))
-	}
-	sides = append(sides, ctr)
-	for _, doc := range v.k.Docs {
-		switch o := doc.Object.(type) {
-		case *corev1.Service:
-			s := seen{FileKube, "Service " + o.Name + " targetPort", doc.Line("spec.ports"), map[string]int{}}
-			for i, p := range o.Spec.Ports {
-				tp := p.TargetPort
-				if tp.Type == intstr.Int && tp.IntVal == 0 {
-					tp = intstr.FromInt32(p.Port) // targetPort defaults to port
-				}
-				n, ok := v.resolvePort(tp)
-				if !ok {
-					v.add(FileKube, doc.Line(fmt.Sprintf("spec.ports.%d.targetPort", i)), RulePorts, "Service %s targetPort %q names no container port (%s)", o.Name, tp.String(), at(FileKube, v.cline("ports")))
-					continue
-				}
-				s.ports[portKey(n, string(p.Protocol))] = doc.Line(fmt.Sprintf("spec.ports.%d", i))
-			}
-			sides = append(sides, s)
-		case *networkingv1.NetworkPolicy:
-			s := seen{FileKube, "NetworkPolicy " + o.Name + " ingress ports", doc.Line("spec.ingress"), map[string]int{}}
-			for i, r := range o.Spec.Ingress {
-				for j, p := range r.Ports {
-					if p.Port == nil {
-						continue
-					}
-					n, ok := v.resolvePort(*p.Port)
-					pp := fmt.Sprintf("spec.ingress.%d.ports.%d", i, j)
-					if !ok {
-						v.add(FileKube, doc.Line(pp), RulePorts, "NetworkPolicy %s port %q names no container port (%s)", o.Name, p.Port.String(), at(FileKube, v.cline("ports")))
-						continue
-					}
-					proto := "TCP"
-					if p.Protocol != nil {
-						proto = string(*p.Protocol)
-					}
-					s.ports[portKey(n, proto)] = doc.Line(pp)
-				}
-			}
-			sides = append(sides, s)
-		}
-	}
-	for _, s := range sides {
-		for _, p := range slices.Sorted(maps.Keys(s.ports)) {
-			if _, ok := exposed[p]; !ok {
-				v.add(s.file, s.ports[p], RulePorts, "%s %s is not EXPOSEd in %s (%s)", s.what, p, FileDockerfile, at(FileDockerfile, exposeLine))
-			}
-		}
-		for _, p := range slices.Sorted(maps.Keys(exposed)) {
-			if _, ok := s.ports[p]; !ok {
-				v.add(s.file, s.line, RulePorts, "%s lacks %s, which %s EXPOSEs (%s)", s.what, p, FileDockerfile, at(FileDockerfile, exposed[p]))
-			}
-		}
-	}
-}
-
-// secs renders a duration as Kubernetes' whole seconds.
-func secs(d time.Duration) int32 { return int32(d / time.Second) }
-
-func durOr0(d *types.Duration) time.Duration {
-	if d == nil {
-		return 0
-	}
-	return time.Duration(*d)
-}
-
-// health: one health check, the same in the Dockerfile, compose and Kubernetes.
-func (v *view) health() {
-	h := v.d.Health
-	if h == nil {
-		v.add(FileDockerfile, 1, RuleHealth, "no HEALTHCHECK: docker cannot tell a hung service from a healthy one")
-		return
-	}
-	hAt := at(FileDockerfile, h.Line)
-	if len(h.Test) < 2 || h.Test[0] != "CMD" {
-		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK is not in exec form (CMD [...]): it would need a shell in the image")
-	} else if v.s.Exec != nil && h.Test[1] != v.s.Exec[0] {
-		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK runs %s, not the entry binary %s that the start script execs (%s)", h.Test[1], v.s.Exec[0], at(FileScript, v.s.ExecLine))
-	}
-	ch := v.svc.HealthCheck
-	if ch == nil || ch.Disable {
-		v.add(FileCompose, v.sline(""), RuleHealth, "no healthcheck, but the Dockerfile has one (%s)", hAt)
-	} else {
-		if !slices.Equal([]string(ch.Test), h.Test) {
-			v.add(FileCompose, v.sline("healthcheck.test"), RuleHealth, "healthcheck test %q differs from the Dockerfile's %q (%s)", []string(ch.Test), h.Test, hAt)
-		}
-		for _, t := range []struct {
-			key       string
-			got, want time.Duration
-		}{
-			{"interval", durOr0(ch.Interval), h.Interval},
-			{"timeout", durOr0(ch.Timeout), h.Timeout},
-			{"start_period", durOr0(ch.StartPeriod), h.StartPeriod},
-		} {
-			if t.got != t.want {
-				v.add(FileCompose, v.sline("healthcheck."+t.key), RuleHealth, "healthcheck %s %s differs from the Dockerfile's %s (%s)", t.key, t.got, t.want, hAt)
-			}
-		}
-		if ch.Retries == nil || int(*ch.Retries) != h.Retries {
-			got := "unset"
-			if ch.Retries != nil {
-				got = strconv.FormatUint(*ch.Retries, 10)
-			}
-			v.add(FileCompose, v.sline("healthcheck.retries"), RuleHealth, "healthcheck retries %s differs from the Dockerfile's %d (%s)", got, h.Retries, hAt)
-		}
-	}
-	for _, pr := range []struct {
-		name  string
-		probe *corev1.Probe
-	}{{"livenessProbe", v.ctr.LivenessProbe}, {"readinessProbe", v.ctr.ReadinessProbe}, {"startupProbe", v.ctr.StartupProbe}} {
-		pl := v.cline(pr.name)
-		p := pr.probe
-		if p == nil {
-			v.add(FileKube, pl, RuleHealth, "no %s, but the Dockerfile has a HEALTHCHECK (%s)", pr.name, hAt)
-			continue
-		}
-		switch {
-		case p.HTTPGet != nil:
-			if _, ok := v.resolvePort(p.HTTPGet.Port); !ok {
-				v.add(FileKube, v.cline(pr.name+".httpGet.port"), RuleHealth, "%s probes port %q, which the container does not declare (%s)", pr.name, p.HTTPGet.Port.String(), at(FileKube, v.cline("ports")))
-			}
-		case p.TCPSocket != nil:
-			if _, ok := v.resolvePort(p.TCPSocket.Port); !ok {
-				v.add(FileKube, v.cline(pr.name+".tcpSocket.port"), RuleHealth, "%s probes port %q, which the container does not declare (%s)", pr.name, p.TCPSocket.Port.String(), at(FileKube, v.cline("ports")))
-			}
-		}
-		if pr.name == "startupProbe" {
-			// In whole seconds (the start period rounded up), as int64:
-			// the product of two int32 fields overflows an int32, and a
-			// time.Duration once it is more than 292 years.
-			if covered := int64(p.PeriodSeconds) * int64(p.FailureThreshold); covered < int64((h.StartPeriod+time.Second-1)/time.Second) {
-				v.add(FileKube, pl, RuleHealth, "startupProbe covers %ds (periodSeconds × failureThreshold), less than the start period %s (%s)", covered, h.StartPeriod, hAt)
-			}
-			continue
-		}
-		if p.PeriodSeconds != secs(h.Interval) {
-			v.add(FileKube, v.cline(pr.name+".periodSeconds"), RuleHealth, "%s periodSeconds %d differs from the HEALTHCHECK interval %s (%s)", pr.name, p.PeriodSeconds, h.Interval, hAt)
-		}
-		if p.TimeoutSeconds != secs(h.Timeout) {
-			v.add(FileKube, v.cline(pr.name+".timeoutSeconds"), RuleHealth, "%s timeoutSeconds %d differs from the HEALTHCHECK timeout %s (%s)", pr.name, p.TimeoutSeconds, h.Timeout, hAt)
-		}
-		if int(p.FailureThreshold) != h.Retries {
-			v.add(FileKube, v.cline(pr.name+".failureThreshold"), RuleHealth, "%s failureThreshold %d differs from the HEALTHCHECK retries %d (%s)", pr.name, p.FailureThreshold, h.Retries, hAt)
-		}
-	}
-}
-
 // capName normalises "CAP_SYS_ADMIN" and "sys_admin" to "SYS_ADMIN".
 func capName(s string) string {
 	return strings.TrimPrefix(strings.ToUpper(s), "CAP_")
@@ -427,65 +290,22 @@ func fuseResource(name corev1.ResourceName) bool {
 	return strings.HasSuffix(string(name), "/fuse")
 }
 
-// privileges: same added capabilities, ALL dropped on both sides, /dev/fuse on
-// the compose side exactly when Kubernetes gets the FUSE device.
+// privileges: both compose and Kubernetes drop ALL capabilities before
+// adding any. That they add the same ones, agree on privileged and pass
+// the FUSE device exactly when the start script checks for it are their
+// fields' comparison.
 func (v *view) privileges() {
-	cAdd := map[string]bool{}
-	for _, c := range v.svc.CapAdd {
-		cAdd[capName(c)] = true
+	if !slices.ContainsFunc(v.svc.CapDrop, func(c string) bool { return capName(c) == "ALL" }) {
+		v.add(FileCompose, v.sline("cap_drop"), RulePrivileges, "cap_drop does not drop ALL")
 	}
-	kAdd := map[string]bool{}
 	var kDrop []string
-	sc := v.ctr.SecurityContext
-	if sc != nil && sc.Capabilities != nil {
-		for _, c := range sc.Capabilities.Add {
-			kAdd[capName(string(c))] = true
-		}
+	if sc := v.ctr.SecurityContext; sc != nil && sc.Capabilities != nil {
 		for _, c := range sc.Capabilities.Drop {
 			kDrop = append(kDrop, capName(string(c)))
 		}
 	}
-	cl, kl := v.sline("cap_add"), v.cline("securityContext.capabilities.add")
-	for _, c := range slices.Sorted(maps.Keys(cAdd)) {
-		if !kAdd[c] {
-			v.add(FileCompose, cl, RulePrivileges, "cap_add %s is not added in Kubernetes (%s)", c, at(FileKube, kl))
-		}
-	}
-	for _, c := range slices.Sorted(maps.Keys(kAdd)) {
-		if !cAdd[c] {
-			v.add(FileKube, kl, RulePrivileges, "capabilities.add %s is not in compose cap_add (%s)", c, at(FileCompose, cl))
-		}
-	}
-	if !slices.ContainsFunc(v.svc.CapDrop, func(c string) bool { return capName(c) == "ALL" }) {
-		v.add(FileCompose, v.sline("cap_drop"), RulePrivileges, "cap_drop does not drop ALL")
-	}
 	if !slices.Contains(kDrop, "ALL") {
 		v.add(FileKube, v.cline("securityContext.capabilities"), RulePrivileges, "capabilities.drop does not drop ALL")
-	}
-	kPriv := sc != nil && sc.Privileged != nil && *sc.Privileged
-	if v.svc.Privileged != kPriv {
-		v.add(FileCompose, v.sline("privileged"), RulePrivileges, "privileged is %t in compose but %t in Kubernetes (%s)", v.svc.Privileged, kPriv, at(FileKube, v.cline("securityContext")))
-	}
-	cFuse := slices.ContainsFunc(v.svc.Devices, func(d types.DeviceMapping) bool {
-		return d.Source == "/dev/fuse" || d.Target == "/dev/fuse"
-	})
-	kFuse := kPriv
-	for _, rl := range []corev1.ResourceList{v.ctr.Resources.Requests, v.ctr.Resources.Limits} {
-		for n := range rl {
-			kFuse = kFuse || fuseResource(n)
-		}
-	}
-	switch fl := v.s.FuseCheckLine; {
-	case cFuse && fl == 0:
-		v.add(FileScript, v.s.LastLine, RulePrivileges, "compose maps /dev/fuse (%s) but the script never checks `[ -c /dev/fuse ]`: a missing device would fail late and obscurely", at(FileCompose, v.sline("devices")))
-	case !cFuse && fl != 0:
-		v.add(FileScript, fl, RulePrivileges, "the script requires /dev/fuse but compose does not map it (%s)", at(FileCompose, v.sline("")))
-	}
-	switch {
-	case cFuse && !kFuse:
-		v.add(FileCompose, v.sline("devices"), RulePrivileges, "compose maps /dev/fuse but Kubernetes neither requests a FUSE device resource nor is privileged (%s)", at(FileKube, v.cline("resources")))
-	case !cFuse && kFuse:
-		v.add(FileKube, v.cline("resources"), RulePrivileges, "Kubernetes gets the FUSE device but compose does not map /dev/fuse (%s)", at(FileCompose, v.sline("")))
 	}
 }
 
@@ -508,8 +328,7 @@ func (v *view) kubeEnvs() map[string]kubeEnv {
 		cm, _, ok := v.k.ConfigMap(ef.ConfigMapRef.Name)
 		l := v.cline(fmt.Sprintf("envFrom.%d", i))
 		if !ok {
-			v.add(FileKube, l, RuleEnv, "envFrom names ConfigMap %s, which this manifest does not define", ef.ConfigMapRef.Name)
-			continue
+			continue // the Kubernetes facts report it
 		}
 		for k, val := range cm.Data {
 			out[ef.Prefix+k] = kubeEnv{line: l, value: val}
@@ -523,13 +342,9 @@ func (v *view) kubeEnvs() map[string]kubeEnv {
 			case vf.SecretKeyRef != nil:
 				ke.secretRef = true
 			case vf.ConfigMapKeyRef != nil:
-				cm, _, ok := v.k.ConfigMap(vf.ConfigMapKeyRef.Name)
-				if !ok {
-					v.add(FileKube, l, RuleEnv, "%s takes ConfigMap %s, which this manifest does not define", e.Name, vf.ConfigMapKeyRef.Name)
-				} else if val, ok := cm.Data[vf.ConfigMapKeyRef.Key]; !ok {
-					v.add(FileKube, l, RuleEnv, "%s takes key %s, which ConfigMap %s lacks", e.Name, vf.ConfigMapKeyRef.Key, cm.Name)
-				} else {
-					ke.value = val
+				// A ConfigMap or key missing is the Kubernetes facts' problem.
+				if cm, _, ok := v.k.ConfigMap(vf.ConfigMapKeyRef.Name); ok {
+					ke.value = cm.Data[vf.ConfigMapKeyRef.Key]
 				}
 			}
 		}
@@ -538,22 +353,13 @@ func (v *view) kubeEnvs() map[string]kubeEnv {
 	return out
 }
 
-// env: compose and Kubernetes give the process the same variables, and both
-// give every variable the start script requires.
+// env: compose and Kubernetes both give every variable the start script
+// requires. That they give the same variables with the same values is
+// the env fields' comparison.
 func (v *view) env() {
 	kube := v.kubeEnvs()
 	compose := v.svc.Environment
 	el, kl := v.sline("environment"), v.cline("env")
-	for _, n := range slices.Sorted(maps.Keys(compose)) {
-		if _, ok := kube[n]; !ok {
-			v.add(FileCompose, v.sline("environment."+n), RuleEnv, "%s is set in compose but not in Kubernetes (%s)", n, at(FileKube, kl))
-		}
-	}
-	for _, n := range slices.Sorted(maps.Keys(kube)) {
-		if _, ok := compose[n]; !ok {
-			v.add(FileKube, kube[n].line, RuleEnv, "%s is set in Kubernetes but not in compose (%s)", n, at(FileCompose, el))
-		}
-	}
 	for _, n := range slices.Sorted(maps.Keys(v.s.Required)) {
 		l := v.s.Required[n]
 		if _, ok := compose[n]; !ok {
@@ -629,8 +435,10 @@ func under(p, mount string) bool {
 	return p == mount || strings.HasPrefix(p, strings.TrimSuffix(mount, "/")+"/")
 }
 
-// volumes: compose and Kubernetes mount the same paths with the same kind of
-// storage, and a read-only root leaves every path the service writes writable.
+// volumes: a read-only root leaves every path the service writes
+// writable (a volume, a tmpfs or the FUSE mount covers it). That compose
+// and Kubernetes mount the same paths alike, both read-only or not, is the
+// volumes fields' comparison.
 func (v *view) volumes() {
 	type mount struct {
 		kind string // "volume" (persistent), "tmpfs" (memory), "bind", "config", "emptyDir"
@@ -638,11 +446,7 @@ func (v *view) volumes() {
 	}
 	cm := map[string]mount{}
 	for i, vol := range v.svc.Volumes {
-		kind := vol.Type
-		if kind == types.VolumeTypeVolume {
-			kind = "volume"
-		}
-		cm[path.Clean(vol.Target)] = mount{kind, v.sline(fmt.Sprintf("volumes.%d", i))}
+		cm[path.Clean(vol.Target)] = mount{vol.Type, v.sline(fmt.Sprintf("volumes.%d", i))}
 	}
 	for i, t := range v.svc.Tmpfs {
 		target, _, _ := strings.Cut(t, ":")
@@ -657,46 +461,19 @@ func (v *view) volumes() {
 		kind := "unknown"
 		if pv, ok := podVols[vm.Name]; ok {
 			switch {
-			case pv.EmptyDir != nil && pv.EmptyDir.Medium == corev1.StorageMediumMemory:
-				kind = "tmpfs"
-			case pv.EmptyDir != nil:
-				kind = "emptyDir"
-			case pv.PersistentVolumeClaim != nil:
-				kind = "volume"
-			case pv.ConfigMap != nil, pv.Secret != nil, pv.Projected != nil:
+			case pv.ConfigMap != nil, pv.Secret != nil, pv.Projected != nil, pv.DownwardAPI != nil:
 				kind = "config"
-			case pv.HostPath != nil:
-				kind = "bind"
+			default:
+				kind = "volume"
 			}
 		} else if v.pvcs[vm.Name] {
 			kind = "volume"
 		}
-		l := v.cline(fmt.Sprintf("volumeMounts.%d", i))
-		if kind == "unknown" {
-			v.add(FileKube, l, RuleVolumes, "volumeMount %s names no pod volume and no volumeClaimTemplate", vm.Name)
-		}
-		km[path.Clean(vm.MountPath)] = mount{kind, l}
-	}
-	for _, p := range slices.Sorted(maps.Keys(cm)) {
-		c := cm[p]
-		k, ok := km[p]
-		switch {
-		case !ok:
-			v.add(FileCompose, c.line, RuleVolumes, "%s is mounted in compose but has no volumeMount in Kubernetes (%s)", p, at(FileKube, v.cline("volumeMounts")))
-		case c.kind != k.kind && !(c.kind == "tmpfs" && k.kind == "emptyDir"):
-			v.add(FileCompose, c.line, RuleVolumes, "%s is a %s in compose but a %s in Kubernetes (%s)", p, c.kind, k.kind, at(FileKube, k.line))
+		if kind != "unknown" {
+			km[path.Clean(vm.MountPath)] = mount{kind, v.cline(fmt.Sprintf("volumeMounts.%d", i))}
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(km)) {
-		if _, ok := cm[p]; !ok && km[p].kind != "config" {
-			v.add(FileKube, km[p].line, RuleVolumes, "%s is mounted in Kubernetes but not in compose (%s)", p, at(FileCompose, v.sline("volumes")))
-		}
-	}
-
 	kRO := v.ctr.SecurityContext != nil && v.ctr.SecurityContext.ReadOnlyRootFilesystem != nil && *v.ctr.SecurityContext.ReadOnlyRootFilesystem
-	if v.svc.ReadOnly != kRO {
-		v.add(FileCompose, v.sline("read_only"), RuleVolumes, "read_only is %t in compose but readOnlyRootFilesystem is %t in Kubernetes (%s)", v.svc.ReadOnly, kRO, at(FileKube, v.cline("securityContext")))
-	}
 	// A FUSE mount covers its mount point: the service mounts over it rather
 	// than writing to the root, provided the device is passed in.
 	fuseMount := ""

@@ -179,3 +179,37 @@ func strictError(file string, first int, kind string, pos *positions, err error)
 
 // unknownField matches encoding/json's strict-mode complaint.
 var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// ExecProbe is a probe of a workload's container that runs a command.
+type ExecProbe struct {
+	Name    string // "livenessProbe of container x"
+	Command []string
+	Line    int
+}
+
+// ExecProbes lists the command probes of every container of a workload
+// document.
+func ExecProbes(d KubeDoc) []ExecProbe {
+	pod := podSpec(d.Object)
+	if pod == nil {
+		return nil
+	}
+	var out []ExecProbe
+	for _, group := range []struct {
+		key string
+		cs  []corev1.Container
+	}{{"initContainers", pod.InitContainers}, {"containers", pod.Containers}} {
+		for i, c := range group.cs {
+			for _, pr := range []struct {
+				name string
+				p    *corev1.Probe
+			}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+				if pr.p != nil && pr.p.Exec != nil {
+					out = append(out, ExecProbe{pr.name + " of container " + c.Name, pr.p.Exec.Command,
+						d.Line(fmt.Sprintf("spec.template.spec.%s.%d.%s.exec", group.key, i, pr.name))})
+				}
+			}
+		}
+	}
+	return out
+}

@@ -53,10 +53,11 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestCheckFixture: the good artifact fixture of gen/check, header included,
-// is accepted by the API server's create-time validation.
+// TestCheckFixture: the base of gen/check's and golden/audit's cases (the
+// bridge's generated artifacts, deploy/), header included, is accepted by
+// the API server's create-time validation.
 func TestCheckFixture(t *testing.T) {
-	f := "../check/testdata/good/kubernetes.yaml"
+	f := "../../deploy/kubernetes.yaml"
 	data, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)

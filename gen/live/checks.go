@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/lighthouse-project/lighthouse/gen/emit/dockerfile"
+	"github.com/lighthouse-project/lighthouse/gen/audit"
+	"github.com/lighthouse-project/lighthouse/gen/check"
 )
 
 // healthTimeout is how long Docker may take, by the spec's own numbers,
@@ -125,22 +124,20 @@ func (r *run) healthy(ctx context.Context) (string, error) {
 // process proves PID 1 is the spec's entry with its arguments (the start
 // script execs it) and that nothing else runs.
 func (r *run) process(ctx context.Context) (string, error) {
-	want := append([]string{path.Join(dockerfile.BinDir, r.s.Entry.Binary)}, r.s.Entry.Args...)
 	out, err := r.d.exec(ctx, r.cid, "cat", "/proc/1/cmdline")
 	if err != nil {
 		return "", err
 	}
 	got := ParseNUL(out)
+	f := check.NewFacts("the container")
+	f.Add(check.FieldEntry, check.Value{V: check.Argv(got), View: "PID 1"})
 	// Outside: the engine's view of every process in the container.
 	top, err := r.d.run(ctx, nil, "docker", "top", r.cid, "-o", "pid,args")
 	if err != nil {
 		return "", err
 	}
 	procs := topProcesses(string(top))
-	var errs []error
-	if !slices.Equal(got, want) {
-		errs = append(errs, fmt.Errorf("PID 1 runs %q, want the entry %q", got, want))
-	}
+	errs := []error{r.compare(f)}
 	if len(procs) != 1 {
 		errs = append(errs, fmt.Errorf("%d processes run in the container, want only the entry: %s", len(procs), strings.Join(procs, "; ")))
 	}
@@ -148,6 +145,40 @@ func (r *run) process(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("PID 1 is %q, the only process", strings.Join(got, " ")), nil
+}
+
+// compareOnly is compare with the spec's facts narrowed to the items keep
+// accepts (what the container can show at all).
+func (r *run) compareOnly(got *check.Facts, keep func(check.Value) bool) error {
+	want := audit.SpecFacts(r.s)
+	for fl, vs := range want.Fields {
+		var kept []check.Value
+		for _, v := range vs {
+			if keep(v) || v.Key == "" {
+				kept = append(kept, v)
+			}
+		}
+		if vs != nil {
+			want.Fields[fl] = kept
+		}
+	}
+	return r.compareWith(got, want)
+}
+
+// compare holds what the container shows (got) to the spec's facts, the
+// ones every build holds the artifacts to (audit.SpecFacts), field by
+// field; each disagreement is one error.
+func (r *run) compare(got *check.Facts) error {
+	return r.compareWith(got, audit.SpecFacts(r.s))
+}
+
+func (r *run) compareWith(got, want *check.Facts) error {
+	wd, _ := os.Getwd()
+	var errs []error
+	for _, d := range check.CompareFacts(got, want) {
+		errs = append(errs, errors.New(d.Message(func(field string) string { return r.s.Where(field, wd) })))
+	}
+	return errors.Join(errs...)
 }
 
 // topProcesses returns the process lines of `docker top -o pid,args`.
@@ -163,24 +194,30 @@ func topProcesses(out string) []string {
 }
 
 // user proves the process runs as the spec's uid and gid, every one of
-// real, effective, saved and filesystem ids.
+// real, effective, saved and filesystem ids, and that the engine was told
+// to run it so.
 func (r *run) user(ctx context.Context) (string, error) {
 	st, err := r.status(ctx)
 	if err != nil {
 		return "", err
 	}
-	wantU := [4]int{r.s.Image.UID, r.s.Image.UID, r.s.Image.UID, r.s.Image.UID}
-	wantG := [4]int{r.s.Image.GID, r.s.Image.GID, r.s.Image.GID, r.s.Image.GID}
-	if st.Uid != wantU || st.Gid != wantG {
-		return "", fmt.Errorf("PID 1 runs with uids %v and gids %v, want %d:%d", st.Uid, st.Gid, r.s.Image.UID, r.s.Image.GID)
-	}
-	// Outside: the user the engine was told to run.
 	in, err := r.d.inspect(ctx, r.cid)
 	if err != nil {
 		return "", err
 	}
-	if want := fmt.Sprintf("%d:%d", r.s.Image.UID, r.s.Image.GID); in.Config.User != want {
-		return "", fmt.Errorf("the container is configured with user %q, want %q", in.Config.User, want)
+	f := check.NewFacts("the container")
+	for i, kind := range []string{"real", "effective", "saved", "filesystem"} {
+		f.Add(check.FieldUID, check.Value{V: strconv.Itoa(st.Uid[i]), View: "PID 1's " + kind + " uid"})
+		f.Add(check.FieldGID, check.Value{V: strconv.Itoa(st.Gid[i]), View: "PID 1's " + kind + " gid"})
+	}
+	// Outside: the user the engine was told to run.
+	u, g, hasG := strings.Cut(in.Config.User, ":")
+	f.Add(check.FieldUID, check.Value{V: u, View: "the engine's configured user"})
+	if hasG {
+		f.Add(check.FieldGID, check.Value{V: g, View: "the engine's configured group"})
+	}
+	if err := r.compare(f); err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("uid %d, gid %d (real, effective, saved, fs), configured as %s", r.s.Image.UID, r.s.Image.GID, in.Config.User), nil
 }
@@ -194,57 +231,54 @@ func (r *run) status(ctx context.Context) (Status, error) {
 }
 
 // capabilities proves the effective, permitted and bounding sets are
-// exactly the declared capabilities and that no-new-privileges holds.
+// exactly the declared capabilities, that the engine was asked for those
+// alone (ALL dropped, not privileged) and that no-new-privileges holds.
 func (r *run) capabilities(ctx context.Context) (string, error) {
 	st, err := r.status(ctx)
 	if err != nil {
 		return "", err
 	}
-	want := []string{}
 	if r.s.Security.Privileged {
 		return "", errors.New("the spec asks for a privileged container: its capabilities cannot be held to a declared set")
 	}
-	for _, c := range r.s.Security.Capabilities {
-		want = append(want, strings.TrimPrefix(c.Name, "CAP_"))
-	}
-	sort.Strings(want)
-	var errs []error
-	for _, set := range []struct{ name, mask string }{{"effective", st.CapEff}, {"permitted", st.CapPrm}, {"bounding", st.CapBnd}} {
-		got, err := DecodeCaps(set.mask)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !slices.Equal(got, want) {
-			errs = append(errs, fmt.Errorf("%s capabilities are %v (mask %s), want exactly %v", set.name, got, set.mask, want))
-		}
-	}
-	if !st.NoNewPrivs {
-		errs = append(errs, errors.New("no_new_privs is not set"))
-	}
-	// Outside: what the engine was asked for.
 	in, err := r.d.inspect(ctx, r.cid)
 	if err != nil {
 		return "", err
 	}
+	f := check.NewFacts("the container")
+	var errs []error
+	for _, set := range []struct{ name, mask string }{{"effective", st.CapEff}, {"permitted", st.CapPrm}, {"bounding", st.CapBnd}} {
+		caps, err := DecodeCaps(set.mask)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		view := set.name + " capabilities (mask " + set.mask + ")"
+		f.Express(check.FieldCapabilities, view, "", 0)
+		for _, c := range caps {
+			f.Add(check.FieldCapabilities, check.Value{Key: c, View: view})
+		}
+	}
+	// Outside: what the engine was asked for.
 	hc := in.HostConfig
-	if hc.Privileged {
-		errs = append(errs, errors.New("the container is privileged"))
-	}
-	if !slices.Contains(hc.CapDrop, "ALL") {
-		errs = append(errs, fmt.Errorf("cap_drop is %v, want ALL", hc.CapDrop))
-	}
-	added := make([]string, 0, len(hc.CapAdd))
+	f.Express(check.FieldCapabilities, "the engine's cap_add", "", 0)
 	for _, c := range hc.CapAdd {
-		added = append(added, strings.TrimPrefix(strings.ToUpper(c), "CAP_"))
+		f.Add(check.FieldCapabilities, check.Value{Key: strings.TrimPrefix(strings.ToUpper(c), "CAP_"), View: "the engine's cap_add"})
 	}
-	sort.Strings(added)
-	if !slices.Equal(added, want) {
-		errs = append(errs, fmt.Errorf("cap_add is %v, want exactly %v", added, want))
+	f.Add(check.FieldDropAll, check.Value{V: check.Dropped(hc.CapDrop), View: "the engine's cap_drop"})
+	f.Add(check.FieldPrivileged, check.Value{V: strconv.FormatBool(hc.Privileged), View: "the engine's privileged"})
+	errs = append(errs, r.compare(f))
+	if !st.NoNewPrivs {
+		errs = append(errs, errors.New("no_new_privs is not set"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
+	want := make([]string, 0, len(r.s.Security.Capabilities))
+	for _, c := range r.s.Security.Capabilities {
+		want = append(want, c.Name)
+	}
+	sort.Strings(want)
 	return fmt.Sprintf("effective = permitted = bounding = %v (CapEff %s), no_new_privs", want, st.CapEff), nil
 }
 
@@ -276,29 +310,24 @@ func (r *run) ports(ctx context.Context) (string, error) {
 	owned := SocketInodes(fds)
 	var errs []error
 	got := map[int]bool{}
+	f := check.NewFacts("the container")
+	f.Express(check.FieldPorts, "TCP ports listening in the container", "", 0)
 	for _, s := range listening {
 		if !s.V6 && s.Addr == dockerDNS {
 			continue
 		}
 		got[s.Port] = true
+		f.Add(check.FieldPorts, check.Value{Key: strconv.Itoa(s.Port) + "/tcp", View: "TCP ports listening in the container"})
 		if !owned[s.Inode] {
 			errs = append(errs, fmt.Errorf("port %d/tcp listens, but not on a socket of PID 1", s.Port))
 		}
 	}
+	// /proc/net/tcp shows TCP only: the spec's UDP ports are not held to it.
+	errs = append(errs, r.compareOnly(f, func(v check.Value) bool { return strings.HasSuffix(v.Key, "/tcp") }))
 	want := map[int]bool{}
 	for _, p := range r.s.Ports {
 		if p.Protocol == "TCP" {
 			want[p.Number] = true
-		}
-	}
-	for p := range want {
-		if !got[p] {
-			errs = append(errs, fmt.Errorf("declared port %d/tcp does not listen", p))
-		}
-	}
-	for p := range got {
-		if !want[p] {
-			errs = append(errs, fmt.Errorf("port %d/tcp listens but is not declared", p))
 		}
 	}
 	in, err := r.d.inspect(ctx, r.cid)
@@ -337,50 +366,51 @@ var runtimeEnv = map[string]bool{"PATH": true, "HOSTNAME": true, "HOME": true, "
 // env proves the process's environment is the declared one: every
 // declared value as the spec says, every secret present (and equal to
 // the generated env file's, never printed), nothing undeclared besides
-// what Docker sets.
+// what Docker sets, and the working directory the spec's.
 func (r *run) env(ctx context.Context) (string, error) {
 	out, err := r.d.exec(ctx, r.cid, "cat", "/proc/1/environ")
 	if err != nil {
 		return "", err
 	}
 	got := ParseEnviron(out)
+	f := check.NewFacts("the container")
+	const view = "PID 1's environment"
+	f.Express(check.FieldEnv, view, "", 0)
+	f.Express(check.FieldEnvValues, view, "", 0)
 	var errs []error
-	declared := map[string]bool{}
-	for _, e := range r.s.Env {
-		declared[e.Name] = true
-		v, ok := got[e.Name]
-		switch {
-		case e.Secret:
-			if !ok || v != r.secrets[e.Name] {
-				errs = append(errs, fmt.Errorf("secret %s is not the value of the env file", e.Name))
-			}
-		case e.HasValue:
-			if !ok || v != e.Value {
-				errs = append(errs, fmt.Errorf("%s=%q, want %q", e.Name, v, e.Value))
-			}
-		case e.Required:
-			if v == "" {
-				errs = append(errs, fmt.Errorf("required %s is unset", e.Name))
-			}
+	for _, k := range sortedKeys(got) {
+		if runtimeEnv[k] {
+			continue
 		}
-	}
-	if pwd, ok := got["PWD"]; ok && pwd != r.s.Image.Workdir {
-		errs = append(errs, fmt.Errorf("PWD=%q, want the workdir %q", pwd, r.s.Image.Workdir))
-	}
-	var extra []string
-	for k := range got {
-		if !declared[k] && !runtimeEnv[k] {
-			extra = append(extra, k)
+		f.Add(check.FieldEnv, check.Value{Key: k, View: view})
+		if want, ok := r.secrets[k]; ok {
+			// What this run supplied through the env file: it must arrive
+			// intact (and is never printed).
+			if got[k] != want {
+				errs = append(errs, fmt.Errorf("secret %s is not the value of the env file", k))
+			}
+			continue
 		}
+		f.Add(check.FieldEnvValues, check.Value{Key: k, V: got[k], View: view})
 	}
-	sort.Strings(extra)
-	if len(extra) > 0 {
-		errs = append(errs, fmt.Errorf("undeclared variables in the environment: %s", strings.Join(extra, ", ")))
+	if pwd, ok := got["PWD"]; ok {
+		f.Add(check.FieldWorkdir, check.Value{V: pwd, View: "PID 1's PWD"})
 	}
+	errs = append(errs, r.compare(f))
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%d declared variables as specified (%d secret), nothing else but Docker's PATH, HOSTNAME, HOME and the shell's SHLVL, PWD", len(r.s.Env), len(r.secrets)), nil
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // stop sends SIGTERM through `compose stop` and proves the process exits

@@ -73,7 +73,7 @@ func TestLiveBroken(t *testing.T) {
 exec httpd -f -p 8765 -h /tmp/www
 `),
 			step:     StepProcess,
-			messages: []string{"PID 1 runs", "httpd", `want the entry ["/usr/local/bin/lighthouse-bridge" "serve"]`},
+			messages: []string{"PID 1 is [", "httpd", `but the spec's entry is ["/usr/local/bin/lighthouse-bridge", "serve"]`},
 		},
 		{
 			// The right binary, but the start script forgets exec: the
@@ -81,14 +81,14 @@ exec httpd -f -p 8765 -h /tmp/www
 			name:     "entry not exec'd",
 			mutate:   edit("start.sh", entry, "/usr/local/bin/lighthouse-bridge serve\n"),
 			step:     StepProcess,
-			messages: []string{"PID 1 runs", "lighthouse-bridge-start", "2 processes run"},
+			messages: []string{"PID 1 is [", "lighthouse-bridge-start", "2 processes run"},
 		},
 		{
 			// One capability more than the spec declares.
 			name:     "undeclared capability",
 			mutate:   edit("compose.yaml", "    cap_add:\n    - SYS_ADMIN\n", "    cap_add:\n    - SYS_ADMIN\n    - NET_ADMIN\n"),
 			step:     StepCapabilities,
-			messages: []string{"effective capabilities are [NET_ADMIN SYS_ADMIN]", "want exactly [SYS_ADMIN]"},
+			messages: []string{"effective capabilities (mask ", ") NET_ADMIN is not in the spec's capabilities", "the engine's cap_add NET_ADMIN is not in the spec's capabilities"},
 		},
 		{
 			// The health check probes a port nothing listens on.
