@@ -86,7 +86,7 @@ func check(ctx context.Context, files map[string][]byte, opts Options) ([]Findin
 				return nil, nil, fmt.Errorf("missing artifact %s", f)
 			}
 			complete = false
-			fs = append(fs, Finding{f, 0, RuleMissing, "no " + f + ": it is not checked, nor held against the other artifacts"})
+			fs = append(fs, Finding{File: f, Line: 0, Rule: RuleMissing, Message: "no " + f + ": it is not checked, nor held against the other artifacts"})
 		}
 	}
 	for _, f := range Files {
@@ -132,7 +132,7 @@ func (e *PosError) Error() string { return at(e.File, e.Line) + ": " + e.Msg }
 // parseFinding turns a parser's error into a finding at the line it names.
 func parseFinding(file string, err error) Finding {
 	if pe, ok := err.(*PosError); ok {
-		return Finding{pe.File, pe.Line, RuleParse, pe.Msg}
+		return Finding{File: pe.File, Line: pe.Line, Rule: RuleParse, Message: pe.Msg}
 	}
 	msg := err.Error()
 	line := 1
@@ -141,7 +141,7 @@ func parseFinding(file string, err error) Finding {
 	}
 	// The finding carries the position; drop the parser's own "file:line:col: ".
 	msg = regexp.MustCompile(`^`+regexp.QuoteMeta(file)+`(:\d+)*: `).ReplaceAllString(msg, "")
-	return Finding{file, line, RuleParse, msg}
+	return Finding{File: file, Line: line, Rule: RuleParse, Message: msg}
 }
 
 // Parse parses each artifact with its consumer's parser. A file that does not
@@ -199,9 +199,9 @@ func headerFindings(file string, data []byte, specDigest string) []Finding {
 	}
 	switch st := FreshnessOf(data, specDigest); st {
 	case NoHeader:
-		return []Finding{{file, line, RuleHeader, "no lighthouse-gen header: written by hand, or its header was edited"}}
+		return []Finding{{File: file, Line: line, Rule: RuleHeader, Message: "no lighthouse-gen header: written by hand, or its header was edited"}}
 	case HandEdited, Stale:
-		return []Finding{{file, line + 1, RuleHeader, st.String()}}
+		return []Finding{{File: file, Line: line + 1, Rule: RuleHeader, Message: st.String()}}
 	}
 	return nil
 }

@@ -89,14 +89,14 @@ func ParseDockerfile(file string, data []byte) (*Dockerfile, error) {
 		if w.Location != nil {
 			line = w.Location.Start.Line
 		}
-		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, w.Short})
+		d.Lint = append(d.Lint, Finding{File: file, Line: line, Rule: RuleDockerLint, Message: w.Short})
 	}
 	lint := linter.New(&linter.Config{Warn: func(rule, _, _, msg string, loc []parser.Range) {
 		line := 0
 		if len(loc) > 0 {
 			line = loc[0].Start.Line
 		}
-		d.Lint = append(d.Lint, Finding{file, line, RuleDockerLint, rule + ": " + msg})
+		d.Lint = append(d.Lint, Finding{File: file, Line: line, Rule: RuleDockerLint, Message: rule + ": " + msg})
 	}})
 	stages, meta, err := instructions.Parse(res.AST, lint)
 	if err != nil {

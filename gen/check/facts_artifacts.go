@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -30,6 +31,16 @@ func Argv(words []string) string {
 
 // Seconds prints a duration the way every source's facts hold it.
 func Seconds(d time.Duration) string { return d.String() }
+
+// WholeSeconds prints n seconds as Seconds does; a count too large for a
+// time.Duration (more than about 292 years) prints as itself ("<n>s"),
+// never wrapped around into another, smaller duration.
+func WholeSeconds(n int64) string {
+	if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+		return strconv.FormatInt(n, 10) + "s"
+	}
+	return Seconds(time.Duration(n) * time.Second)
+}
 
 // CPU and Memory print a resource amount canonically: CPU in millicores,
 // memory in bytes, whatever unit the source wrote.
@@ -134,7 +145,7 @@ func (c *Compose) Facts() *Facts {
 	}
 	f.Express(FieldPorts, "compose ports", c.File, line("ports"))
 	for i, p := range svc.Ports {
-		f.Add(FieldPorts, item("compose ports", fmt.Sprintf("ports.%d", i), portKey(int32(p.Target), p.Protocol), ""))
+		f.Add(FieldPorts, item("compose ports", fmt.Sprintf("ports.%d", i), portKey(p.Target, p.Protocol), ""))
 	}
 	if h := svc.HealthCheck; h != nil && !h.Disable {
 		f.Add(FieldHealthTest, v("compose healthcheck test", "healthcheck.test", Argv(h.Test)))
@@ -352,15 +363,14 @@ func (k *Kube) Facts() *Facts {
 			if n, ok := w.resolve(h.Port); ok {
 				f.Add(FieldHealthPort, v(pr.name+" port", pr.name+".httpGet.port", strconv.Itoa(int(n))))
 			} else {
-				f.Problems = append(f.Problems, Finding{k.File, w.line(pr.name + ".httpGet.port"), RuleHealth,
-					fmt.Sprintf("%s probes port %q, which the container does not declare (%s)", pr.name, h.Port.String(), at(k.File, w.line("ports")))})
+				f.Problems = append(f.Problems, Finding{File: k.File, Line: w.line(pr.name + ".httpGet.port"), Rule: RuleHealth, Message: fmt.Sprintf("%s probes port %q, which the container does not declare (%s)", pr.name, h.Port.String(), at(k.File, w.line("ports")))})
 			}
 		}
 		if pr.name == "startupProbe" {
 			continue // it covers the start period, not the interval (see health)
 		}
-		f.Add(FieldInterval, v(pr.name+" periodSeconds", pr.name+".periodSeconds", Seconds(time.Duration(p.PeriodSeconds)*time.Second)))
-		f.Add(FieldTimeout, v(pr.name+" timeoutSeconds", pr.name+".timeoutSeconds", Seconds(time.Duration(p.TimeoutSeconds)*time.Second)))
+		f.Add(FieldInterval, v(pr.name+" periodSeconds", pr.name+".periodSeconds", WholeSeconds(int64(p.PeriodSeconds))))
+		f.Add(FieldTimeout, v(pr.name+" timeoutSeconds", pr.name+".timeoutSeconds", WholeSeconds(int64(p.TimeoutSeconds))))
 		f.Add(FieldRetries, v(pr.name+" failureThreshold", pr.name+".failureThreshold", strconv.Itoa(int(p.FailureThreshold))))
 	}
 	k.envFacts(f, w)
@@ -398,7 +408,7 @@ func (k *Kube) Facts() *Facts {
 		f.Add(FieldReplicas, Value{V: strconv.Itoa(int(*sts.Spec.Replicas)), View: "replicas", File: k.File, Line: w.doc.Line("spec.replicas")})
 	}
 	if g := w.pod.TerminationGracePeriodSeconds; g != nil {
-		f.Add(FieldStopGrace, Value{V: Seconds(time.Duration(*g) * time.Second), View: "terminationGracePeriodSeconds", File: k.File, Line: w.doc.Line("spec.template.spec.terminationGracePeriodSeconds")})
+		f.Add(FieldStopGrace, Value{V: WholeSeconds(*g), View: "terminationGracePeriodSeconds", File: k.File, Line: w.doc.Line("spec.template.spec.terminationGracePeriodSeconds")})
 	}
 	f.Express(FieldResources, "container resources", k.File, w.line("resources"))
 	for _, r := range []struct {
@@ -455,8 +465,7 @@ func (k *Kube) frontFacts(f *Facts, w workload) {
 				}
 				n, ok := w.resolve(tp)
 				if !ok {
-					f.Problems = append(f.Problems, Finding{k.File, doc.Line(fmt.Sprintf("spec.ports.%d.targetPort", i)), RulePorts,
-						fmt.Sprintf("Service %s targetPort %q names no container port (%s)", o.Name, tp.String(), at(k.File, w.line("ports")))})
+					f.Problems = append(f.Problems, Finding{File: k.File, Line: doc.Line(fmt.Sprintf("spec.ports.%d.targetPort", i)), Rule: RulePorts, Message: fmt.Sprintf("Service %s targetPort %q names no container port (%s)", o.Name, tp.String(), at(k.File, w.line("ports")))})
 					continue
 				}
 				f.Add(FieldPorts, Value{Key: portKey(n, string(p.Protocol)), View: view, File: k.File, Line: doc.Line(fmt.Sprintf("spec.ports.%d", i))})
@@ -471,8 +480,7 @@ func (k *Kube) frontFacts(f *Facts, w workload) {
 					pp := fmt.Sprintf("spec.ingress.%d.ports.%d", i, j)
 					n, ok := w.resolve(*p.Port)
 					if !ok {
-						f.Problems = append(f.Problems, Finding{k.File, doc.Line(pp), RulePorts,
-							fmt.Sprintf("NetworkPolicy %s port %q names no container port (%s)", o.Name, p.Port.String(), at(k.File, w.line("ports")))})
+						f.Problems = append(f.Problems, Finding{File: k.File, Line: doc.Line(pp), Rule: RulePorts, Message: fmt.Sprintf("NetworkPolicy %s port %q names no container port (%s)", o.Name, p.Port.String(), at(k.File, w.line("ports")))})
 						continue
 					}
 					proto := "TCP"
@@ -501,7 +509,7 @@ func (k *Kube) envFacts(f *Facts, w workload) {
 		l := w.line(fmt.Sprintf("envFrom.%d", i))
 		cm, doc, ok := k.ConfigMap(ef.ConfigMapRef.Name)
 		if !ok {
-			f.Problems = append(f.Problems, Finding{k.File, l, RuleEnv, fmt.Sprintf("envFrom names ConfigMap %s, which this manifest does not define", ef.ConfigMapRef.Name)})
+			f.Problems = append(f.Problems, Finding{File: k.File, Line: l, Rule: RuleEnv, Message: fmt.Sprintf("envFrom names ConfigMap %s, which this manifest does not define", ef.ConfigMapRef.Name)})
 			continue
 		}
 		for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
@@ -522,10 +530,10 @@ func (k *Kube) envFacts(f *Facts, w workload) {
 			cm, doc, ok := k.ConfigMap(vf.ConfigMapKeyRef.Name)
 			switch {
 			case !ok:
-				f.Problems = append(f.Problems, Finding{k.File, l, RuleEnv, fmt.Sprintf("%s takes ConfigMap %s, which this manifest does not define", e.Name, vf.ConfigMapKeyRef.Name)})
+				f.Problems = append(f.Problems, Finding{File: k.File, Line: l, Rule: RuleEnv, Message: fmt.Sprintf("%s takes ConfigMap %s, which this manifest does not define", e.Name, vf.ConfigMapKeyRef.Name)})
 			default:
 				if val, ok := cm.Data[vf.ConfigMapKeyRef.Key]; !ok {
-					f.Problems = append(f.Problems, Finding{k.File, l, RuleEnv, fmt.Sprintf("%s takes key %s, which ConfigMap %s lacks", e.Name, vf.ConfigMapKeyRef.Key, cm.Name)})
+					f.Problems = append(f.Problems, Finding{File: k.File, Line: l, Rule: RuleEnv, Message: fmt.Sprintf("%s takes key %s, which ConfigMap %s lacks", e.Name, vf.ConfigMapKeyRef.Key, cm.Name)})
 				} else {
 					f.Add(FieldEnvValues, Value{Key: e.Name, V: val, View: view, File: k.File, Line: doc.Line("data." + vf.ConfigMapKeyRef.Key)})
 				}
@@ -563,7 +571,7 @@ func (k *Kube) volumeFacts(f *Facts, w workload) {
 		} else if w.pvcs[vm.Name] {
 			kind = "persistent"
 		} else {
-			f.Problems = append(f.Problems, Finding{k.File, l, RuleVolumes, fmt.Sprintf("volumeMount %s names no pod volume and no volumeClaimTemplate", vm.Name)})
+			f.Problems = append(f.Problems, Finding{File: k.File, Line: l, Rule: RuleVolumes, Message: fmt.Sprintf("volumeMount %s names no pod volume and no volumeClaimTemplate", vm.Name)})
 			continue
 		}
 		f.Add(FieldVolumes, Value{Key: path.Clean(vm.MountPath), V: kind, View: "volumeMounts", File: k.File, Line: l})

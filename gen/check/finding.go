@@ -36,7 +36,19 @@ type Finding struct {
 	Line    int
 	Rule    string
 	Message string
+	// Kind tells findings of one rule apart for programs (tests, tools),
+	// whatever the message says; it is not printed. Most have none.
+	Kind string
 }
+
+// Kinds of findings (Finding.Kind).
+const (
+	// KindReadOnlyRoot: a path the service writes (an absolute value of
+	// a variable, a directory the start script creates) lies on a
+	// read-only root with no volume, tmpfs or FUSE mount over it. It is
+	// about what a value means, not about how the artifacts agree.
+	KindReadOnlyRoot = "read-only-root"
+)
 
 // String formats the finding the way compilers do, so editors can jump to it.
 func (f Finding) String() string {

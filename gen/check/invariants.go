@@ -38,7 +38,12 @@ type view struct {
 }
 
 func (v *view) add(file string, line int, rule, format string, args ...any) {
-	v.fs = append(v.fs, Finding{file, line, rule, fmt.Sprintf(format, args...)})
+	v.fs = append(v.fs, Finding{File: file, Line: line, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
+// readOnlyRoot adds a volumes finding of KindReadOnlyRoot.
+func (v *view) readOnlyRoot(file string, line int, format string, args ...any) {
+	v.fs = append(v.fs, Finding{File: file, Line: line, Rule: RuleVolumes, Message: fmt.Sprintf(format, args...), Kind: KindReadOnlyRoot})
 }
 
 // Invariants holds the parsed artifacts against each other: process, user,
@@ -48,7 +53,7 @@ func (p *Parsed) Invariants() []Finding {
 	v := &view{d: p.Dockerfile, s: p.Script, c: p.Compose, k: p.Kube}
 	name, svc, err := v.c.Service()
 	if err != nil {
-		return []Finding{{FileCompose, v.c.Line("services"), RuleParse, err.Error()}}
+		return []Finding{{File: FileCompose, Line: v.c.Line("services"), Rule: RuleParse, Message: err.Error()}}
 	}
 	v.svcName, v.svc, v.svcPath = name, svc, "services."+name
 	if !v.workload() {
@@ -215,7 +220,7 @@ func (v *view) user() {
 }
 
 // portKey is "port/proto" in lower case, the Dockerfile's EXPOSE notation.
-func portKey(port int32, proto string) string {
+func portKey[N int32 | uint32](port N, proto string) string {
 	if proto == "" {
 		proto = "tcp"
 	}
@@ -423,7 +428,7 @@ func secretScan(file string, data []byte) []Finding {
 			continue
 		}
 		if m := secretValue.FindString(l); m != "" {
-			fs = append(fs, Finding{file, i + 1, RuleSecrets, "a secret value is written here (" + m[:min(len(m), 12)] + "…)"})
+			fs = append(fs, Finding{File: file, Line: i + 1, Rule: RuleSecrets, Message: "a secret value is written here (" + m[:min(len(m), 12)] + "…)"})
 		}
 	}
 	return fs
@@ -504,7 +509,7 @@ func (v *view) volumes() {
 	if v.svc.ReadOnly {
 		for _, n := range slices.Sorted(maps.Keys(cEnv)) {
 			if p := cEnv[n]; strings.HasPrefix(p, "/") && !covered(cm, p) {
-				v.add(FileCompose, v.sline("environment."+n), RuleVolumes, "%s=%s is on the read-only root: no volume or tmpfs covers it", n, p)
+				v.readOnlyRoot(FileCompose, v.sline("environment."+n), "%s=%s is on the read-only root: no volume or tmpfs covers it", n, p)
 			}
 		}
 	}
@@ -512,7 +517,7 @@ func (v *view) volumes() {
 	if kRO {
 		for _, n := range slices.Sorted(maps.Keys(kube)) {
 			if p := kube[n].value; strings.HasPrefix(p, "/") && !covered(km, p) {
-				v.add(FileKube, kube[n].line, RuleVolumes, "%s=%s is on the read-only root: no volumeMount covers it", n, p)
+				v.readOnlyRoot(FileKube, kube[n].line, "%s=%s is on the read-only root: no volumeMount covers it", n, p)
 			}
 		}
 	}
@@ -524,10 +529,10 @@ func (v *view) volumes() {
 			cp, kp = cEnv[name], kube[name].value
 		}
 		if v.svc.ReadOnly && strings.HasPrefix(cp, "/") && !covered(cm, cp) {
-			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to compose's read-only root: no volume or tmpfs covers it (%s)", cp, at(FileCompose, v.sline("volumes")))
+			v.readOnlyRoot(FileScript, md.Line, "mkdir -p %s writes to compose's read-only root: no volume or tmpfs covers it (%s)", cp, at(FileCompose, v.sline("volumes")))
 		}
 		if kRO && strings.HasPrefix(kp, "/") && !covered(km, kp) {
-			v.add(FileScript, md.Line, RuleVolumes, "mkdir -p %s writes to Kubernetes' read-only root: no volumeMount covers it (%s)", kp, at(FileKube, v.cline("volumeMounts")))
+			v.readOnlyRoot(FileScript, md.Line, "mkdir -p %s writes to Kubernetes' read-only root: no volumeMount covers it (%s)", kp, at(FileKube, v.cline("volumeMounts")))
 		}
 	}
 }
