@@ -248,56 +248,17 @@ func meaningFinding(f check.Finding) bool {
 // base spec's; then the checks of every build (Verify) may still refuse
 // them, naming the artifact's line.
 func FuzzSpecStrings(f *testing.F) {
-	for i, text := range seeds {
-		f.Add(uint8(i%2), uint16(i*7), uint8(i%3), text)
-	}
-	// The known injections, each at its field of each base spec.
-	for bi, b := range specBases() {
-		if b.err != nil {
-			f.Fatal(b.err)
-		}
-		for si, sl := range jsonSlots(b.tree) {
-			for _, k := range knownInjections {
-				if sl.pattern == k.pattern && !sl.key {
-					f.Add(uint8(bi), uint16(si), uint8(k.how), k.text)
-				}
-			}
-		}
+	for _, a := range specStringsSeeds(f) {
+		f.Add(a.base, a.slot, a.how, a.text)
 	}
 	f.Fuzz(func(t *testing.T, base uint8, slot uint16, how uint8, text string) {
-		b := specBases()[int(base)%len(bases)]
-		if b.err != nil {
-			t.Fatal(b.err)
-		}
-		tree := cloneJSON(b.tree).(map[string]any)
-		slots := jsonSlots(tree)
-		sl := slots[int(slot)%len(slots)]
-		var old string
-		if sl.key {
-			old = sl.name
-		} else if sl.list != nil {
-			old = sl.list[sl.index].(string)
-		} else {
-			old = sl.parent[sl.name].(string)
-		}
-		if slices.Contains(choices, sl.pattern) || linked(tree, sl, old) {
+		c, ok := changeSpec(t, base, slot, how, text)
+		if !ok {
 			return
 		}
-		nv := change(old, text, how)
-		switch {
-		case sl.key:
-			if _, dup := sl.parent[nv]; dup {
-				return // two fields of one name: not a string change
-			}
-			sl.parent[nv] = sl.parent[old]
-			delete(sl.parent, old)
-		case sl.list != nil:
-			sl.list[sl.index] = nv
-		default:
-			sl.parent[sl.name] = nv
-		}
+		b, sl, old, nv := c.base, c.slot, c.old, c.nv
 		want := baseShape(t, b)
-		dir := writeSpec(t, tree)
+		dir := writeSpec(t, c.tree)
 		s, files, o, err := compileDir(dir)
 		if err != nil {
 			if msg := spec.Details(err, dir); !specPos.MatchString(msg) {
@@ -329,6 +290,84 @@ func FuzzSpecStrings(f *testing.F) {
 			}
 		}
 	})
+}
+
+// specStringsSeeds are FuzzSpecStrings' seeds (base, slot, how, text):
+// the adversarial texts at slots across both bases, and issue 10's
+// injections, each at its field of each base spec.
+func specStringsSeeds(tb testing.TB) []specStringsArgs {
+	var out []specStringsArgs
+	for i, text := range seeds {
+		out = append(out, specStringsArgs{uint8(i % 2), uint16(i * 7), uint8(i % 3), text})
+	}
+	for bi, b := range specBases() {
+		if b.err != nil {
+			tb.Fatal(b.err)
+		}
+		for si, sl := range jsonSlots(b.tree) {
+			for _, k := range knownInjections {
+				if sl.pattern == k.pattern && !sl.key {
+					out = append(out, specStringsArgs{uint8(bi), uint16(si), uint8(k.how), k.text})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// specStringsArgs are FuzzSpecStrings' arguments.
+type specStringsArgs struct {
+	base uint8
+	slot uint16
+	how  uint8
+	text string
+}
+
+// specChange is one string of a base spec changed as FuzzSpecStrings
+// changes it: the changed tree, the slot, its old and new text.
+type specChange struct {
+	base    *specJSON
+	tree    map[string]any
+	slot    jsonSlot
+	old, nv string
+}
+
+// changeSpec applies FuzzSpecStrings' arguments to a copy of the base
+// spec's tree; ok is false for a change that is not a string change (a
+// choice, a linked value, a key made a duplicate).
+func changeSpec(t *testing.T, base uint8, slot uint16, how uint8, text string) (c specChange, ok bool) {
+	b := specBases()[int(base)%len(bases)]
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	tree := cloneJSON(b.tree).(map[string]any)
+	slots := jsonSlots(tree)
+	sl := slots[int(slot)%len(slots)]
+	var old string
+	if sl.key {
+		old = sl.name
+	} else if sl.list != nil {
+		old = sl.list[sl.index].(string)
+	} else {
+		old = sl.parent[sl.name].(string)
+	}
+	if slices.Contains(choices, sl.pattern) || linked(tree, sl, old) {
+		return c, false
+	}
+	nv := change(old, text, how)
+	switch {
+	case sl.key:
+		if _, dup := sl.parent[nv]; dup {
+			return c, false // two fields of one name: not a string change
+		}
+		sl.parent[nv] = sl.parent[old]
+		delete(sl.parent, old)
+	case sl.list != nil:
+		sl.list[sl.index] = nv
+	default:
+		sl.parent[sl.name] = nv
+	}
+	return specChange{base: b, tree: tree, slot: sl, old: old, nv: nv}, true
 }
 
 var baseShapes sync.Map // *specJSON → shape

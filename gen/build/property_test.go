@@ -21,15 +21,17 @@ type propertyCase struct {
 	name string
 	dir  string
 	tags []string
+	// mayFail marks a spec the schema or the checks may refuse (a fuzz
+	// input): its manifests are validated when it builds.
+	mayFail bool
 }
 
 // propertySources are the specs TestBuiltManifestsPassAPIServer builds:
-// the golden specs and a population that takes every bound of the schema
-// to its minimum and its maximum. The corpus of a fuzz target that
-// changes the strings of a valid spec belongs here too, each of its
-// inputs that builds: readCorpus reads testdata/fuzz/<Target>, and a
-// source builds each entry's spec as the target does.
-var propertySources = []func(t *testing.T) []propertyCase{goldenCases, boundCases}
+// the golden specs, a population that takes every bound of the schema
+// to its minimum and its maximum, and FuzzSpecStrings' corpus (its seeds
+// and testdata/fuzz/FuzzSpecStrings, read by readCorpus), each input
+// that builds.
+var propertySources = []func(t *testing.T) []propertyCase{goldenCases, boundCases, specStringsCases}
 
 // TestBuiltManifestsPassAPIServer is the property the schema's bounds
 // promise: every spec that builds yields Kubernetes manifests the API
@@ -45,6 +47,7 @@ func TestBuiltManifestsPassAPIServer(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	var manifests []string
+	tried, built := 0, 0 // inputs that may be refused, and of them built
 	for _, source := range propertySources {
 		for _, c := range source(t) {
 			ctx := filepath.Join(tmp, c.name)
@@ -53,6 +56,15 @@ func TestBuiltManifestsPassAPIServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, files, err := Generate(o)
+			if c.mayFail {
+				tried++
+			}
+			if err != nil && c.mayFail {
+				continue // refused: nothing written, nothing to validate
+			}
+			if c.mayFail {
+				built++
+			}
 			if err != nil {
 				t.Errorf("%s does not build:\n%s", c.name, spec.Details(err, tmp))
 				continue
@@ -67,6 +79,10 @@ func TestBuiltManifestsPassAPIServer(t *testing.T) {
 				}
 			}
 		}
+	}
+	t.Logf("%d of %d fuzz inputs built", built, tried)
+	if built == 0 {
+		t.Fatalf("none of %d fuzz inputs built: the corpus validates nothing", tried)
 	}
 	if len(manifests) < 15 {
 		t.Fatalf("only %d manifests to validate", len(manifests))
@@ -96,6 +112,57 @@ func goldenCases(t *testing.T) []propertyCase {
 		out = append(out, propertyCase{name: "golden-" + c.name, dir: c.dir, tags: strings.Fields(string(b))})
 	}
 	return out
+}
+
+// specStringsCases are FuzzSpecStrings' inputs as specs: its seeds and
+// the entries of its corpus folder, each written as the target writes it
+// (a string of a base spec changed). Many are refused, as the target
+// expects; the ones that build have their manifests validated.
+func specStringsCases(t *testing.T) []propertyCase {
+	args := specStringsSeeds(t)
+	names := make([]string, len(args))
+	for i := range args {
+		names[i] = fmt.Sprintf("seed-%03d", i)
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzSpecStrings")
+	entries, err := readCorpus(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := os.ReadDir(dir)
+	for i, e := range entries {
+		a, ok := specStringsEntry(e)
+		if !ok {
+			t.Fatalf("%s: %#v are not FuzzSpecStrings' arguments", filepath.Join(dir, files[i].Name()), e)
+		}
+		args = append(args, a)
+		names = append(names, "corpus-"+files[i].Name())
+	}
+	if len(entries) == 0 {
+		t.Fatalf("%s holds no entry", dir)
+	}
+	var out []propertyCase
+	for i, a := range args {
+		c, ok := changeSpec(t, a.base, a.slot, a.how, a.text)
+		if !ok {
+			continue
+		}
+		out = append(out, propertyCase{name: "fuzz-" + names[i], dir: writeSpec(t, c.tree), mayFail: true})
+	}
+	return out
+}
+
+// specStringsEntry reads a corpus entry as FuzzSpecStrings' arguments.
+func specStringsEntry(e []any) (a specStringsArgs, ok bool) {
+	if len(e) != 4 {
+		return a, false
+	}
+	var ok1, ok2, ok3, ok4 bool
+	a.base, ok1 = e[0].(uint8)
+	a.slot, ok2 = e[1].(uint16)
+	a.how, ok3 = e[2].(uint8)
+	a.text, ok4 = e[3].(string)
+	return a, ok1 && ok2 && ok3 && ok4
 }
 
 // boundSpec is a spec of the population, as CUE fields by path; render
