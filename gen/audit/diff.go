@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"net"
 
 	"cuelang.org/go/cue"
 	"regexp"
@@ -169,6 +170,16 @@ func widens(cl class, d check.Difference, names []string) bool {
 	case plain:
 		return false
 	case network:
+		if last == "host_ip" {
+			// Without a host address the engine publishes on its default
+			// bind address (all interfaces, IPv4 and IPv6, unless the
+			// operator set the daemon's "ip" to a narrower one); an
+			// address of its own overrides that: 0.0.0.0 publishes on
+			// every IPv4 interface whatever the daemon says. Only a
+			// loopback address cannot reach further than the default.
+			ip := net.ParseIP(scalar(d.Got))
+			return ip == nil || !ip.IsLoopback()
+		}
 		return !gotAbsent
 	case host:
 		if last == "type" { // a volume's kind: only a bind mount reaches the host

@@ -62,6 +62,7 @@ var fields = map[string][]field{
 		{"stages.*.healthcheck.timeout", "health.timeout", plain},
 		{"stages.*.healthcheck.start_period", "health.startPeriod", plain},
 		{"stages.*.healthcheck.retries", "health.retries", plain},
+		{"stages.*.healthcheck.disable", "health", plain}, // HEALTHCHECK NONE runs nothing
 		{"stages.*.healthcheck.**", "health", code},
 		{"stages.*.entrypoint.**", "entry", code},
 		{"stages.*.cmd.**", "entry.args", code},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // composeLists says how compose reads each list of a service: ports by
@@ -73,6 +74,7 @@ func (c *Compose) Tree() *Node {
 		delete(m, "name")
 	}
 	relativize(m, c.dir)
+	disabledHealth(m)
 	pruneEmpty(m)
 	t := jsonTree{
 		rule: func(names []string) listRule {
@@ -90,6 +92,30 @@ func (c *Compose) Tree() *Node {
 		root.Set("interpolation", vars)
 	}
 	return root
+}
+
+// disabledHealth writes, in place, a health check that runs nothing as
+// disable: true alone, as the engine reads it: disable: true and a test
+// of NONE are one, whatever timings stand beside them.
+func disabledHealth(project map[string]any) {
+	services, _ := project["services"].(map[string]any)
+	for _, svc := range services {
+		s, _ := svc.(map[string]any)
+		h, _ := s["healthcheck"].(map[string]any)
+		if h == nil {
+			continue
+		}
+		test, _ := h["test"].([]any)
+		if h["disable"] == true || len(test) > 0 && test[0] == "NONE" {
+			s["healthcheck"] = map[string]any{"disable": true}
+		}
+	}
+}
+
+// HealthDisabled reports whether a compose health check runs nothing
+// (disable: true, or a test of NONE).
+func HealthDisabled(h *types.HealthCheckConfig) bool {
+	return h != nil && (h.Disable || len(h.Test) > 0 && h.Test[0] == "NONE")
 }
 
 // relativize rewrites, in place, the paths the loader resolved against

@@ -18,8 +18,8 @@ import (
 const FinalStage = "final"
 
 // Tree is the Dockerfile as BuildKit builds it: parser directives, the
-// ARGs before the first FROM, and each stage (keyed by name, the last one
-// by FinalStage) with its base, its build steps in order (RUN, COPY and
+// ARGs before the first FROM, and each stage (keyed by its place, "#0",
+// "#1", ..., the last one by FinalStage) with its base, its build steps in order (RUN, COPY and
 // ADD, each with the user, working directory and variables it runs with)
 // and the image configuration the stage ends with (env, labels, exposed
 // ports, user, working directory, entrypoint, command, health check, stop
@@ -27,6 +27,10 @@ const FinalStage = "final"
 // filled in as BuildKit and the engine do, so ENV A=b and ENV A="b",
 // EXPOSE 80 and EXPOSE 80/tcp, a shell-form ENTRYPOINT and its exec form,
 // and a HEALTHCHECK without --retries and one with --retries=3 are equal.
+// A stage's name is a label inside the Dockerfile, not part of the image:
+// a reference to a stage (FROM, COPY --from, RUN --mount from=), by name
+// or by index, is written as the stage's key, so a stage renamed along
+// with its references is the same stage, and --from=0 is --from=build.
 func (d *Dockerfile) Tree() *Node {
 	root := NewMap(1)
 	dirs := NewMap(1)
@@ -53,19 +57,38 @@ func (d *Dockerfile) Tree() *Node {
 		}
 	}
 	root.Set("args", nonEmpty(args))
+	keys := make([]string, len(d.Stages))
+	for i := range d.Stages {
+		keys[i] = "#" + strconv.Itoa(i)
+		if i == len(d.Stages)-1 {
+			keys[i] = FinalStage
+		}
+	}
 	stages := NewSet(1)
 	for i, st := range d.Stages {
-		key := strings.ToLower(st.Name)
-		switch {
-		case i == len(d.Stages)-1:
-			key = FinalStage
-		case key == "":
-			key = "#" + strconv.Itoa(i)
-		}
-		stages.Set(key, stageTree(lex, meta, st))
+		stages.Set(keys[i], stageTree(lex, meta, st, d.stageRef(keys, i)))
 	}
 	root.Set("stages", stages)
 	return root
+}
+
+// stageRef resolves a reference made in stage i to an earlier stage, as
+// BuildKit does (by name, case aside, or by index; index is false for a
+// FROM, which names stages only): the stage's key ("#0"; no image
+// reference holds a #), else ok is false and the reference is an image.
+func (d *Dockerfile) stageRef(keys []string, i int) func(v string, index bool) (string, bool) {
+	return func(v string, index bool) (string, bool) {
+		lv := strings.ToLower(v)
+		for j := i - 1; j >= 0 && lv != ""; j-- {
+			if strings.ToLower(d.Stages[j].Name) == lv {
+				return keys[j], true
+			}
+		}
+		if n, err := strconv.Atoi(v); index && err == nil && n >= 0 && n < i {
+			return keys[n], true
+		}
+		return v, false
+	}
 }
 
 func nonEmpty(n *Node) *Node {
@@ -131,6 +154,7 @@ func (e *dockerEnv) node(line int) *Node {
 type stageState struct {
 	lex     *shell.Lex
 	meta    *dockerEnv
+	stage   func(v string, index bool) (string, bool) // see stageRef
 	env     *dockerEnv
 	user    string
 	workdir string
@@ -148,19 +172,20 @@ const (
 	defaultHealthRetries       = 3
 )
 
-func stageTree(lex *shell.Lex, meta *dockerEnv, st instructions.Stage) *Node {
+func stageTree(lex *shell.Lex, meta *dockerEnv, st instructions.Stage, stage func(string, bool) (string, bool)) *Node {
 	fromLine := 1
 	if len(st.Location) > 0 {
 		fromLine = st.Location[0].Start.Line
 	}
-	s := &stageState{lex: lex, meta: meta, env: newDockerEnv(), workdir: "/", shell: []string{"/bin/sh", "-c"},
+	s := &stageState{lex: lex, meta: meta, stage: stage, env: newDockerEnv(), workdir: "/", shell: []string{"/bin/sh", "-c"},
 		m: NewMap(fromLine), steps: NewList(fromLine), envNode: NewMap(fromLine), labels: NewMap(fromLine),
 		args: NewMap(fromLine), expose: NewSet(fromLine), volumes: NewSet(fromLine), onbuild: NewList(fromLine)}
 	m := s.m
-	m.Set("from", Str(meta.expand(lex, st.BaseName), fromLine))
-	if st.Name != "" {
-		m.Set("name", Str(strings.ToLower(st.Name), fromLine))
+	base := meta.expand(lex, st.BaseName)
+	if ref, ok := stage(base, false); ok {
+		base = ref
 	}
+	m.Set("from", Str(base, fromLine))
 	if st.Platform != "" {
 		m.Set("platform", Str(meta.expand(lex, st.Platform), fromLine))
 	}
@@ -329,10 +354,13 @@ func cmdLine(c instructions.ShellDependantCmdLine, sh []string, line int) *Node 
 func healthTree(c *instructions.HealthCheckCommand, line int) *Node {
 	h := c.Health
 	m := NewMap(line)
-	m.Set("test", strList(h.Test, line))
 	if len(h.Test) > 0 && h.Test[0] == "NONE" {
+		// No health check at all (the base image's is disabled too): as
+		// compose's disable: true, nothing runs.
+		m.Set("disable", Bool(true, line))
 		return m
 	}
+	m.Set("test", strList(h.Test, line))
 	or := func(d, def time.Duration) *Node {
 		if d == 0 {
 			d = def
@@ -385,7 +413,11 @@ func runStep(c *instructions.RunCommand, s *stageState, line int) *Node {
 	_ = c.Expand(func(w string) (string, error) { return w, nil })
 	mounts := NewList(line)
 	for _, mt := range instructions.GetMounts(c) {
-		mounts.Add(jsonNode(mt, line))
+		m := *mt
+		if ref, ok := s.stage(m.From, true); ok {
+			m.From = ref
+		}
+		mounts.Add(jsonNode(&m, line))
 	}
 	n.Set("mounts", nonEmpty(mounts))
 	if nw := instructions.GetNetwork(c); nw != "" && nw != instructions.NetworkDefault {
@@ -432,15 +464,24 @@ func copyStep(c *instructions.CopyCommand, x func(string) string, s *stageState,
 		srcs[i] = x(p)
 	}
 	dest := copyTarget(x(c.DestPath), s.workdir)
-	flags := ""
+	flags, from := "", ""
 	if c.From != "" {
-		flags = "--from=" + strings.ToLower(c.From) + " "
+		from = strings.ToLower(x(c.From))
+		if ref, ok := s.stage(x(c.From), true); ok {
+			from = ref
+		}
+		flags = "--from=" + from + " "
 	}
 	n := stepNode("COPY", flags+strings.Join(append(slices.Clone(srcs), dest), " "), line)
+	if c.From != "" {
+		// Shown as written (--from=build); aligned and compared by the
+		// stage's key (--from=#0).
+		n.Text = "COPY --from=" + strings.ToLower(x(c.From)) + " " + strings.Join(append(slices.Clone(srcs), dest), " ")
+	}
 	n.Set("sources", strList(srcs, line))
 	n.Set("dest", Str(dest, line))
-	if c.From != "" {
-		n.Set("from", Str(strings.ToLower(x(c.From)), line))
+	if from != "" {
+		n.Set("from", Str(from, line))
 	}
 	copyFlags(n, c.Chown, c.Chmod, c.Link, c.ExcludePatterns, c.SourceContents, line)
 	if c.Parents {

@@ -147,7 +147,7 @@ func (c *Compose) Facts() *Facts {
 	for i, p := range svc.Ports {
 		f.Add(FieldPorts, item("compose ports", fmt.Sprintf("ports.%d", i), portKey(p.Target, p.Protocol), ""))
 	}
-	if h := svc.HealthCheck; h != nil && !h.Disable {
+	if h := svc.HealthCheck; h != nil && !HealthDisabled(h) {
 		f.Add(FieldHealthTest, v("compose healthcheck test", "healthcheck.test", Argv(h.Test)))
 		for _, t := range []struct {
 			field Field

@@ -238,12 +238,14 @@ func (v *view) health() {
 		return
 	}
 	hAt := at(FileDockerfile, h.Line)
-	if len(h.Test) < 2 || h.Test[0] != "CMD" {
+	if len(h.Test) > 0 && h.Test[0] == "NONE" {
+		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK NONE: docker cannot tell a hung service from a healthy one")
+	} else if len(h.Test) < 2 || h.Test[0] != "CMD" {
 		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK is not in exec form (CMD [...]): it would need a shell in the image")
 	} else if v.s.Exec != nil && h.Test[1] != v.s.Exec[0] {
 		v.add(FileDockerfile, h.Line, RuleHealth, "HEALTHCHECK runs %s, not the entry binary %s that the start script execs (%s)", h.Test[1], v.s.Exec[0], at(FileScript, v.s.ExecLine))
 	}
-	if ch := v.svc.HealthCheck; ch == nil || ch.Disable {
+	if ch := v.svc.HealthCheck; ch == nil || HealthDisabled(ch) {
 		v.add(FileCompose, v.sline(""), RuleHealth, "no healthcheck, but the Dockerfile has one (%s)", hAt)
 	}
 	for _, pr := range []struct {

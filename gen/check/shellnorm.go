@@ -1,6 +1,8 @@
 package check
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -22,6 +24,12 @@ func canonicalShell(n syntax.Node) string {
 	}
 	syntax.Walk(n, braces)
 	syntax.Walk(n, func(n syntax.Node) bool {
+		if c, ok := n.(*syntax.CallExpr); ok {
+			canonicalSet(c)
+		}
+		return true
+	})
+	syntax.Walk(n, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.DblQuoted:
 			// Inside double quotes a backslash or a quote means something
@@ -38,6 +46,66 @@ func canonicalShell(n syntax.Node) string {
 		return ""
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// setOptions are the POSIX shell options set turns on (-x, -o name) and
+// off (+x, +o name), by letter and by name.
+var setOptions = map[string]string{
+	"a": "allexport", "b": "notify", "C": "noclobber", "e": "errexit", "f": "noglob",
+	"m": "monitor", "n": "noexec", "u": "nounset", "v": "verbose", "x": "xtrace",
+}
+
+// setOptionNames are the names set -o takes.
+var setOptionNames = map[string]bool{
+	"allexport": true, "errexit": true, "ignoreeof": true, "monitor": true, "noclobber": true,
+	"noglob": true, "noexec": true, "nolog": true, "notify": true, "nounset": true,
+	"pipefail": true, "verbose": true, "vi": true, "xtrace": true,
+}
+
+// canonicalSet rewrites a set command that only sets options (set -eu,
+// set -e -u, set -o errexit -o nounset, set -u -e) as the state it
+// leaves, one -o or +o per option, sorted by name: the shell reads them
+// alike. A set with any other argument (positional parameters, --, an
+// option it does not know, set -o alone) is left as written.
+func canonicalSet(c *syntax.CallExpr) {
+	if len(c.Assigns) > 0 || len(c.Args) < 2 || !literalWord(c.Args[0]) || wordString(c.Args[0]) != "set" {
+		return
+	}
+	state := map[string]string{} // name → "-o" or "+o"
+	for i := 1; i < len(c.Args); i++ {
+		if !literalWord(c.Args[i]) {
+			return
+		}
+		a := wordString(c.Args[i])
+		if len(a) < 2 || (a[0] != '-' && a[0] != '+') {
+			return
+		}
+		on := a[:1] + "o"
+		if a[1:] == "o" {
+			if i+1 == len(c.Args) || !literalWord(c.Args[i+1]) || !setOptionNames[wordString(c.Args[i+1])] {
+				return
+			}
+			i++
+			state[wordString(c.Args[i])] = on
+			continue
+		}
+		for _, l := range a[1:] {
+			name, ok := setOptions[string(l)]
+			if !ok {
+				return
+			}
+			state[name] = on
+		}
+	}
+	lit := func(v string) *syntax.Word {
+		pos := c.Args[0].Pos()
+		return &syntax.Word{Parts: []syntax.WordPart{&syntax.Lit{ValuePos: pos, ValueEnd: pos, Value: v}}}
+	}
+	args := []*syntax.Word{c.Args[0]}
+	for _, name := range slices.Sorted(maps.Keys(state)) {
+		args = append(args, lit(state[name]), lit(name))
+	}
+	c.Args = args
 }
 
 // printShell prints a node as written (layout normalized, words as
