@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,13 @@ func buildBinary(t *testing.T, dir string) string {
 		t.Fatalf("go build: %v", err)
 	}
 	return bin
+}
+
+// testSecretFor is a secret for a test's bridge: a hash of its name, so
+// it passes the secret rule (config.CheckSecret) and differs per test.
+func testSecretFor(name string) string {
+	sum := sha256.Sum256([]byte("lighthouse-bridge test " + name))
+	return hex.EncodeToString(sum[:])
 }
 
 // TestSignalsShutDownCleanlyAndLockExcludesASecondProcess runs the real
