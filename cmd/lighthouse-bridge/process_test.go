@@ -41,7 +41,7 @@ func TestSignalsShutDownCleanlyAndLockExcludesASecondProcess(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	secret := "process-test-secret-process-test-secret"
+	secret := testSecretFor("process")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		p := startBinary(t, bin, dir, secret)
 
