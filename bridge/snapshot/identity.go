@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 // ErrNotThisLog is wrapped by CheckLog's error when the event log cannot
@@ -76,4 +77,57 @@ func (s *Store) CheckLog(l Log) (warnings []error, err error) {
 			ErrLogBehind, l.Last, newest.Path, newest.Seq, l.Last+1, newest.Seq))
 	}
 	return warnings, nil
+}
+
+// FileReport is what Inspect says of one snapshot file.
+type FileReport struct {
+	Path string
+	Seq  uint64 // from the file name
+	// Problem says why Restore would skip the file, nil if it could use it.
+	Problem error
+}
+
+// Sequences lists the sequences of the snapshot files in dir, newest
+// first, without creating dir.
+func Sequences(dir string) ([]uint64, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	entries, err := (&Store{dir: dir}).list()
+	if err != nil {
+		return nil, err
+	}
+	seqs := make([]uint64, len(entries))
+	for i, e := range entries {
+		seqs[i] = e.seq
+	}
+	return seqs, nil
+}
+
+// Inspect reads every snapshot file in dir without changing anything and
+// says of each whether Restore could use it on the log l (whose event IDs
+// idAt returns), newest first; err is CheckLog's verdict, warnings its
+// warnings. A dir that does not exist holds no snapshots.
+func Inspect(dir string, l Log, idAt LogIdentity) (files []FileReport, warnings []error, err error) {
+	if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	s := &Store{dir: dir}
+	entries, err := s.list()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		fr := FileReport{Path: e.path, Seq: e.seq}
+		snap, err := e.load(l.Last, idAt)
+		switch {
+		case err != nil:
+			fr.Problem = err
+		case snap.Origin != "" && snap.Origin != l.Origin:
+			fr.Problem = fmt.Errorf("skipping snapshot %s: %w: its log starts with %q, the event store's with %q", e.path, ErrOtherLog, snap.Origin, l.Origin)
+		}
+		files = append(files, fr)
+	}
+	warnings, err = s.CheckLog(l)
+	return files, warnings, err
 }

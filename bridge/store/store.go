@@ -262,7 +262,7 @@ func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
 	})
 	if err == nil {
 		// With the lock held, nobody writes the file while it is checked.
-		if serr := checkFileStructure(path); serr != nil {
+		if serr := checkFileStructure(path, false); serr != nil {
 			db.Close()
 			return nil, damaged(path, serr, "%v", serr)
 		}
@@ -273,8 +273,12 @@ func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
 		return nil, lockedError{path}
 	case errors.Is(err, ErrDamaged):
 		return nil, err
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
-		return nil, damaged(path, err, "bbolt cannot open it: %v", err)
+	case errors.Is(err, bolt.ErrInvalid):
+		return nil, damaged(path, err, "bbolt cannot open it: neither meta page is valid (not a bbolt file, or both meta pages overwritten)")
+	case errors.Is(err, bolt.ErrChecksum):
+		return nil, damaged(path, err, "bbolt cannot open it: both meta pages fail their checksum")
+	case errors.Is(err, bolt.ErrVersionMismatch):
+		return nil, damaged(path, err, "bbolt cannot open it: a bbolt format version it does not know")
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {

@@ -63,13 +63,13 @@ func parseMeta(b []byte) (boltMeta, bool) {
 }
 
 // checkFileStructure is checkStructure on the file at path.
-func checkFileStructure(path string) error {
+func checkFileStructure(path string, full bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return checkStructure(f)
+	return checkStructure(f, full)
 }
 
 // checkStructure checks the page graph of the bbolt file f: the meta bbolt
@@ -79,7 +79,10 @@ func checkFileStructure(path string) error {
 // than maxTreeDepth. It reads the branch pages, the header of every page
 // they point at and the leaves of the root bucket, not the data leaves.
 // A file whose meta pages are both invalid is left to bbolt to refuse.
-func checkStructure(f *os.File) error {
+// full (the offline check) also reads every leaf and the freelist and
+// checks that every key and value lies inside its page: enough for
+// bbolt's own Tx.Check to read the file without faulting.
+func checkStructure(f *os.File, full bool) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -103,9 +106,14 @@ func checkStructure(f *os.File) error {
 	if meta.freelist != noFreelist && (meta.freelist < 2 || meta.freelist >= meta.pgid) {
 		return fmt.Errorf("freelist page %d is out of range [2, %d)", meta.freelist, meta.pgid)
 	}
-	w := &walker{f: f, ps: ps, high: meta.pgid, seen: make([]uint64, (meta.pgid+63)/64)}
+	w := &walker{f: f, ps: ps, high: meta.pgid, seen: make([]uint64, (meta.pgid+63)/64), full: full}
 	if meta.freelist != noFreelist {
 		w.mark(meta.freelist)
+		if full {
+			if err := w.freelist(meta.freelist); err != nil {
+				return err
+			}
+		}
 	}
 	return w.tree(meta.root, true, 0)
 }
@@ -153,6 +161,36 @@ type walker struct {
 	ps   int64
 	high uint64   // pages below this exist
 	seen []uint64 // bitmap of referenced pages
+	full bool     // read every page (the offline check)
+}
+
+// freelistPageFlag marks bbolt's freelist page.
+const freelistPageFlag = 0x10
+
+// freelist checks that the freelist page's ids fit in it.
+func (w *walker) freelist(id uint64) error {
+	flags, count, overflow, err := w.header(id)
+	if err != nil {
+		return err
+	}
+	if flags != freelistPageFlag {
+		return fmt.Errorf("freelist page %d has flags %#x", id, flags)
+	}
+	b, err := w.page(id, overflow)
+	if err != nil {
+		return err
+	}
+	n, off := uint64(count), uint64(pageHeaderSize)
+	if count == 0xFFFF { // the real count is the first element
+		if len(b) < pageHeaderSize+8 {
+			return fmt.Errorf("freelist page %d is cut short", id)
+		}
+		n, off = binary.LittleEndian.Uint64(b[pageHeaderSize:]), pageHeaderSize+8
+	}
+	if n > (uint64(len(b))-off)/8 {
+		return fmt.Errorf("freelist page %d lists %d pages, more than fit in it", id, n)
+	}
+	return nil
 }
 
 // mark records page id as referenced and reports whether it was new.
@@ -205,6 +243,7 @@ func (w *walker) page(id uint64, overflow uint32) ([]byte, error) {
 // bucket's own data leaves are not, which keeps the check to the branch
 // pages and page headers). nesting counts buckets within buckets.
 func (w *walker) tree(root uint64, leaves bool, nesting int) error {
+	leaves = leaves || w.full
 	if nesting > maxBucketNesting {
 		return fmt.Errorf("buckets nested more than %d deep", maxBucketNesting)
 	}
@@ -239,7 +278,14 @@ func (w *walker) tree(root uint64, leaves bool, nesting int) error {
 				return fmt.Errorf("branch page %d: %d elements do not fit", v.id, count)
 			}
 			for i := range int(count) {
-				child := binary.LittleEndian.Uint64(b[pageHeaderSize+i*elementSize+8:])
+				off := pageHeaderSize + i*elementSize
+				if w.full {
+					pos, ksize := binary.LittleEndian.Uint32(b[off:]), binary.LittleEndian.Uint32(b[off+4:])
+					if uint64(off)+uint64(pos)+uint64(ksize) > uint64(len(b)) {
+						return fmt.Errorf("branch page %d: key %d runs past the page", v.id, i)
+					}
+				}
+				child := binary.LittleEndian.Uint64(b[off+8:])
 				if child < 2 || child >= w.high {
 					return fmt.Errorf("branch page %d points at page %d, out of range [2, %d)", v.id, child, w.high)
 				}
