@@ -274,7 +274,7 @@ func TestByteFlipsNeverPanic(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
-	for range 120 {
+	for range 80 {
 		flips = append(flips, flip{rng.IntN(used), byte(1 << rng.IntN(8))})
 	}
 	if testing.Short() {
