@@ -68,7 +68,7 @@ func templateStore(t testing.TB) ([]byte, []byte) {
 // the high-water mark hw if not nil.
 func storeDir(t testing.TB, data, hw []byte) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := memDir(t)
 	if err := os.WriteFile(filepath.Join(dir, FileName), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +77,19 @@ func storeDir(t testing.TB, data, hw []byte) string {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+// memDir is a temporary directory in memory (/dev/shm) where there is
+// one, so the hundreds of small stores these tests open do not wait on a
+// disk's fsync; t.TempDir elsewhere.
+func memDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "lighthouse-store-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
 
