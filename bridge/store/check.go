@@ -143,10 +143,8 @@ func Check(path string, opts CheckOptions) (*Report, error) {
 
 // checkFile runs every check of the bbolt file.
 func (r *Report) checkFile(file string, lockTimeout time.Duration) error {
-	if err := checkFileStructure(file, true); err != nil {
-		r.add(Damaged, "page structure: %v", err)
-		return nil
-	}
+	// bbolt first: its shared lock keeps a running bridge from writing
+	// while the file is read (and a running bridge's lock fails it).
 	db, err := openBolt(file, &bolt.Options{ReadOnly: true, Timeout: lockTimeout, PreLoadFreelist: true})
 	if errors.Is(err, ErrDamaged) {
 		r.add(Damaged, "%v", err)
@@ -156,6 +154,10 @@ func (r *Report) checkFile(file string, lockTimeout time.Duration) error {
 		return err
 	}
 	defer db.Close()
+	if err := checkFileStructure(file, true); err != nil {
+		r.add(Damaged, "page structure: %v", err)
+		return nil
+	}
 	err = guarded(file, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			n := 0
