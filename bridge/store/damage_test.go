@@ -364,3 +364,23 @@ func TestCyclicPageIsDamagedNotAnEndlessDescent(t *testing.T) {
 		t.Fatal("the template store has no branch page")
 	}
 }
+
+// TestAnotherBboltFileIsNotAnEventStore: a valid bbolt file with buckets
+// but no event log (another program's database put in its place) is
+// refused, not turned into an empty event log.
+func TestAnotherBboltFileIsNotAnEventStore(t *testing.T) {
+	dir := memDir(t)
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket([]byte("settings"))
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	db.Close()
+	_, err = Open(dir, Options{Logger: quiet})
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `not an event store: no "events" bucket, only "settings"`) {
+		t.Fatalf("Open of another program's bbolt file: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +231,18 @@ func Open(dir string, opts Options) (*Store, error) {
 // load reads the log's ends (last sequence and ID, first ID) and
 // creates what a new or older store lacks (the events bucket, indexes).
 func (s *Store) load(tx *bolt.Tx) error {
+	if tx.Bucket(bucketEvents) == nil {
+		// A new store has no bucket at all; a bbolt file with buckets but
+		// no event log is someone else's.
+		var others []string
+		tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			others = append(others, fmt.Sprintf("%q", name))
+			return nil
+		})
+		if len(others) > 0 {
+			return fmt.Errorf("it is a bbolt file, but not an event store: no %q bucket, only %s", bucketEvents, strings.Join(others, ", "))
+		}
+	}
 	b, err := tx.CreateBucketIfNotExists(bucketEvents)
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucketEvents, err)
