@@ -285,6 +285,11 @@ func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
 	case errors.Is(err, bolt.ErrTimeout):
 		return nil, lockedError{path}
 	case errors.Is(err, ErrDamaged):
+		// bbolt panicked (its lock is held: nobody else writes). The
+		// structure check usually says more precisely what is wrong.
+		if serr := checkFileStructure(path, false); serr != nil {
+			return nil, damaged(path, serr, "%v", serr)
+		}
 		return nil, err
 	case errors.Is(err, bolt.ErrInvalid):
 		return nil, damaged(path, err, "bbolt cannot open it: neither meta page is valid (not a bbolt file, or both meta pages overwritten)")
