@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -209,6 +210,10 @@ func (r *Report) checkLog(tx *bolt.Tx) error {
 			}
 		}
 		seq := binary.BigEndian.Uint64(k)
+		if seq <= prev && r.Events > 0 {
+			problem("event %d comes after event %d: the tree is out of order (the walk stops)", seq, prev)
+			break
+		}
 		if seq != prev+1 {
 			problem("sequence gap: event %d follows %d", seq, prev)
 		}
@@ -240,7 +245,13 @@ func (r *Report) checkLog(tx *bolt.Tx) error {
 		}
 		got := 0
 		ic := b.Cursor()
+		var prevKey []byte
 		for k, _ := ic.First(); k != nil; k, _ = ic.Next() {
+			if prevKey != nil && bytes.Compare(k, prevKey) <= 0 {
+				problem("index %s is out of order at %q (the walk stops)", ix.bucket, k)
+				break
+			}
+			prevKey = k
 			got++
 			// The value, a 0 byte, the 8-byte sequence.
 			if len(k) < 9 || k[len(k)-9] != 0 {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +383,41 @@ func TestAnotherBboltFileIsNotAnEventStore(t *testing.T) {
 	_, err = Open(dir, Options{Logger: quiet})
 	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `not an event store: no "events" bucket, only "settings"`) {
 		t.Fatalf("Open of another program's bbolt file: %v", err)
+	}
+}
+
+// TestLivePageOnTheFreelistIsDamage puts a page the events tree uses on
+// the freelist (keeping the list sorted, as one flipped byte can): the
+// next commit would hand it out and overwrite live events, and could make
+// the tree loop. Open must refuse the file first.
+func TestLivePageOnTheFreelistIsDamage(t *testing.T) {
+	data, hw := templateStore(t)
+	newest, _ := metaOffsets(data)
+	ps := int(binary.LittleEndian.Uint32(data[16+8:]))
+	freelist := int(binary.LittleEndian.Uint64(data[newest+16+32:]))
+	db, err := bolt.Open(filepath.Join(storeDir(t, data, nil), FileName), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live uint64
+	db.View(func(tx *bolt.Tx) error { live = uint64(tx.Bucket(bucketEvents).Root()); return nil })
+	db.Close()
+	fl := data[freelist*ps:]
+	count := int(binary.LittleEndian.Uint16(fl[10:]))
+	if count == 0 || count == 0xFFFF {
+		t.Fatalf("template freelist has %d entries", count)
+	}
+	ids := []uint64{live}
+	for i := 1; i < count; i++ {
+		ids = append(ids, binary.LittleEndian.Uint64(fl[pageHeaderSize+i*8:]))
+	}
+	slices.Sort(ids)
+	d := append([]byte(nil), data...)
+	for i, id := range ids {
+		binary.LittleEndian.PutUint64(d[freelist*ps+pageHeaderSize+i*8:], id)
+	}
+	err = exercise(t, storeDir(t, d, hw))
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), fmt.Sprintf("page %d is on the freelist but in use", live)) {
+		t.Fatalf("live page %d on the freelist: %v", live, err)
 	}
 }

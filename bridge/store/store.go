@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -601,11 +602,17 @@ func (s *Store) readFrom(from, upTo uint64, fn func(Event) error) error {
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
+		prev := from
 		for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
 			var e Event
 			if err := decodeEvent(k, v, &e); err != nil {
 				return damaged(s.path, err, "%v", err)
 			}
+			if e.Sequence <= prev {
+				// A damaged tree can lead a cursor in circles.
+				return damaged(s.path, nil, "event %d comes after event %d: the tree is out of order", e.Sequence, prev)
+			}
+			prev = e.Sequence
 			if upTo > 0 && e.Sequence > upTo {
 				return ErrStop
 			}
@@ -686,10 +693,15 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 	err := s.view(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		c := tx.Bucket(bucket).Cursor()
+		var prev []byte
 		for k, _ := c.Seek(append(append([]byte(nil), prefix...), seqKey(f.Since+1)...)); k != nil; k, _ = c.Next() {
 			if len(k) < len(prefix) || string(k[:len(prefix)]) != string(prefix) {
 				break
 			}
+			if prev != nil && bytes.Compare(k, prev) <= 0 {
+				return damaged(s.path, nil, "index %s is out of order at %q", bucket, k)
+			}
+			prev = k
 			if len(k) != len(prefix)+8 {
 				continue // a longer value that shares the prefix
 			}
@@ -765,11 +777,16 @@ func ensureIndexes(tx *bolt.Tx, path string) error {
 			return err
 		}
 	}
+	var prev uint64
 	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
 		var e Event
 		if err := decodeEvent(k, v, &e); err != nil {
 			return &damagedError{path: path, detail: err.Error(), err: err}
 		}
+		if e.Sequence <= prev {
+			return damaged(path, nil, "event %d comes after event %d: the tree is out of order", e.Sequence, prev)
+		}
+		prev = e.Sequence
 		return index(tx, &e)
 	})
 }

@@ -111,15 +111,24 @@ func checkStructure(f *os.File, full bool) error {
 		return fmt.Errorf("freelist page %d is out of range [2, %d)", meta.freelist, meta.pgid)
 	}
 	w := &walker{f: f, ps: ps, high: meta.pgid, seen: make([]uint64, (meta.pgid+63)/64), full: full}
+	var free []uint64
 	if meta.freelist != noFreelist {
-		w.mark(meta.freelist)
-		if full {
-			if err := w.freelist(meta.freelist); err != nil {
-				return err
-			}
+		if free, err = w.freelist(meta.freelist); err != nil {
+			return err
 		}
 	}
-	return w.tree(meta.root, true, 0)
+	if err := w.tree(meta.root, true, 0); err != nil {
+		return err
+	}
+	// A page both in a tree and on the freelist would be handed out again
+	// by the next commit, which then overwrites live data (and can make
+	// the tree loop).
+	for _, id := range free {
+		if !w.mark(id) {
+			return fmt.Errorf("page %d is on the freelist but in use", id)
+		}
+	}
+	return nil
 }
 
 // chooseMeta picks the meta page bbolt would use: the valid one with the
@@ -171,30 +180,45 @@ type walker struct {
 // freelistPageFlag marks bbolt's freelist page.
 const freelistPageFlag = 0x10
 
-// freelist checks that the freelist page's ids fit in it.
-func (w *walker) freelist(id uint64) error {
+// freelist reads the freelist page id (marking it and its overflow as
+// referenced) and returns the free page ids it lists, checked: in range
+// and strictly increasing, as bbolt writes them.
+func (w *walker) freelist(id uint64) ([]uint64, error) {
 	flags, count, overflow, err := w.header(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if flags != freelistPageFlag {
-		return fmt.Errorf("freelist page %d has flags %#x", id, flags)
+		return nil, fmt.Errorf("freelist page %d has flags %#x", id, flags)
+	}
+	for i := uint64(0); i <= uint64(overflow); i++ {
+		w.mark(id + i)
 	}
 	b, err := w.page(id, overflow)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n, off := uint64(count), uint64(pageHeaderSize)
 	if count == 0xFFFF { // the real count is the first element
 		if len(b) < pageHeaderSize+8 {
-			return fmt.Errorf("freelist page %d is cut short", id)
+			return nil, fmt.Errorf("freelist page %d is cut short", id)
 		}
 		n, off = binary.LittleEndian.Uint64(b[pageHeaderSize:]), pageHeaderSize+8
 	}
 	if n > (uint64(len(b))-off)/8 {
-		return fmt.Errorf("freelist page %d lists %d pages, more than fit in it", id, n)
+		return nil, fmt.Errorf("freelist page %d lists %d pages, more than fit in it", id, n)
 	}
-	return nil
+	free := make([]uint64, n)
+	for i := range free {
+		free[i] = binary.LittleEndian.Uint64(b[off+uint64(i)*8:])
+		if free[i] < 2 || free[i] >= w.high {
+			return nil, fmt.Errorf("freelist page %d lists page %d, out of range [2, %d)", id, free[i], w.high)
+		}
+		if i > 0 && free[i] <= free[i-1] {
+			return nil, fmt.Errorf("freelist page %d is out of order at page %d", id, free[i])
+		}
+	}
+	return free, nil
 }
 
 // mark records page id as referenced and reports whether it was new.
