@@ -124,6 +124,21 @@ func exercise(t testing.TB, dir string) error {
 	return errors.Join(errs...)
 }
 
+// exerciseBounded is exercise, failing the test with what was damaged
+// when it has not returned after 30 seconds (a hang is a failure too).
+func exerciseBounded(t testing.TB, dir, what string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- exercise(t, dir) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: the damaged store hangs the bridge", what)
+		return nil
+	}
+}
+
 func TestTruncatedStoreIsDamagedNotAPanic(t *testing.T) {
 	data, hw := templateStore(t)
 	newest, _ := metaOffsets(data)
@@ -299,7 +314,7 @@ func TestByteFlipsNeverPanic(t *testing.T) {
 	for _, f := range flips {
 		d := append([]byte(nil), data[:used]...)
 		d[f.off] ^= f.x
-		if err := exercise(t, storeDir(t, d, hw)); errors.Is(err, ErrDamaged) || errors.Is(err, ErrLost) {
+		if err := exerciseBounded(t, storeDir(t, d, hw), fmt.Sprintf("byte %d ^ %#x", f.off, f.x)); errors.Is(err, ErrDamaged) || errors.Is(err, ErrLost) {
 			damagedCount++
 		}
 	}
@@ -317,7 +332,7 @@ func FuzzDamagedStore(f *testing.F) {
 		d := append([]byte(nil), data...)
 		d[int(off1)%len(d)] ^= x1
 		d[int(off2)%len(d)] ^= x2
-		exercise(t, storeDir(t, d, hw))
+		exerciseBounded(t, storeDir(t, d, hw), fmt.Sprintf("bytes %d ^ %#x, %d ^ %#x", int(off1)%len(d), x1, int(off2)%len(d), x2))
 	})
 }
 
