@@ -135,14 +135,11 @@ func LoadListen(getenv func(string) string) (Listen, error) {
 }
 
 // LoadSecret reads only LIGHTHOUSE_AUTH_SECRET. There is no default: a
-// missing or short secret is an error.
+// missing, short or guessable secret is an error (CheckSecret).
 func LoadSecret(getenv func(string) string) ([]byte, error) {
 	s := getenv(EnvAuthSecret)
-	if s == "" {
-		return nil, fmt.Errorf("%s is required (at least %d bytes)", EnvAuthSecret, MinSecretBytes)
-	}
-	if len(s) < MinSecretBytes {
-		return nil, fmt.Errorf("%s is too short: %d bytes, at least %d required", EnvAuthSecret, len(s), MinSecretBytes)
+	if err := CheckSecret(s); err != nil {
+		return nil, err
 	}
 	return []byte(s), nil
 }

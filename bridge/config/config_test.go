@@ -14,7 +14,7 @@ func validEnv() map[string]string {
 	return map[string]string{
 		EnvEventStorePath: "/data/events",
 		EnvSnapshotPath:   "/data/snapshots",
-		EnvAuthSecret:     strings.Repeat("s", 32),
+		EnvAuthSecret:     "q0Vb7Jm2xT9pLr4Kd8Wn1Ys6Hc3Ze5Ua0Gi7Fo2Mv=", // base64 of random bytes
 	}
 }
 
@@ -116,7 +116,7 @@ func TestHealthcheckAndTokenNeedLittle(t *testing.T) {
 	if err != nil || l.Port != 8000 || l.Host != DefaultHost {
 		t.Fatalf("LoadListen = %+v, %v", l, err)
 	}
-	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: strings.Repeat("k", 40)})); err != nil {
+	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: validEnv()[EnvAuthSecret]})); err != nil {
 		t.Fatal(err)
 	}
 }

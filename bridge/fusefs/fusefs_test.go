@@ -493,3 +493,69 @@ func TestReadWhileApplying(t *testing.T) {
 		t.Errorf("after the writer stopped: %.20q, %v", b, err)
 	}
 }
+
+// TestUnmountOfABusyViewCompletes: a process with its working directory
+// in the view and one holding a file open must not stop Unmount: it
+// returns within its bound, the mount point is free again, and the
+// holders are cut off (ENOTCONN) instead of keeping the server alive.
+func TestUnmountOfABusyViewCompletes(t *testing.T) {
+	requireFUSE(t)
+	p, _ := sampleProject(t)
+	dir := filepath.Join(t.TempDir(), "mnt")
+	m, err := Mount(dir, p, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	var names []string
+	filepath.WalkDir(filepath.Join(dir, "current"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if len(names) == 0 {
+		t.Fatal("no file in the sample view")
+	}
+	holders := []*exec.Cmd{
+		exec.Command("sh", "-c", "cd "+dir+"/current && exec sleep 300"),
+		exec.Command("sh", "-c", "exec sleep 300 < "+names[0]),
+	}
+	for _, h := range holders {
+		if err := h.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { h.Process.Kill(); h.Wait() }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", holders[0].Process.Pid))
+		fd, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holders[1].Process.Pid))
+		if strings.HasPrefix(cwd, dir) && strings.HasPrefix(fd, dir) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("holders not in the view: cwd %q, fd %q", cwd, fd)
+		}
+	}
+	start := time.Now()
+	if err := m.Unmount(); err != nil {
+		t.Errorf("Unmount of a busy view: %v", err)
+	}
+	if took := time.Since(start); took > DefaultUnmountWait+time.Second {
+		t.Errorf("Unmount of a busy view took %v", took)
+	}
+	if _, ok := mountedFS(dir); ok {
+		t.Error("the busy view is still mounted at its mount point")
+	}
+	if _, err := os.ReadDir(fmt.Sprintf("/proc/%d/cwd", holders[0].Process.Pid)); !errors.Is(err, syscall.ENOTCONN) {
+		t.Errorf("the holder's working directory after Unmount: %v, want ENOTCONN (connection aborted)", err)
+	}
+	// The mount point is free for the next bridge at once.
+	m2, err := Mount(dir, p, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Mount again over the detached view: %v", err)
+	}
+	if err := m2.Unmount(); err != nil {
+		t.Error(err)
+	}
+}

@@ -2,11 +2,13 @@ package fusefs
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 )
@@ -53,6 +56,8 @@ type FS struct {
 	gid     uint32
 	started time.Time
 	ops     OpCounts
+
+	conn string // the connection's name in /sys/fs/fuse/connections
 
 	unmountOnce sync.Once
 	unmountErr  error
@@ -117,6 +122,7 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("mount FUSE view at %s: %w", abs, err)
 	}
 	m.server = server
+	m.conn = connName(abs)
 	opts.Logger.Info("FUSE view mounted", "mount_point", abs)
 	return m, nil
 }
@@ -161,22 +167,102 @@ func (m *FS) Healthy() error {
 	}
 }
 
-// Unmount detaches the view and waits for the server loop to end. If the
-// mount is busy (a shell sits in it) it is detached lazily, so shutdown
-// never hangs on a user. Calling Unmount again returns the first result.
+// DefaultUnmountWait bounds how long Unmount waits for the FUSE server's
+// loops to end once the view is detached.
+const DefaultUnmountWait = 2 * time.Second
+
+// Unmount is UnmountContext bounded by DefaultUnmountWait.
 func (m *FS) Unmount() error {
-	m.unmountOnce.Do(func() {
-		if err := m.server.Unmount(); err != nil {
-			m.log.Warn("FUSE unmount failed, detaching lazily", "mount_point", m.dir, "err", err)
-			if err := syscall.Unmount(m.dir, syscall.MNT_DETACH); err != nil {
-				m.unmountErr = fmt.Errorf("unmount FUSE view at %s: %w", m.dir, err)
-				return
-			}
-		}
-		m.server.Wait()
-		m.log.Info("FUSE view unmounted", "mount_point", m.dir)
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultUnmountWait)
+	defer cancel()
+	return m.UnmountContext(ctx)
+}
+
+// UnmountContext detaches the view and waits, until ctx ends, for the
+// server loop to end. It never hangs on a user: when a process holds its
+// working directory or an open file in the view, a plain unmount fails
+// with EBUSY, so the connection is aborted (umount2 MNT_FORCE, or the
+// fusectl abort file) and the mount detached lazily (MNT_DETACH, or
+// fusermount -u -z for a mount made by fusermount). The holders then get
+// ENOTCONN, the mount point is free for the next bridge at once, and the
+// kernel drops the old mount when they let go. Calling it again returns
+// the first result.
+func (m *FS) UnmountContext(ctx context.Context) error {
+	m.unmountOnce.Do(func() { m.unmountErr = m.unmount(ctx) })
 	return m.unmountErr
+}
+
+func (m *FS) unmount(ctx context.Context) error {
+	err := syscall.Unmount(m.dir, 0)
+	if errors.Is(err, syscall.EPERM) {
+		// Not root: the mount was made by fusermount, which also unmounts.
+		err = fusermount(ctx, "-u", m.dir)
+	}
+	if err != nil && !errors.Is(err, syscall.EINVAL) {
+		// Busy (or failing): abort the connection, then detach lazily.
+		// MNT_FORCE aborts a FUSE connection even when the unmount itself
+		// fails with EBUSY; the fusectl abort file does the same where it
+		// is mounted.
+		aborted := syscall.Unmount(m.dir, syscall.MNT_FORCE) == nil || m.abort() == nil
+		derr := syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		if errors.Is(derr, syscall.EPERM) {
+			derr = fusermount(ctx, "-u", "-z", m.dir)
+		}
+		if derr != nil && !errors.Is(derr, syscall.EINVAL) {
+			return fmt.Errorf("unmount FUSE view at %s: %w (lazy detach: %v)", m.dir, err, derr)
+		}
+		m.log.Warn("FUSE view was busy: connection aborted and mount detached lazily", "mount_point", m.dir,
+			"busy", err.Error(), "aborted", aborted)
+	}
+	done := make(chan struct{})
+	go func() {
+		m.server.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		m.log.Info("FUSE view unmounted", "mount_point", m.dir)
+		return nil
+	case <-ctx.Done():
+		// The kernel still holds the connection open (no abort was
+		// possible): the server's reads end when this process exits.
+		return fmt.Errorf("FUSE view at %s detached, but its server did not stop: %w", m.dir, ctx.Err())
+	}
+}
+
+// abort aborts the view's FUSE connection through the fusectl file
+// system, when it is mounted at /sys/fs/fuse/connections.
+func (m *FS) abort() error {
+	if m.conn == "" {
+		return errors.New("connection unknown")
+	}
+	return os.WriteFile(filepath.Join("/sys/fs/fuse/connections", m.conn, "abort"), []byte("1"), 0)
+}
+
+// fusermount runs fusermount3 (or fusermount) with args, within ctx.
+func fusermount(ctx context.Context, args ...string) error {
+	bin, err := exec.LookPath("fusermount3")
+	if err != nil {
+		if bin, err = exec.LookPath("fusermount"); err != nil {
+			return fmt.Errorf("no fusermount: %w", err)
+		}
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// connName is the name of a mount's directory under
+// /sys/fs/fuse/connections: the kernel's device number of the file
+// system mounted at dir (major<<20 | minor), "" if unknown.
+func connName(dir string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return ""
+	}
+	return strconv.FormatUint(uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)), 10)
 }
 
 // ClearStale prepares dir for mounting. If a FUSE mount whose server has

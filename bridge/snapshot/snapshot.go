@@ -17,17 +17,18 @@ import (
 
 // File layout (all integers big-endian):
 //
-//	0   8  magic "LHSNAP" + format version (0x00 0x02)
+//	0   8  magic "LHSNAP" + format version (0x00 0x03)
 //	8   8  sequence covered: every event up to and including it
 //	16  8  creation time, Unix nanoseconds
 //	24  8  payload length in bytes
 //	32 32  SHA-256 of bytes 8..32 followed by the payload
 //	64  -  payload: uvarint log identity length, log identity (format 2
-//	       only), uvarint section count, then per section
-//	       uvarint name length, name, uvarint data length, data
+//	       and 3), uvarint origin length, origin (format 3), uvarint
+//	       section count, then per section uvarint name length, name,
+//	       uvarint data length, data
 //
 // Format 1 files (no log identity) are still read, with an empty LogID,
-// and Restore skips them.
+// and Restore skips them; format 2 files are read with an empty Origin.
 const (
 	headerLen = 64
 	filePref  = "snapshot-"
@@ -36,7 +37,8 @@ const (
 )
 
 var (
-	magic   = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 2}
+	magic   = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 3}
+	magicV2 = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 2}
 	magicV1 = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 1}
 )
 
@@ -52,7 +54,12 @@ type Snapshot struct {
 	// copy keeps them, so a snapshot is restored only onto the log it
 	// describes (or a copy of it), never onto another store's log that
 	// merely reaches the same sequence. Empty for format 1 files.
-	LogID    string
+	LogID string
+	// Origin is the ID of the log's first event (sequence 1): it names
+	// the log whatever its length, so a snapshot can tell its own log
+	// (or a backup of it, even an older one) from another store's or an
+	// emptied one (see CheckLog). Empty for format 1 and 2 files.
+	Origin   string
 	Created  time.Time
 	Sections map[string][]byte // by component name
 	Path     string            // the file it was read from or written to
@@ -124,6 +131,8 @@ func (s *Store) Write(snap *Snapshot) (string, error) {
 	{
 		b := binary.AppendUvarint(nil, uint64(len(snap.LogID)))
 		b = append(b, snap.LogID...)
+		b = binary.AppendUvarint(b, uint64(len(snap.Origin)))
+		b = append(b, snap.Origin...)
 		b = binary.AppendUvarint(b, uint64(len(names)))
 		pre.Write(b)
 		payloadLen += int64(len(b))
@@ -245,8 +254,8 @@ func Read(path string) (*Snapshot, error) {
 	if len(b) < headerLen {
 		return corrupt("%d bytes, shorter than the header", len(b))
 	}
-	v1 := bytes.Equal(b[:8], magicV1[:])
-	if !v1 && !bytes.Equal(b[:8], magic[:]) {
+	v1, v2 := bytes.Equal(b[:8], magicV1[:]), bytes.Equal(b[:8], magicV2[:])
+	if !v1 && !v2 && !bytes.Equal(b[:8], magic[:]) {
 		return corrupt("not a lighthouse snapshot (or another format version)")
 	}
 	payloadLen := binary.BigEndian.Uint64(b[24:])
@@ -281,6 +290,13 @@ func Read(path string) (*Snapshot, error) {
 			return corrupt("malformed log identity")
 		}
 		snap.LogID = string(id)
+	}
+	if !v1 && !v2 {
+		origin, ok := next()
+		if !ok {
+			return corrupt("malformed log origin")
+		}
+		snap.Origin = string(origin)
 	}
 	count, k := binary.Uvarint(p)
 	if k <= 0 {

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/api"
+)
+
+// TestShutdownIsBoundedByTheGracePeriod: nothing may hold shutdown past
+// its grace period — not a request that never finishes, not an SSE
+// client that stopped reading while events pile up, not a shutdown hook
+// that ignores its context. Serve returns, the store is closed and its
+// lock released for the next bridge.
+func TestShutdownIsBoundedByTheGracePeriod(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	const grace = 2 * time.Second
+	release := make(chan struct{})
+	defer close(release)
+	b, err := New(cfg, Options{GracePeriod: grace, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.API().HandleFunc("GET /hang", api.Public, func(http.ResponseWriter, *http.Request) { <-release })
+	b.OnShutdown(func(context.Context) error { <-release; return nil })
+	r := serve(t, b)
+	tok := session(t, r.url, "alice")
+
+	go http.Get(r.url + "/hang")
+	// A stream whose client reads its headers and then nothing more.
+	req, _ := http.NewRequest("GET", r.url+"/event/stream?since=0", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	bufio.NewReader(resp.Body).ReadString('\n')
+	pad := strings.Repeat("p", 60<<10)
+	for i := range 100 {
+		if code, m := post(t, r.url+"/event/store", tok, fmt.Sprintf(`{"event_type":"pile","data":{"i":%d,"pad":%q}}`, i, pad)); code != 200 {
+			t.Fatalf("append: %d %v", code, m)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the requests are in flight
+
+	start := time.Now()
+	r.stop()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err != nil {
+			t.Errorf("Serve after a bounded shutdown: %v", err)
+		}
+	case <-time.After(grace + 2*time.Second):
+		t.Fatalf("Serve still running %v after the signal (grace period %v)", time.Since(start), grace)
+	}
+	t.Logf("shutdown took %v with a hung request, a stuck stream and a hung hook", time.Since(start).Round(time.Millisecond))
+	// The store is closed: another bridge takes it.
+	b2, err := New(cfg, Options{Logger: quietLog()})
+	if err != nil {
+		t.Fatalf("a second bridge on the same store: %v", err)
+	}
+	b2.Close()
+}
+
+// serve serves an already built bridge on a random port.
+func serve(t *testing.T, b *Bridge) *running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{b: b, url: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- b.Serve(ctx, ln) }()
+	t.Cleanup(func() { r.shutdown(t) })
+	waitFor(t, "the bridge to serve", func() bool {
+		resp, err := http.Get(r.url + "/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return r
+}
