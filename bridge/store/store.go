@@ -71,6 +71,10 @@ type Options struct {
 	// OnCommit, if set, is called after each durable batch with its size and
 	// the time the commit took (for metrics).
 	OnCommit func(events int, took time.Duration)
+	// MaxBlobBytes bounds the distinct blob content stored (see Blob): an
+	// append whose new blobs would pass it fails with a *BlobSpaceError
+	// and stores nothing. 0 means no limit.
+	MaxBlobBytes int64
 }
 
 // Store is the append-only event log. All methods are safe for concurrent
@@ -85,6 +89,8 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	commit func(int, time.Duration)
+	// maxBlob is Options.MaxBlobBytes.
+	maxBlob int64
 
 	queue   chan *request
 	applyCh chan applied  // committed (or failed) batches, in commit order
@@ -101,6 +107,7 @@ type Store struct {
 	projections []Projection
 	notify      chan struct{} // closed and replaced on every commit
 	writeErr    error         // last commit failure, nil once a commit succeeds
+	blobBytes   int64         // distinct blob bytes stored, as of the last commit
 
 	closeOnce sync.Once
 }
@@ -108,17 +115,22 @@ type Store struct {
 type request struct {
 	events []Event
 	parts  []encoded // per event, encoded by the caller before queueing
-	err    error
-	done   chan struct{}
+	// blobs are the events' blobs (or PutBlobs'), written in the same
+	// transaction; unlimited exempts them from MaxBlobBytes.
+	blobs     []Blob
+	unlimited bool
+	err       error
+	done      chan struct{}
 }
 
 // applied is one batch handed from the writer to the applier: its
 // requests (those that committed, or all of them with err set) and the
 // last sequence it took.
 type applied struct {
-	batch []*request
-	last  uint64
-	err   error
+	batch     []*request
+	last      uint64
+	blobBytes int64
+	err       error
 }
 
 // Open opens (creating if needed) the event store in directory dir and
@@ -150,6 +162,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		commit:  opts.OnCommit,
+		maxBlob: max(opts.MaxBlobBytes, 0),
 		queue:   make(chan *request, MaxBatch),
 		applyCh: make(chan applied, 1),
 		done:    make(chan struct{}),
@@ -163,13 +176,16 @@ func Open(dir string, opts Options) (*Store, error) {
 		if k, _ := b.Cursor().Last(); k != nil {
 			s.last = binary.BigEndian.Uint64(k)
 		}
+		if s.blobBytes, err = openBlobs(tx); err != nil {
+			return err
+		}
 		return ensureIndexes(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
-	go s.writer(s.last)
+	go s.writer(s.last, s.blobBytes)
 	go s.applier()
 	return s, nil
 }
@@ -179,7 +195,9 @@ func (s *Store) Path() string { return s.path }
 
 // Append makes events durable and returns them with Sequence, ID and
 // Timestamp assigned, in order. It returns only after the fsync of the
-// transaction that holds them; all of them are stored or none is.
+// transaction that holds them; all of them are stored or none is, with
+// their Blobs. The returned events (and those the projections see) have
+// no Blobs: content is read back with ReadBlobAt.
 func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -189,7 +207,15 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	// caller's goroutine, so the single writer only splices bytes. An event
 	// that cannot be encoded fails alone and takes no sequence.
 	for i := range r.events {
-		if err := r.parts[i].encode(&r.events[i]); err != nil {
+		e := &r.events[i]
+		for _, b := range e.Blobs {
+			if len(b.data) > MaxBlobLen {
+				return nil, fmt.Errorf("event %q: blob of %d bytes is larger than the store's largest value (%d)", e.Type, len(b.data), MaxBlobLen)
+			}
+		}
+		r.blobs = append(r.blobs, e.Blobs...)
+		e.Blobs = nil
+		if err := r.parts[i].encode(e); err != nil {
 			return nil, err
 		}
 	}
@@ -218,9 +244,9 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 // drains whatever else is queued (up to MaxBatch events) and commits them
 // in one transaction, then hands the batch to the applier and starts on
 // the next one: projections and answers of batch N overlap the commit
-// (and fsync) of batch N+1. last is the newest committed sequence; the
-// writer alone owns it.
-func (s *Store) writer(last uint64) {
+// (and fsync) of batch N+1. last is the newest committed sequence and
+// blobBytes the distinct blob bytes committed; the writer alone owns them.
+func (s *Store) writer(last uint64, blobBytes int64) {
 	defer close(s.applyCh)
 	batch := make([]*request, 0, 64)
 	for {
@@ -243,9 +269,9 @@ func (s *Store) writer(last uint64) {
 				break drain
 			}
 		}
-		a := s.commitBatch(batch, n, last)
+		a := s.commitBatch(batch, n, last, blobBytes)
 		if a.err == nil {
-			last = a.last
+			last, blobBytes = a.last, a.blobBytes
 		}
 		s.applyCh <- a
 		batch = make([]*request, 0, 64) // the applier owns the old one now
@@ -253,10 +279,14 @@ func (s *Store) writer(last uint64) {
 }
 
 // commitBatch assigns sequences after last and the batch's time, splices
-// each event's encoded parts and commits them all in one transaction.
-func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
+// each event's encoded parts and commits them all in one transaction,
+// with their blobs. A request whose new blobs would pass MaxBlobBytes
+// (blobBytes already used) is left out of the transaction with its err
+// set; the others commit.
+func (s *Store) commitBatch(batch []*request, n int, last uint64, blobBytes int64) applied {
 	start := time.Now()
 	seq := last
+	used := blobBytes
 	ts := s.now().UTC()
 	tsJSON, err := ts.MarshalJSON()
 	if err != nil {
@@ -272,7 +302,20 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 		for i, ix := range indexes {
 			ixs[i] = tx.Bucket(ix.bucket)
 		}
+		blobs := tx.Bucket(bucketBlobs)
 		for _, r := range batch {
+			r.err = nil
+			if len(r.blobs) > 0 {
+				added, err := putBlobs(blobs, r, used, s.maxBlob)
+				if errors.Is(err, ErrBlobSpace) {
+					r.err = err // this request only: nothing of it is written
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				used += added
+			}
 			for j := range r.events {
 				seq++
 				e := &r.events[j]
@@ -287,6 +330,9 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 				}
 			}
 		}
+		if used != blobBytes {
+			return setBlobBytes(tx.Bucket(bucketMeta), used)
+		}
 		return nil
 	})
 	if err != nil {
@@ -295,7 +341,7 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 	if s.commit != nil {
 		s.commit(n, time.Since(start))
 	}
-	return applied{batch: batch, last: seq}
+	return applied{batch: batch, last: seq, blobBytes: used}
 }
 
 // applier feeds committed batches to the projections in commit order and
@@ -316,8 +362,12 @@ func (s *Store) applier() {
 		}
 		s.mu.Lock()
 		s.last = a.last
+		s.blobBytes = a.blobBytes
 		s.writeErr = nil
 		for _, r := range a.batch {
+			if r.err != nil {
+				continue // refused alone (blob space): not stored
+			}
 			for _, e := range r.events {
 				s.applyLocked(e)
 			}
