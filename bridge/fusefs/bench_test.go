@@ -41,8 +41,7 @@ func BenchmarkSequentialRead(b *testing.B) {
 	content := make([]byte, size)
 	r := rand.NewChaCha8([32]byte{1})
 	r.Read(content)
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(b, shadow.Options{})
 	w.put("big.bin", string(content))
 	m := mountT(b, p)
 	plain := filepath.Join(b.TempDir(), "big.bin")
@@ -93,18 +92,20 @@ func (l latencies) report(b *testing.B, name string) {
 // smallTree makes n files of 1 KiB under dir/ in a projection and in a
 // plain directory, for like-for-like comparisons.
 func smallTree(b *testing.B, n int, dir string) (*FS, string, []string) {
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(b, shadow.Options{})
 	plainRoot := b.TempDir()
 	os.MkdirAll(filepath.Join(plainRoot, dir), 0o755)
 	names := make([]string, n)
-	body := make([]byte, 1024)
+	body := func(i int) []byte {
+		b := make([]byte, 1024)
+		copy(b, fmt.Sprintf("file %d\n", i))
+		return b
+	}
 	for i := range n {
 		names[i] = fmt.Sprintf("%s/file%05d.txt", dir, i)
-		copy(body, fmt.Sprintf("file %d\n", i))
-		w.put(names[i], string(body))
-		os.WriteFile(filepath.Join(plainRoot, names[i]), body, 0o644)
+		os.WriteFile(filepath.Join(plainRoot, names[i]), body(i), 0o644)
 	}
+	w.putMany(names, body)
 	return mountT(b, p), plainRoot, names
 }
 

@@ -1,8 +1,11 @@
 package fusefs
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 	"syscall"
@@ -246,7 +249,7 @@ func (f *file) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	f.m.count(&f.m.ops.Getattr)
 	if h, ok := fh.(*handle); ok {
 		// fstat on an open file describes what that descriptor reads.
-		f.m.setAttr(&out.Attr, h.f.Entry, f.id())
+		f.m.setAttr(&out.Attr, h.e, f.id())
 		return 0
 	}
 	e, ok := f.view.Stat(f.path)
@@ -268,34 +271,45 @@ func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		f.m.count(&f.m.ops.Denied)
 		return nil, 0, syscall.EROFS
 	}
-	sf, ok := f.view.Read(f.path)
-	if !ok {
+	sf, err := f.view.Open(f.path)
+	switch {
+	case errors.Is(err, shadow.ErrNotFound):
 		return nil, 0, syscall.ENOENT
+	case err != nil:
+		f.m.log.Error("FUSE open: shadow content unreadable", "path", f.path, "error", err)
+		return nil, 0, syscall.EIO
 	}
 	var fuseFlags uint32
 	if !f.view.Live() {
 		// A history version never changes: let the page cache keep it.
 		fuseFlags = fuse.FOPEN_KEEP_CACHE
 	}
-	return &handle{m: f.m, f: sf}, fuseFlags, 0
+	return &handle{m: f.m, e: sf.Entry, r: sf}, fuseFlags, 0
 }
 
 // handle is an open file: the version current at open time, so one read
-// of a file never mixes two versions.
+// of a file never mixes two versions. Reads go to the store (a shadow
+// file) or to the event's bytes (events/), into go-fuse's buffer: no copy
+// of the whole file is ever made.
 type handle struct {
 	m *FS
-	f shadow.File
+	e shadow.Entry
+	r io.ReaderAt
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.m.count(&h.m.ops.Read)
-	c := h.f.Content
-	if off >= int64(len(c)) {
+	if off < 0 || off >= h.e.Size {
 		return fuse.ReadResultData(nil), 0
 	}
-	end := min(off+int64(len(dest)), int64(len(c)))
-	h.m.ops.ReadBytes.Add(uint64(end - off))
-	return fuse.ReadResultData(c[off:end]), 0
+	dest = dest[:min(int64(len(dest)), h.e.Size-off)]
+	n, err := h.r.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		h.m.log.Error("FUSE read: shadow content unreadable", "error", err)
+		return nil, syscall.EIO
+	}
+	h.m.ops.ReadBytes.Add(uint64(n))
+	return fuse.ReadResultData(dest[:n]), 0
 }
 
 // Flush answers ENOSYS: there is nothing to flush in a read-only view, and
@@ -379,25 +393,26 @@ func (e *eventsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return nil, syscall.ENOENT
 	}
 	id := ino("e", num)
-	f := shadow.File{Entry: shadow.Entry{Name: name, Kind: shadow.KindFile, Size: int64(len(re.JSON)), ModTime: re.Time, Seq: re.Seq}, Content: re.JSON}
-	e.m.setAttr(&out.Attr, f.Entry, id)
+	f := eventFile{m: e.m, e: shadow.Entry{Name: name, Kind: shadow.KindFile, Size: int64(len(re.JSON)), ModTime: re.Time, Seq: re.Seq}, json: re.JSON, id: id}
+	e.m.setAttr(&out.Attr, f.e, id)
 	out.SetEntryTimeout(0) // the event may leave the ring
 	out.SetAttrTimeout(immutableTimeout)
-	return e.NewInode(ctx, &eventFile{m: e.m, f: f, id: id}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: id}), 0
+	return e.NewInode(ctx, &f, fs.StableAttr{Mode: syscall.S_IFREG, Ino: id}), 0
 }
 
 // eventFile is one event of the ring; its bytes never change.
 type eventFile struct {
 	fs.Inode
 	readOnly
-	m  *FS
-	f  shadow.File
-	id uint64
+	m    *FS
+	e    shadow.Entry
+	json []byte
+	id   uint64
 }
 
 func (e *eventFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	e.m.count(&e.m.ops.Getattr)
-	e.m.setAttr(&out.Attr, e.f.Entry, e.id)
+	e.m.setAttr(&out.Attr, e.e, e.id)
 	out.SetTimeout(immutableTimeout)
 	return 0
 }
@@ -408,19 +423,19 @@ func (e *eventFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint
 		e.m.count(&e.m.ops.Denied)
 		return nil, 0, syscall.EROFS
 	}
-	return &handle{m: e.m, f: e.f}, fuse.FOPEN_KEEP_CACHE, 0
+	return &handle{m: e.m, e: e.e, r: bytes.NewReader(e.json)}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 var (
-	_ fs.NodeLookuper  = (*root)(nil)
-	_ fs.NodeReaddirer = (*dir)(nil)
-	_ fs.NodeOpener    = (*file)(nil)
-	_ fs.NodeSetattrer = (*file)(nil)
-	_ fs.NodeCreater   = (*dir)(nil)
-	_ fs.NodeRenamer   = (*dir)(nil)
-	_ fs.NodeUnlinker  = (*dir)(nil)
-	_ fs.FileReader    = (*handle)(nil)
-	_ fs.FileFlusher   = (*handle)(nil)
-	_ fs.NodeOpener    = (*eventFile)(nil)
-	_ fs.NodeGetattrer = (*historyDir)(nil)
+	_ fs.NodeLookuper    = (*root)(nil)
+	_ fs.NodeReaddirer   = (*dir)(nil)
+	_ fs.NodeOpener      = (*file)(nil)
+	_ fs.NodeSetattrer   = (*file)(nil)
+	_ fs.NodeCreater     = (*dir)(nil)
+	_ fs.NodeRenamer     = (*dir)(nil)
+	_ fs.NodeUnlinker    = (*dir)(nil)
+	_ fs.FileReader      = (*handle)(nil)
+	_ fs.FileFlusher     = (*handle)(nil)
+	_ fs.NodeOpener      = (*eventFile)(nil)
+	_ fs.NodeGetattrer   = (*historyDir)(nil)
 )
