@@ -56,6 +56,16 @@ type FS struct {
 
 	unmountOnce sync.Once
 	unmountErr  error
+
+	top       *root  // the mount's root node
+	stopWatch func() // ends invalidate's calls (shadow.Projection.Watch)
+	// testHookLookup, if set, runs in every lookup under a view after it
+	// has read the projection; tests use it to hold a lookup in flight.
+	testHookLookup atomic.Pointer[func(path string)]
+
+	nodes    atomic.Int64 // nodes of current/ and history/ the kernel holds
+	maxNodes atomic.Int64 // their bound; 0 means DefaultMaxNodes
+	pruning  atomic.Bool  // a prune is running
 }
 
 // ErrBusy is returned by Mount when the mount point already carries a live
@@ -102,9 +112,10 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 			DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
 			MaxWrite:         1 << 20, // also the kernel's max_read: 1 MiB reads
 			MaxReadAhead:     1 << 20,
-			// Plain READDIR: current/ entries may not be cached anyway, and
-			// READDIRPLUS made a 10,000-entry listing 6x slower.
-			DisableReadDirPlus: true,
+			// READDIRPLUS: a listing brings every entry's attributes,
+			// which the kernel caches (see cacheTimeout), so ls -l, find
+			// and grep -r need no round trip per entry.
+			DisableReadDirPlus: false,
 			Debug:              opts.Debug,
 			Logger:             log.New(slogWriter{opts.Logger}, "", 0),
 		},
@@ -112,11 +123,13 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 		UID: m.uid, GID: m.gid,
 		RootStableAttr: &fs.StableAttr{Ino: 1},
 	}
-	server, err := fs.Mount(abs, &root{m: m}, fsOpts)
+	m.top = &root{m: m}
+	server, err := fs.Mount(abs, m.top, fsOpts)
 	if err != nil {
 		return nil, fmt.Errorf("mount FUSE view at %s: %w", abs, err)
 	}
 	m.server = server
+	m.stopWatch = proj.Watch(m.invalidate)
 	opts.Logger.Info("FUSE view mounted", "mount_point", abs)
 	return m, nil
 }
@@ -166,6 +179,7 @@ func (m *FS) Healthy() error {
 // never hangs on a user. Calling Unmount again returns the first result.
 func (m *FS) Unmount() error {
 	m.unmountOnce.Do(func() {
+		m.stopWatch()
 		if err := m.server.Unmount(); err != nil {
 			m.log.Warn("FUSE unmount failed, detaching lazily", "mount_point", m.dir, "err", err)
 			if err := syscall.Unmount(m.dir, syscall.MNT_DETACH); err != nil {

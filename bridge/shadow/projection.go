@@ -80,6 +80,53 @@ type Projection struct {
 	ring      []RecentEvent // circular, oldest at ringStart
 	ringStart int
 	ringCap   int
+
+	wmu      sync.Mutex
+	watchers map[int]func(Change)
+	nextW    int
+}
+
+// Change is one change to the shadow files, as Watch reports it.
+type Change struct {
+	Seq  uint64
+	Path string // the file written or deleted
+	// Tree is set when the file appeared or disappeared: the directories
+	// above it changed too (their times, and those that appeared or
+	// vanished). Otherwise only the file's content and time changed.
+	Tree bool
+}
+
+// Watch calls fn after every applied change to a file, in sequence order,
+// on the goroutine that applies events and before Apply returns (so
+// before the change's writer is answered), with the projection unlocked:
+// fn may read the projection. It must not apply events, and should be
+// quick: it delays every later event. stop ends the calls.
+func (p *Projection) Watch(fn func(Change)) (stop func()) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.watchers == nil {
+		p.watchers = map[int]func(Change){}
+	}
+	id := p.nextW
+	p.nextW++
+	p.watchers[id] = fn
+	return func() {
+		p.wmu.Lock()
+		defer p.wmu.Unlock()
+		delete(p.watchers, id)
+	}
+}
+
+func (p *Projection) notify(c Change) {
+	p.wmu.Lock()
+	fns := make([]func(Change), 0, len(p.watchers))
+	for _, fn := range p.watchers {
+		fns = append(fns, fn)
+	}
+	p.wmu.Unlock()
+	for _, fn := range fns {
+		fn(c)
+	}
 }
 
 type version struct {
@@ -147,9 +194,19 @@ var _ store.Projection = (*Projection)(nil)
 // caller can log it. The outcome depends only on the events, never on time.
 func (p *Projection) Apply(ev store.Event) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	c, err := p.applyLocked(ev)
+	p.mu.Unlock()
+	if c.Path != "" {
+		p.notify(c)
+	}
+	return err
+}
+
+// applyLocked is Apply under the write lock; it returns the change made
+// (none: an empty Path).
+func (p *Projection) applyLocked(ev store.Event) (Change, error) {
 	if ev.Sequence <= p.last {
-		return nil
+		return Change{}, nil
 	}
 	p.last = ev.Sequence
 	p.lastTime = ev.Timestamp.UnixNano()
@@ -161,35 +218,37 @@ func (p *Projection) Apply(ev store.Event) error {
 		}
 		p.pushRecent(ev)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
 		if err := p.checkWriteLocked(fm.Path); err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
 		bi, err := p.blob(sum, fm.Size)
 		if err != nil {
-			return fmt.Errorf("event %d: file_modified %q: %w", ev.Sequence, fm.Path, err)
+			return Change{}, fmt.Errorf("event %d: file_modified %q: %w", ev.Sequence, fm.Path, err)
 		}
 		if inline != nil && fm.Size > 0 {
 			if _, ok := p.inline[bi]; !ok {
 				p.inline[bi] = ev.Sequence
 			}
 		}
-		p.put(ev.Sequence, p.lastTime, fm.Path, bi, false)
+		tree := p.put(ev.Sequence, p.lastTime, fm.Path, bi, false)
+		return Change{Seq: ev.Sequence, Path: fm.Path, Tree: tree}, nil
 	case TypeFileDeleted:
 		p.pushRecent(ev)
 		fd, err := decodeDeleted(ev.Data)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
 		if !p.fileAlive(fd.Path, math.MaxUint64) {
-			return fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
+			return Change{}, fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
 		}
 		p.put(ev.Sequence, p.lastTime, fd.Path, 0, true)
+		return Change{Seq: ev.Sequence, Path: fd.Path, Tree: true}, nil
 	default:
 		p.pushRecent(ev)
 	}
-	return nil
+	return Change{}, nil
 }
 
 // CheckWrite reports whether a file_modified for the cleaned path p would
@@ -233,8 +292,9 @@ func (p *Projection) blob(sum [32]byte, size int64) (uint32, error) {
 }
 
 // put records a new version of fp and, when the file appears or
-// disappears, updates the live counts of all its ancestors.
-func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bool) {
+// disappears, updates the live counts of all its ancestors and reports
+// that the tree changed.
+func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bool) (tree bool) {
 	fh := p.files[fp]
 	if fh == nil {
 		fh = &fileHist{}
@@ -252,7 +312,7 @@ func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bo
 		delta = +1
 	}
 	if delta == 0 {
-		return // contents changed, the tree did not
+		return false // contents changed, the tree did not
 	}
 	for d := parent(fp); ; d = parent(d) {
 		dh := p.dirs[d]
@@ -265,6 +325,7 @@ func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bo
 			break
 		}
 	}
+	return true
 }
 
 // link makes sure every ancestor of fp exists and lists its child name.

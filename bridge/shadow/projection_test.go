@@ -307,3 +307,43 @@ func TestConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// ReadDirAfter reads a listing in parts that join up to ReadDir, and a
+// part read after new entries arrive continues after the last name read.
+func TestReadDirAfter(t *testing.T) {
+	l := &log{t: t}
+	for i := range 10 {
+		l.put(fmt.Sprintf("d/f%02d", i*2), "x")
+	}
+	p := newP(Options{})
+	replay(t, p, l.events)
+	all, _ := p.Current().ReadDir("d")
+	var got []Entry
+	after := ""
+	for {
+		part, ok := p.Current().ReadDirAfter("d", after, 3)
+		if !ok {
+			t.Fatal("d not a directory")
+		}
+		if len(part) == 0 {
+			break
+		}
+		got = append(got, part...)
+		after = part[len(part)-1].Name
+	}
+	if diff := cmp.Diff(all, got); diff != "" {
+		t.Fatalf("parts differ from the whole listing:\n%s", diff)
+	}
+	part, _ := p.Current().ReadDirAfter("d", "f05", 2) // f05 does not exist
+	if len(part) != 2 || part[0].Name != "f06" || part[1].Name != "f08" {
+		t.Fatalf("after a missing name: %+v", part)
+	}
+	replay(t, p, []store.Event{l.put("d/f07", "new"), l.put("d/f03", "new")})
+	part, _ = p.Current().ReadDirAfter("d", "f06", 2)
+	if len(part) != 2 || part[0].Name != "f07" || part[1].Name != "f08" {
+		t.Fatalf("after new entries: %+v", part)
+	}
+	if _, ok := p.Current().ReadDirAfter("nope", "", 5); ok {
+		t.Fatal("a missing directory listed")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -162,18 +163,36 @@ func (v View) Open(p string) (File, error) {
 // sorted by name. The second result is false if dir is not a directory in
 // this view.
 func (v View) ReadDir(dir string) ([]Entry, bool) {
+	return v.ReadDirAfter(dir, "", math.MaxInt)
+}
+
+// ReadDirAfter is ReadDir from the first name after after ("" for the
+// start), at most n entries: a listing read in parts holds only a part in
+// memory, and picks up where it stopped even if entries came or went
+// meanwhile (names are sorted).
+func (v View) ReadDirAfter(dir, after string, n int) ([]Entry, bool) {
 	v.p.mu.RLock()
 	defer v.p.mu.RUnlock()
 	if dir != "" && !v.p.dirAlive(dir, v.at) {
 		return nil, false
 	}
 	dh := v.p.dirs[dir]
-	out := make([]Entry, 0, len(dh.names))
+	i := 0
+	if after != "" {
+		i = sort.SearchStrings(dh.names, after)
+		if i < len(dh.names) && dh.names[i] == after {
+			i++
+		}
+	}
+	out := make([]Entry, 0, min(n, len(dh.names)-i))
 	prefix := dir + "/"
 	if dir == "" {
 		prefix = ""
 	}
-	for _, name := range dh.names {
+	for _, name := range dh.names[i:] {
+		if len(out) >= n {
+			break
+		}
 		if e, ok := v.statLocked(prefix + name); ok {
 			out = append(out, e)
 		}
