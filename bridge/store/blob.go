@@ -17,11 +17,56 @@ import (
 // exactly as durable as that event; identical contents are stored once.
 // Blobs are never deleted: the history of the log refers to them (see
 // the shadow package for what that means for retention).
+//
+// Layout: blob_index maps the SHA-256 to the blob's number, length and
+// chunk size; blob_chunks holds the content in chunks under (number,
+// chunk index), both big-endian. Numbers only grow, so new chunks always
+// go to the end of blob_chunks, whose pages are filled completely and
+// never rewritten: storing a blob costs its own pages, never a copy of
+// another blob (one large value per key under random hashes made bbolt
+// copy a neighbouring blob, and read it through the map, on every insert).
 var (
-	bucketBlobs = []byte("blobs") // SHA-256 -> content
-	bucketMeta  = []byte("meta")  // store-wide counters
-	keyBlobSize = []byte("blob_bytes")
+	bucketBlobIndex  = []byte("blob_index")
+	bucketBlobChunks = []byte("blob_chunks")
+	bucketMeta       = []byte("meta") // store-wide counters
+	keyBlobSize      = []byte("blob_bytes")
+	keyBlobNext      = []byte("blob_next")
 )
+
+// blobChunk is the size of a chunk: two chunks, their keys and headers
+// fill one 4 KiB page exactly (16 + 2 * (16 + 16 + 2008) = 4096).
+const blobChunk = 2008
+
+// blobRef is a blob_index value: number, length and chunk size.
+type blobRef struct {
+	id, size uint64
+	chunk    uint32
+}
+
+func (r blobRef) encode() []byte {
+	v := make([]byte, 20)
+	binary.BigEndian.PutUint64(v, r.id)
+	binary.BigEndian.PutUint64(v[8:], r.size)
+	binary.BigEndian.PutUint32(v[16:], r.chunk)
+	return v
+}
+
+func decodeBlobRef(sum [32]byte, v []byte) (blobRef, error) {
+	if len(v) != 20 {
+		return blobRef{}, fmt.Errorf("blob %x: index entry of %d bytes, want 20", sum[:8], len(v))
+	}
+	r := blobRef{id: binary.BigEndian.Uint64(v), size: binary.BigEndian.Uint64(v[8:]), chunk: binary.BigEndian.Uint32(v[16:])}
+	if r.chunk == 0 && r.size > 0 {
+		return blobRef{}, fmt.Errorf("blob %x: chunk size 0", sum[:8])
+	}
+	return r, nil
+}
+
+func chunkKey(k []byte, id uint64, i uint64) []byte {
+	binary.BigEndian.PutUint64(k, id)
+	binary.BigEndian.PutUint64(k[8:], i)
+	return k[:16]
+}
 
 // MaxBlobLen is the largest blob the store accepts: bbolt's largest value.
 const MaxBlobLen = bolt.MaxValueSize
@@ -81,14 +126,19 @@ func (s *Store) MaxBlobBytes() int64 { return s.maxBlob }
 func (s *Store) BlobSize(sum [32]byte) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBlobs).Get(sum[:])
-		if v == nil {
-			return blobNotFound(sum)
-		}
-		n = int64(len(v))
-		return nil
+		r, err := lookupBlob(tx, sum)
+		n = int64(r.size)
+		return err
 	})
 	return n, err
+}
+
+func lookupBlob(tx *bolt.Tx, sum [32]byte) (blobRef, error) {
+	v := tx.Bucket(bucketBlobIndex).Get(sum[:])
+	if v == nil {
+		return blobRef{}, blobNotFound(sum)
+	}
+	return decodeBlobRef(sum, v)
 }
 
 // ReadBlobAt copies the blob's bytes from offset off into p, as
@@ -102,14 +152,26 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 	}
 	var n int
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBlobs).Get(sum[:])
-		if v == nil {
-			return blobNotFound(sum)
+		r, err := lookupBlob(tx, sum)
+		if err != nil {
+			return err
 		}
-		if off >= int64(len(v)) {
+		if uint64(off) >= r.size {
 			return io.EOF
 		}
-		n = copy(p, v[off:])
+		want := min(uint64(len(p)), r.size-uint64(off))
+		i := uint64(off) / uint64(r.chunk)
+		skip := uint64(off) % uint64(r.chunk)
+		var kb [16]byte
+		c := tx.Bucket(bucketBlobChunks).Cursor()
+		for k, v := c.Seek(chunkKey(kb[:], r.id, i)); uint64(n) < want; k, v = c.Next() {
+			if len(k) != 16 || binary.BigEndian.Uint64(k) != r.id || binary.BigEndian.Uint64(k[8:]) != i {
+				return fmt.Errorf("blob %x is damaged: chunk %d missing", sum[:8], i)
+			}
+			n += copy(p[n:want], v[skip:])
+			skip = 0
+			i++
+		}
 		if n < len(p) {
 			return io.EOF
 		}
@@ -141,15 +203,32 @@ func (s *Store) PutBlobs(blobs ...Blob) error {
 	return r.err
 }
 
-// putBlobs writes r's new blobs into b and returns how many bytes they
-// add, or a *BlobSpaceError (writing nothing) when they would pass limit
-// (0: no limit) on top of used. A blob already in b (stored earlier, or
-// by an earlier request of the same transaction) adds nothing.
-func putBlobs(b *bolt.Bucket, r *request, used, limit int64) (int64, error) {
+// blobWriter writes the blobs of one transaction.
+type blobWriter struct {
+	index, chunks, meta *bolt.Bucket
+	first, next         uint64 // number of the next new blob, at the start and now
+}
+
+func newBlobWriter(tx *bolt.Tx) *blobWriter {
+	w := &blobWriter{index: tx.Bucket(bucketBlobIndex), chunks: tx.Bucket(bucketBlobChunks), meta: tx.Bucket(bucketMeta)}
+	// Chunk keys only grow: fill their pages completely.
+	w.chunks.FillPercent = 1.0
+	if v := w.meta.Get(keyBlobNext); len(v) == 8 {
+		w.next = binary.BigEndian.Uint64(v)
+	}
+	w.first = w.next
+	return w
+}
+
+// put writes r's new blobs and returns how many bytes they add, or a
+// *BlobSpaceError (writing nothing) when they would pass limit (0: no
+// limit) on top of used. A blob already stored (earlier, or by an
+// earlier request of the same transaction) adds nothing.
+func (w *blobWriter) put(r *request, used, limit int64) (int64, error) {
 	var added int64
 	fresh := r.blobs[:0:0]
 	for _, bl := range r.blobs {
-		if b.Get(bl.sum[:]) != nil || containsSum(fresh, bl.sum) {
+		if w.index.Get(bl.sum[:]) != nil || containsSum(fresh, bl.sum) {
 			continue
 		}
 		fresh = append(fresh, bl)
@@ -159,13 +238,37 @@ func putBlobs(b *bolt.Bucket, r *request, used, limit int64) (int64, error) {
 		return 0, &BlobSpaceError{Used: used, Adding: added, Limit: limit}
 	}
 	for _, bl := range fresh {
-		// bbolt keeps keys and values until commit: the key is its own.
+		ref := blobRef{id: w.next, size: uint64(len(bl.data)), chunk: blobChunk}
+		w.next++
+		// bbolt keeps keys and values until commit: the keys are their
+		// own (one array per blob), the values slices of the content.
+		n := (len(bl.data) + blobChunk - 1) / blobChunk
+		keys := make([]byte, 16*n)
+		for i := range n {
+			chunk := bl.data[i*blobChunk : min((i+1)*blobChunk, len(bl.data))]
+			if err := w.chunks.Put(chunkKey(keys[16*i:], ref.id, uint64(i)), chunk); err != nil {
+				return 0, fmt.Errorf("store blob %x: %w", bl.sum[:8], err)
+			}
+		}
 		key := bl.sum
-		if err := b.Put(key[:], bl.data); err != nil {
+		if err := w.index.Put(key[:], ref.encode()); err != nil {
 			return 0, fmt.Errorf("store blob %x: %w", bl.sum[:8], err)
 		}
 	}
 	return added, nil
+}
+
+// finish records the counters if this transaction stored blobs.
+func (w *blobWriter) finish(used, before int64) error {
+	if w.next == w.first {
+		return nil
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(w.next))
+	if err := w.meta.Put(keyBlobNext, v[:]); err != nil {
+		return err
+	}
+	return setBlobBytes(w.meta, used)
 }
 
 func containsSum(bs []Blob, sum [32]byte) bool {
@@ -180,10 +283,13 @@ func containsSum(bs []Blob, sum [32]byte) bool {
 // openBlobs creates the blob buckets if needed and returns the number of
 // distinct blob bytes stored. A store written before blobs existed has
 // none; a store whose counter is missing (never expected) is counted
-// once and the counter written.
+// once from the index and the counter written.
 func openBlobs(tx *bolt.Tx) (int64, error) {
-	blobs, err := tx.CreateBucketIfNotExists(bucketBlobs)
+	index, err := tx.CreateBucketIfNotExists(bucketBlobIndex)
 	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.CreateBucketIfNotExists(bucketBlobChunks); err != nil {
 		return 0, err
 	}
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -194,9 +300,12 @@ func openBlobs(tx *bolt.Tx) (int64, error) {
 		return int64(binary.BigEndian.Uint64(v)), nil
 	}
 	var n int64
-	err = blobs.ForEach(func(_, v []byte) error {
-		n += int64(len(v))
-		return nil
+	err = index.ForEach(func(k, v []byte) error {
+		var sum [32]byte
+		copy(sum[:], k)
+		r, err := decodeBlobRef(sum, v)
+		n += int64(r.size)
+		return err
 	})
 	if err != nil {
 		return 0, err

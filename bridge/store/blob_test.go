@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func blobEvent(content []byte) Event {
@@ -222,5 +225,91 @@ func TestBackupCarriesBlobs(t *testing.T) {
 	c := open(t, dir)
 	if !bytes.Equal(readBlob(t, c, NewBlob(content).Sum()), content) || c.BlobBytes() != int64(len(content)) {
 		t.Fatal("backup lost the blob")
+	}
+}
+
+// Reads at every offset and length around chunk boundaries give exactly
+// the content's bytes; a missing chunk is an error, not short content.
+func TestBlobChunkedReads(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := make([]byte, 3*blobChunk+5)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	empty := []byte{}
+	if _, err := s.Append(context.Background(), blobEvent(content), blobEvent(empty)); err != nil {
+		t.Fatal(err)
+	}
+	sum := NewBlob(content).Sum()
+	for _, off := range []int{0, 1, blobChunk - 1, blobChunk, blobChunk + 1, 2*blobChunk + 3, len(content) - 1} {
+		for _, n := range []int{1, 7, blobChunk - 1, blobChunk, blobChunk + 1, 2 * blobChunk, len(content)} {
+			p := make([]byte, n)
+			got, err := s.ReadBlobAt(sum, p, int64(off))
+			want := min(n, len(content)-off)
+			if got != want || !bytes.Equal(p[:got], content[off:off+want]) {
+				t.Fatalf("ReadBlobAt(off %d, len %d) = %d bytes, want %d (equal %v)", off, n, got, want, bytes.Equal(p[:got], content[off:off+want]))
+			}
+			if (want < n) != (err == io.EOF) || err != nil && err != io.EOF {
+				t.Fatalf("ReadBlobAt(off %d, len %d): err %v", off, n, err)
+			}
+		}
+	}
+	if n, err := s.BlobSize(NewBlob(empty).Sum()); n != 0 || err != nil {
+		t.Fatalf("empty blob: %d %v", n, err)
+	}
+	if n, err := s.ReadBlobAt(NewBlob(empty).Sum(), make([]byte, 4), 0); n != 0 || err != io.EOF {
+		t.Fatalf("read of the empty blob: %d %v", n, err)
+	}
+	// Damage: remove the second chunk.
+	s.Close()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		r, err := lookupBlob(tx, sum)
+		if err != nil {
+			return err
+		}
+		var k [16]byte
+		return tx.Bucket(bucketBlobChunks).Delete(chunkKey(k[:], r.id, 1))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	if _, err := s.ReadBlobAt(sum, make([]byte, len(content)), 0); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("read over a missing chunk: %v", err)
+	}
+}
+
+// Storing many large blobs writes each once: the pages the writes
+// allocate add up to about the content, not twice it (one large value per
+// random key made bbolt copy a neighbour on every insert).
+func TestBlobsWrittenOnce(t *testing.T) {
+	s := open(t, t.TempDir())
+	const n, size = 32, 256 << 10
+	st0 := s.db.Stats()
+	before := st0.TxStats.GetPageAlloc()
+	buf := make([]byte, size)
+	for i := range n {
+		for j := range buf {
+			buf[j] = byte(i + j*31)
+		}
+		buf[0], buf[1] = byte(i), byte(i>>8)
+		if _, err := s.Append(context.Background(), blobEvent(append([]byte(nil), buf...))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st1 := s.db.Stats()
+	written := st1.TxStats.GetPageAlloc() - before
+	t.Logf("%d KiB of pages written for %d KiB of blobs", written>>10, n*size>>10)
+	if written > int64(n*size)*5/4 {
+		t.Fatalf("%d KiB of pages written for %d KiB of blobs", written>>10, n*size>>10)
 	}
 }

@@ -302,11 +302,14 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64, blobBytes int6
 		for i, ix := range indexes {
 			ixs[i] = tx.Bucket(ix.bucket)
 		}
-		blobs := tx.Bucket(bucketBlobs)
+		var blobs *blobWriter
 		for _, r := range batch {
 			r.err = nil
 			if len(r.blobs) > 0 {
-				added, err := putBlobs(blobs, r, used, s.maxBlob)
+				if blobs == nil {
+					blobs = newBlobWriter(tx)
+				}
+				added, err := blobs.put(r, used, s.maxBlob)
 				if errors.Is(err, ErrBlobSpace) {
 					r.err = err // this request only: nothing of it is written
 					continue
@@ -330,8 +333,8 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64, blobBytes int6
 				}
 			}
 		}
-		if used != blobBytes {
-			return setBlobBytes(tx.Bucket(bucketMeta), used)
+		if blobs != nil {
+			return blobs.finish(used, blobBytes)
 		}
 		return nil
 	})
