@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"syscall"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -143,9 +146,16 @@ func lookupBlob(tx *bolt.Tx, sum [32]byte) (blobRef, error) {
 
 // ReadBlobAt copies the blob's bytes from offset off into p, as
 // io.ReaderAt does: n < len(p) only at the end of the blob, with io.EOF.
-// Each call is one short read transaction that copies straight from the
-// file's memory map, so a reader that holds p for long (a slow HTTP
-// client) never holds a transaction that would delay the writer.
+// Each call is one short read transaction, so a reader that holds p for
+// long (a slow HTTP client) never holds a transaction that would delay
+// the writer.
+//
+// The bytes are copied out of bbolt's memory map, and the map's pages the
+// read touched are then given back (madvise MADV_DONTNEED, before the
+// transaction ends, while the map cannot move): a page of a file mapping
+// once touched stays in the process's resident memory, so reading the
+// whole history would otherwise make the bridge's RSS as large as the
+// store. The pages stay in the page cache; only the mapping goes.
 func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read blob %x: negative offset %d", sum[:8], off)
@@ -159,15 +169,19 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 		if uint64(off) >= r.size {
 			return io.EOF
 		}
-		want := min(uint64(len(p)), r.size-uint64(off))
+		want := int(min(uint64(len(p)), r.size-uint64(off)))
 		i := uint64(off) / uint64(r.chunk)
 		skip := uint64(off) % uint64(r.chunk)
+		var touched mapSpans
+		defer touched.release()
 		var kb [16]byte
 		c := tx.Bucket(bucketBlobChunks).Cursor()
-		for k, v := c.Seek(chunkKey(kb[:], r.id, i)); uint64(n) < want; k, v = c.Next() {
-			if len(k) != 16 || binary.BigEndian.Uint64(k) != r.id || binary.BigEndian.Uint64(k[8:]) != i {
+		for k, v := c.Seek(chunkKey(kb[:], r.id, i)); n < want; k, v = c.Next() {
+			if len(k) != 16 || binary.BigEndian.Uint64(k) != r.id || binary.BigEndian.Uint64(k[8:]) != i || uint64(len(v)) <= skip {
 				return fmt.Errorf("blob %x is damaged: chunk %d missing", sum[:8], i)
 			}
+			touched.add(k)
+			touched.add(v)
 			n += copy(p[n:want], v[skip:])
 			skip = 0
 			i++
@@ -178,6 +192,47 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// mapSpans collects the parts of bbolt's map a read touched, as runs of
+// nearby bytes, to give their pages back with release.
+type mapSpans struct {
+	runs []mapRun
+}
+
+type mapRun struct {
+	start unsafe.Pointer
+	n     uintptr
+}
+
+// add records b, a slice of the map; b close after the last run (within a
+// page) extends it.
+func (m *mapSpans) add(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if k := len(m.runs) - 1; k >= 0 {
+		r := &m.runs[k]
+		end := uintptr(r.start) + r.n
+		if uintptr(p) >= uintptr(r.start) && uintptr(p) <= end+pageSize {
+			r.n = max(r.n, uintptr(p)+uintptr(len(b))-uintptr(r.start))
+			return
+		}
+	}
+	m.runs = append(m.runs, mapRun{start: p, n: uintptr(len(b))})
+}
+
+var pageSize = uintptr(os.Getpagesize())
+
+// release drops the pages of the runs from the process's mapping. The
+// caller's transaction must still be open (the map must not have moved).
+func (m *mapSpans) release() {
+	for _, r := range m.runs {
+		lead := uintptr(r.start) % pageSize
+		n := (lead + r.n + pageSize - 1) / pageSize * pageSize
+		syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(r.start, -int(lead))), n), syscall.MADV_DONTNEED)
+	}
 }
 
 func blobNotFound(sum [32]byte) error {

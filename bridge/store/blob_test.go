@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -311,5 +312,50 @@ func TestBlobsWrittenOnce(t *testing.T) {
 	t.Logf("%d KiB of pages written for %d KiB of blobs", written>>10, n*size>>10)
 	if written > int64(n*size)*5/4 {
 		t.Fatalf("%d KiB of pages written for %d KiB of blobs", written>>10, n*size>>10)
+	}
+}
+
+// rssFileKiB is this process's resident file-backed memory.
+func rssFileKiB(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssFile:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no RssFile in /proc/self/status")
+	return 0
+}
+
+// Reading blobs does not leave the store's pages in the process's
+// resident memory: reading 32 MiB of them grows it by far less (copying
+// out of bbolt's map kept every page touched).
+func TestBlobReadsDoNotStayResident(t *testing.T) {
+	s := open(t, t.TempDir())
+	var sums [][32]byte
+	for i := range 32 {
+		c := make([]byte, 1<<20)
+		for j := range c {
+			c[j] = byte(i*7 + j)
+		}
+		if _, err := s.Append(context.Background(), blobEvent(c)); err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, NewBlob(c).Sum())
+	}
+	p := make([]byte, 1<<20)
+	s.ReadBlobAt(sums[0], p, 0) // the read path's own code and data
+	before := rssFileKiB(t)
+	for _, sum := range sums {
+		if n, err := s.ReadBlobAt(sum, p, 0); n != len(p) || err != nil {
+			t.Fatal(n, err)
+		}
+	}
+	if grown := rssFileKiB(t) - before; grown > 4<<10 {
+		t.Fatalf("resident file memory grew by %d KiB reading 32 MiB of blobs", grown)
 	}
 }
