@@ -257,7 +257,7 @@ func fullReplay(t *testing.T, cfg config.Config) []byte {
 	return b
 }
 
-func snapshotFiles(t *testing.T, cfg config.Config) []string {
+func snapshotFiles(t testing.TB, cfg config.Config) []string {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(cfg.SnapshotPath, "snapshot-*.lhsnap"))
 	return m
