@@ -87,6 +87,7 @@ type shadowRoutes struct {
 	s       *Server
 	p       *shadow.Projection
 	uploads *semaphore.Weighted // bytes of PUT content held in memory
+	wait    time.Duration       // longest wait for room in uploads; 0: shadowUploadWait
 }
 
 // shadowPath cleans the request's file path, mapping every rule to 400.
@@ -181,7 +182,11 @@ func (h *shadowRoutes) reserve(ctx context.Context, announced, limit int64) (fun
 	if announced >= 0 {
 		n = max(announced, 1)
 	}
-	wctx, cancel := context.WithTimeout(ctx, shadowUploadWait)
+	wait := h.wait
+	if wait <= 0 {
+		wait = shadowUploadWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := h.uploads.Acquire(wctx, n); err != nil {
 		return nil, fmt.Errorf("too many shadow uploads in progress: the bridge holds at most %d bytes of them in memory; retry shortly", shadowUploadBudget(limit))
