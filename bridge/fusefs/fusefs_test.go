@@ -28,6 +28,9 @@ import (
 const childEnv = "LIGHTHOUSE_FUSEFS_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(mmapEnv); path != "" {
+		os.Exit(mmapChild(path))
+	}
 	if dir := os.Getenv(childEnv); dir != "" {
 		tmp, err := os.MkdirTemp("", "fusefs-child-")
 		if err != nil {

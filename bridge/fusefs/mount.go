@@ -116,8 +116,12 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 			// which the kernel caches (see cacheTimeout), so ls -l, find
 			// and grep -r need no round trip per entry.
 			DisableReadDirPlus: false,
-			Debug:              opts.Debug,
-			Logger:             log.New(slogWriter{opts.Logger}, "", 0),
+			// current/ files are read around the page cache
+			// (FOPEN_DIRECT_IO); this keeps mmap(MAP_SHARED) of them
+			// working (through the page cache) on kernels that offer it.
+			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+			Debug:             opts.Debug,
+			Logger:            log.New(slogWriter{opts.Logger}, "", 0),
 		},
 		// No global timeouts: every node sets its own, zero for current/.
 		UID: m.uid, GID: m.gid,

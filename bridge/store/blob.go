@@ -172,7 +172,8 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 		want := int(min(uint64(len(p)), r.size-uint64(off)))
 		i := uint64(off) / uint64(r.chunk)
 		skip := uint64(off) % uint64(r.chunk)
-		var touched mapSpans
+		// The map does not move while the transaction is open.
+		touched := mapSpans{base: s.db.Info().Data, size: uintptr(tx.Size())}
 		defer touched.release()
 		var kb [16]byte
 		c := tx.Bucket(bucketBlobChunks).Cursor()
@@ -195,9 +196,13 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 }
 
 // mapSpans collects the parts of bbolt's map a read touched, as runs of
-// nearby bytes, to give their pages back with release.
+// nearby bytes, to give their pages back with release. Only slices that
+// lie in the map count: bbolt hands out copies on the heap too (the
+// contents of a small bucket stored inline at an unaligned offset), and
+// MADV_DONTNEED on the heap would zero it.
 type mapSpans struct {
-	runs []mapRun
+	base, size uintptr // the map's address and the data's size in it
+	runs       []mapRun
 }
 
 type mapRun struct {
@@ -212,6 +217,9 @@ func (m *mapSpans) add(b []byte) {
 		return
 	}
 	p := unsafe.Pointer(unsafe.SliceData(b))
+	if uintptr(p) < m.base || uintptr(p)-m.base+uintptr(len(b)) > m.size {
+		return // not in the map
+	}
 	if k := len(m.runs) - 1; k >= 0 {
 		r := &m.runs[k]
 		end := uintptr(r.start) + r.n
@@ -229,8 +237,13 @@ var pageSize = uintptr(os.Getpagesize())
 // caller's transaction must still be open (the map must not have moved).
 func (m *mapSpans) release() {
 	for _, r := range m.runs {
+		// The map starts on a page and holds whole pages, so the
+		// pages around a run are in it.
 		lead := uintptr(r.start) % pageSize
 		n := (lead + r.n + pageSize - 1) / pageSize * pageSize
+		if uintptr(r.start)-lead < m.base || uintptr(r.start)-lead+n > m.base+m.size {
+			continue
+		}
 		syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(r.start, -int(lead))), n), syscall.MADV_DONTNEED)
 	}
 }

@@ -359,3 +359,30 @@ func TestBlobReadsDoNotStayResident(t *testing.T) {
 		t.Fatalf("resident file memory grew by %d KiB reading 32 MiB of blobs", grown)
 	}
 }
+
+// Reading blobs gives back only pages of bbolt's map, never the heap:
+// a small store keeps its chunks in a bucket stored inline, which bbolt
+// copies to the heap when it sits at an unaligned offset, and giving
+// those pages back zeroed the process's memory (its environment, here).
+func TestBlobReadsLeaveMemoryAlone(t *testing.T) {
+	s := open(t, t.TempDir())
+	c := []byte("small content\n")
+	if _, err := s.Append(context.Background(), blobEvent(c)); err != nil {
+		t.Fatal(err)
+	}
+	canary := bytes.Repeat([]byte{0xAA}, 4<<20)
+	p := make([]byte, 4096)
+	for i := range 5000 {
+		if _, err := s.ReadBlobAt(NewBlob(c).Sum(), p, 0); err != io.EOF {
+			t.Fatal(err)
+		}
+		for _, kv := range os.Environ() {
+			if strings.ContainsRune(kv, 0) {
+				t.Fatalf("after %d reads the environment holds zeros: %q", i, kv)
+			}
+		}
+	}
+	if bytes.Count(canary, []byte{0xAA}) != len(canary) {
+		t.Fatal("reads changed memory they did not own")
+	}
+}
