@@ -146,16 +146,9 @@ func lookupBlob(tx *bolt.Tx, sum [32]byte) (blobRef, error) {
 
 // ReadBlobAt copies the blob's bytes from offset off into p, as
 // io.ReaderAt does: n < len(p) only at the end of the blob, with io.EOF.
-// Each call is one short read transaction, so a reader that holds p for
-// long (a slow HTTP client) never holds a transaction that would delay
-// the writer.
-//
-// The bytes are copied out of bbolt's memory map, and the map's pages the
-// read touched are then given back (madvise MADV_DONTNEED, before the
-// transaction ends, while the map cannot move): a page of a file mapping
-// once touched stays in the process's resident memory, so reading the
-// whole history would otherwise make the bridge's RSS as large as the
-// store. The pages stay in the page cache; only the mapping goes.
+// Each call is one short read transaction that copies out of bbolt's
+// memory map, so a reader that holds p for long (a slow HTTP client)
+// never holds a transaction that would delay the writer.
 func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read blob %x: negative offset %d", sum[:8], off)
@@ -172,21 +165,19 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 		want := int(min(uint64(len(p)), r.size-uint64(off)))
 		i := uint64(off) / uint64(r.chunk)
 		skip := uint64(off) % uint64(r.chunk)
-		// The map does not move while the transaction is open.
-		touched := mapSpans{base: s.db.Info().Data, size: uintptr(tx.Size())}
-		defer touched.release()
 		var kb [16]byte
+		var anchor []byte
 		c := tx.Bucket(bucketBlobChunks).Cursor()
 		for k, v := c.Seek(chunkKey(kb[:], r.id, i)); n < want; k, v = c.Next() {
 			if len(k) != 16 || binary.BigEndian.Uint64(k) != r.id || binary.BigEndian.Uint64(k[8:]) != i || uint64(len(v)) <= skip {
 				return fmt.Errorf("blob %x is damaged: chunk %d missing", sum[:8], i)
 			}
-			touched.add(k)
-			touched.add(v)
 			n += copy(p[n:want], v[skip:])
 			skip = 0
 			i++
+			anchor = v
 		}
+		s.mapped(tx, n, anchor)
 		if n < len(p) {
 			return io.EOF
 		}
@@ -195,58 +186,37 @@ func (s *Store) ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// mapSpans collects the parts of bbolt's map a read touched, as runs of
-// nearby bytes, to give their pages back with release. Only slices that
-// lie in the map count: bbolt hands out copies on the heap too (the
-// contents of a small bucket stored inline at an unaligned offset), and
-// MADV_DONTNEED on the heap would zero it.
-type mapSpans struct {
-	base, size uintptr // the map's address and the data's size in it
-	runs       []mapRun
-}
+// sweepEvery is how many bytes may be read out of bbolt's map between two
+// sweeps (see mapped).
+const sweepEvery = 64 << 20
 
-type mapRun struct {
-	start unsafe.Pointer
-	n     uintptr
-}
-
-// add records b, a slice of the map; b close after the last run (within a
-// page) extends it.
-func (m *mapSpans) add(b []byte) {
-	if len(b) == 0 {
+// mapped counts n bytes read out of bbolt's map in tx, and every
+// sweepEvery bytes gives the map's pages back to the kernel (madvise
+// MADV_DONTNEED over the store's data, while tx keeps the map from
+// moving; anchor, a slice tx returned, locates it, and must lie in it:
+// bbolt hands out heap copies too, those of a small bucket stored inline
+// at an unaligned offset, and the heap must never be given back). A page of a file mapping once touched stays in the process's
+// resident memory: without the sweeps, reading the whole history would
+// make the bridge's RSS as large as the store. The pages stay in the page
+// cache; a later read maps them again. One madvise per 64 MiB read, not
+// one per read: each costs a flush of every CPU's TLB.
+func (s *Store) mapped(tx *bolt.Tx, n int, anchor []byte) {
+	if s.mapRead.Add(int64(n)) < sweepEvery || len(anchor) == 0 || !s.sweeping.CompareAndSwap(false, true) {
 		return
 	}
-	p := unsafe.Pointer(unsafe.SliceData(b))
-	if uintptr(p) < m.base || uintptr(p)-m.base+uintptr(len(b)) > m.size {
+	defer s.sweeping.Store(false)
+	s.mapRead.Store(0)
+	base, size := s.db.Info().Data, uintptr(tx.Size())
+	a := unsafe.Pointer(unsafe.SliceData(anchor))
+	// The map starts on a page and tx.Size() is whole pages.
+	if uintptr(a) < base || uintptr(a)-base+uintptr(len(anchor)) > size || size%pageSize != 0 || base%pageSize != 0 {
 		return // not in the map
 	}
-	if k := len(m.runs) - 1; k >= 0 {
-		r := &m.runs[k]
-		end := uintptr(r.start) + r.n
-		if uintptr(p) >= uintptr(r.start) && uintptr(p) <= end+pageSize {
-			r.n = max(r.n, uintptr(p)+uintptr(len(b))-uintptr(r.start))
-			return
-		}
-	}
-	m.runs = append(m.runs, mapRun{start: p, n: uintptr(len(b))})
+	start := unsafe.Add(a, -int(uintptr(a)-base))
+	syscall.Madvise(unsafe.Slice((*byte)(start), size), syscall.MADV_DONTNEED)
 }
 
 var pageSize = uintptr(os.Getpagesize())
-
-// release drops the pages of the runs from the process's mapping. The
-// caller's transaction must still be open (the map must not have moved).
-func (m *mapSpans) release() {
-	for _, r := range m.runs {
-		// The map starts on a page and holds whole pages, so the
-		// pages around a run are in it.
-		lead := uintptr(r.start) % pageSize
-		n := (lead + r.n + pageSize - 1) / pageSize * pageSize
-		if uintptr(r.start)-lead < m.base || uintptr(r.start)-lead+n > m.base+m.size {
-			continue
-		}
-		syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(r.start, -int(lead))), n), syscall.MADV_DONTNEED)
-	}
-}
 
 func blobNotFound(sum [32]byte) error {
 	return fmt.Errorf("%w: sha256 %s", ErrBlobNotFound, hex.EncodeToString(sum[:]))

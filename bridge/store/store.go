@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -91,6 +92,10 @@ type Store struct {
 	commit func(int, time.Duration)
 	// maxBlob is Options.MaxBlobBytes.
 	maxBlob int64
+	// mapRead counts bytes read out of the map since the last sweep;
+	// sweeping is set while one runs (see mapped).
+	mapRead  atomic.Int64
+	sweeping atomic.Bool
 
 	queue   chan *request
 	applyCh chan applied  // committed (or failed) batches, in commit order
