@@ -201,7 +201,11 @@ const sweepEvery = 64 << 20
 // cache; a later read maps them again. One madvise per 64 MiB read, not
 // one per read: each costs a flush of every CPU's TLB.
 func (s *Store) mapped(tx *bolt.Tx, n int, anchor []byte) {
-	if s.mapRead.Add(int64(n)) < sweepEvery || len(anchor) == 0 || !s.sweeping.CompareAndSwap(false, true) {
+	every := int64(sweepEvery)
+	if s.sweepAt > 0 {
+		every = s.sweepAt
+	}
+	if s.mapRead.Add(int64(n)) < every || len(anchor) == 0 || !s.sweeping.CompareAndSwap(false, true) {
 		return
 	}
 	defer s.sweeping.Store(false)

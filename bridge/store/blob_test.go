@@ -369,6 +369,7 @@ func TestBlobReadsDoNotStayResident(t *testing.T) {
 // those pages back zeroed the process's memory (its environment, here).
 func TestBlobReadsLeaveMemoryAlone(t *testing.T) {
 	s := open(t, t.TempDir())
+	s.sweepAt = 1 // every read gives pages back
 	c := []byte("small content\n")
 	if _, err := s.Append(context.Background(), blobEvent(c)); err != nil {
 		t.Fatal(err)

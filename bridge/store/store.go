@@ -96,6 +96,7 @@ type Store struct {
 	// sweeping is set while one runs (see mapped).
 	mapRead  atomic.Int64
 	sweeping atomic.Bool
+	sweepAt  int64 // tests: sweep after this many bytes instead of sweepEvery
 
 	queue   chan *request
 	applyCh chan applied  // committed (or failed) batches, in commit order
