@@ -113,13 +113,17 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 			MaxWrite:         1 << 20, // also the kernel's max_read: 1 MiB reads
 			MaxReadAhead:     1 << 20,
 			// READDIRPLUS: a listing brings every entry's attributes,
-			// which the kernel caches (see cacheTimeout), so ls -l, find
-			// and grep -r need no round trip per entry.
+			// which the kernel caches (see cacheTimeout), so ls -l needs
+			// no round trip per entry. READDIRPLUS_AUTO lets the kernel
+			// ask for them only while the lister also looks entries up
+			// (ls -l, find with tests): a plain ls or readdir of 10,000
+			// entries took 150 ms with attributes, 16 ms without.
 			DisableReadDirPlus: false,
 			// current/ files are read around the page cache
-			// (FOPEN_DIRECT_IO); this keeps mmap(MAP_SHARED) of them
-			// working (through the page cache) on kernels that offer it.
-			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+			// (FOPEN_DIRECT_IO); DIRECT_IO_ALLOW_MMAP keeps
+			// mmap(MAP_SHARED) of them working (through the page cache)
+			// on kernels that offer it.
+			ExtraCapabilities: fuse.CAP_READDIRPLUS_AUTO | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 			Debug:             opts.Debug,
 			Logger:            log.New(slogWriter{opts.Logger}, "", 0),
 		},
