@@ -86,7 +86,11 @@ func TestCurrentCacheNeverStale(t *testing.T) {
 	// Deep new directories under a warm tree; directory times move.
 	warm()
 	before, _ := os.Stat(filepath.Join(cur, "keep"))
+	curBefore, _ := os.Stat(cur)
 	w.put("keep/n1/n2/n3/f.txt", "deep and new")
+	if curAfter, _ := os.Stat(cur); !curAfter.ModTime().After(curBefore.ModTime()) {
+		t.Errorf("current/'s time stayed %v after a file appeared below it", curAfter.ModTime())
+	}
 	if got := run(t, cur, "find", "keep", "-name", "f.txt"); got != "keep/n1/n2/n3/f.txt\n" {
 		t.Errorf("find after a deep put = %q", got)
 	}

@@ -619,6 +619,9 @@ func (m *FS) invalidate(c shadow.Change) {
 	}
 	cur := m.proj.Current()
 	before, _ := m.proj.At(c.Seq - 1)
+	if c.Tree {
+		parent.NotifyContent(-1, 0) // current/'s own time
+	}
 	elems := strings.Split(c.Path, "/")
 	p := ""
 	for i, name := range elems {
