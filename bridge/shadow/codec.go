@@ -204,13 +204,25 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	np.files = make(map[string]*fileHist, nf)
 	for i := 0; i < nf && d.err == nil; i++ {
 		fp := d.str()
+		if err := checkCanonical(fp); err != nil && d.err == nil {
+			d.fail(fmt.Errorf("shadow snapshot: file %w", err))
+		}
 		nv := d.count(4)
+		if nv == 0 && d.err == nil {
+			d.fail(fmt.Errorf("shadow snapshot: %q has no version", fp))
+		}
 		vs := make([]version, nv)
 		for j := range vs {
 			vs[j] = version{seq: d.uvarint(), time: d.varint(), blob: uint32(d.uvarint()), deleted: d.byte() == 1}
 			if d.err == nil && int(vs[j].blob) >= len(np.blobSize) {
 				d.fail(fmt.Errorf("shadow snapshot: %q refers to blob %d of %d", fp, vs[j].blob, len(np.blobSize)))
 			}
+			if d.err == nil && (vs[j].seq == 0 || vs[j].seq > np.last || j > 0 && vs[j].seq <= vs[j-1].seq) {
+				d.fail(fmt.Errorf("shadow snapshot: %q: versions out of order or after the snapshot's sequence", fp))
+			}
+		}
+		if _, dup := np.files[fp]; dup && d.err == nil {
+			d.fail(fmt.Errorf("shadow snapshot: %q listed twice", fp))
 		}
 		np.files[fp] = &fileHist{versions: vs}
 	}
@@ -219,13 +231,27 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	np.dirs = make(map[string]*dirHist, nd)
 	for i := 0; i < nd && d.err == nil; i++ {
 		dp := d.str()
+		if dp != "" && d.err == nil {
+			if err := checkCanonical(dp); err != nil {
+				d.fail(fmt.Errorf("shadow snapshot: directory %w", err))
+			}
+		}
 		dh := &dirHist{names: make([]string, d.count(1))}
 		for j := range dh.names {
 			dh.names[j] = d.str()
+			if d.err == nil && (dh.names[j] == "" || dh.names[j] == "." || dh.names[j] == ".." || strings.ContainsAny(dh.names[j], "/\x00") || len(dh.names[j]) > MaxNameLen || j > 0 && dh.names[j] <= dh.names[j-1]) {
+				d.fail(fmt.Errorf("shadow snapshot: directory %q: names not valid or not sorted", dp))
+			}
 		}
 		dh.counts = make([]count, d.count(3))
 		for j := range dh.counts {
 			dh.counts[j] = count{seq: d.uvarint(), time: d.varint(), n: uint32(d.uvarint())}
+			if d.err == nil && (dh.counts[j].seq > np.last || j > 0 && dh.counts[j].seq <= dh.counts[j-1].seq) {
+				d.fail(fmt.Errorf("shadow snapshot: directory %q: counts out of order or after the snapshot's sequence", dp))
+			}
+		}
+		if _, dup := np.dirs[dp]; dup && d.err == nil {
+			d.fail(fmt.Errorf("shadow snapshot: directory %q listed twice", dp))
 		}
 		np.dirs[dp] = dh
 	}
@@ -236,14 +262,23 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	np.changes = make([]change, d.count(2))
 	var prev uint64
 	for j := range np.changes {
-		prev += d.uvarint()
+		delta := d.uvarint()
+		if d.err == nil && (delta == 0 || delta > np.last-prev) {
+			d.fail(errors.New("shadow snapshot: changes out of order or after the snapshot's sequence"))
+		}
+		prev += delta
 		np.changes[j] = change{seq: prev, time: d.varint()}
 	}
 
 	nr := d.count(3)
+	var lastRing uint64
 	for j := 0; j < nr && d.err == nil; j++ {
 		re := RecentEvent{Seq: d.uvarint(), Time: time.Unix(0, d.varint()).UTC()}
 		re.JSON = d.bytes(int(d.uvarint()))
+		if d.err == nil && (re.Seq == 0 || re.Seq > np.last || re.Seq <= lastRing) {
+			d.fail(errors.New("shadow snapshot: recent events out of order or after the snapshot's sequence"))
+		}
+		lastRing = re.Seq
 		np.pushRecentEvent(re)
 	}
 	if d.err == nil && len(d.buf) != 0 {
