@@ -127,7 +127,7 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 			Debug:             opts.Debug,
 			Logger:            log.New(slogWriter{opts.Logger}, "", 0),
 		},
-		// No global timeouts: every node sets its own, zero for current/.
+		// No global timeouts: every node sets its own (cacheTimeout).
 		UID: m.uid, GID: m.gid,
 		RootStableAttr: &fs.StableAttr{Ino: 1},
 	}
