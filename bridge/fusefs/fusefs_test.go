@@ -28,9 +28,22 @@ import (
 const childEnv = "LIGHTHOUSE_FUSEFS_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(mmapEnv); path != "" {
+		os.Exit(mmapChild(path))
+	}
 	if dir := os.Getenv(childEnv); dir != "" {
-		p := shadow.New(shadow.Options{})
-		w := &writer{p: p}
+		tmp, err := os.MkdirTemp("", "fusefs-child-")
+		if err != nil {
+			fmt.Println("temp dir:", err)
+			os.Exit(1)
+		}
+		st, err := store.Open(tmp, store.Options{})
+		if err != nil {
+			fmt.Println("store:", err)
+			os.Exit(1)
+		}
+		p := shadow.New(shadow.Options{Blobs: st})
+		w := &writer{p: p, st: st}
 		w.put("child.txt", "from the child")
 		if _, err := Mount(dir, p, Options{}); err != nil {
 			fmt.Println("mount failed:", err)
@@ -44,10 +57,28 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// writer appends shadow events to a projection, as the server will.
+// writer applies shadow events to a projection, as the server does, with
+// one event a minute from t0; the contents go to the event store's blobs
+// (PutBlobs: the projection is not attached to the store, so the tests
+// choose the events' times).
 type writer struct {
 	p   *shadow.Projection
+	st  *store.Store
 	seq uint64
+}
+
+// newProject is an empty projection whose contents live in a new event
+// store in a temporary directory.
+func newProject(tb testing.TB, opts shadow.Options) (*shadow.Projection, *writer) {
+	tb.Helper()
+	st, err := store.Open(tb.TempDir(), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	opts.Blobs = st
+	p := shadow.New(opts)
+	return p, &writer{p: p, st: st}
 }
 
 func (w *writer) apply(typ string, data any) uint64 {
@@ -65,11 +96,36 @@ func (w *writer) apply(typ string, data any) uint64 {
 }
 
 func (w *writer) put(p, content string) uint64 {
-	fm, err := shadow.NewFileModified(p, []byte(content))
+	fm, blob, err := shadow.NewFileModified(p, []byte(content))
 	if err != nil {
 		panic(err)
 	}
+	if err := w.st.PutBlobs(blob); err != nil {
+		panic(err)
+	}
 	return w.apply(shadow.TypeFileModified, fm)
+}
+
+// putMany writes many files with one store transaction per 1,000.
+func (w *writer) putMany(paths []string, content func(i int) []byte) {
+	for start := 0; start < len(paths); start += 1000 {
+		end := min(start+1000, len(paths))
+		var blobs []store.Blob
+		var fms []shadow.FileModified
+		for i := start; i < end; i++ {
+			fm, blob, err := shadow.NewFileModified(paths[i], content(i))
+			if err != nil {
+				panic(err)
+			}
+			blobs, fms = append(blobs, blob), append(fms, fm)
+		}
+		if err := w.st.PutBlobs(blobs...); err != nil {
+			panic(err)
+		}
+		for _, fm := range fms {
+			w.apply(shadow.TypeFileModified, fm)
+		}
+	}
 }
 
 func (w *writer) del(p string) uint64 {
@@ -137,8 +193,7 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 }
 
 func sampleProject(t *testing.T) (*shadow.Projection, *writer) {
-	p := shadow.New(shadow.Options{RecentEvents: 4})
-	w := &writer{p: p}
+	p, w := newProject(t, shadow.Options{RecentEvents: 4})
 	w.put("README.md", "# demo\n")                                   // 1
 	w.put("src/main.go", "package main\n\nfunc main() { todo() }\n") // 2
 	w.put("src/util/strings.go", "package util // TODO tidy\n")      // 3
@@ -453,8 +508,7 @@ func TestUnescapeMountinfo(t *testing.T) {
 // applied: every read returns one complete version, never a mix, and the
 // last version is visible when the writer stops.
 func TestReadWhileApplying(t *testing.T) {
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(t, shadow.Options{})
 	version := func(i int) string { return strings.Repeat(fmt.Sprintf("v%06d|", i), 2000) }
 	w.put("hot.txt", version(0))
 	m := mountT(t, p)

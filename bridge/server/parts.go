@@ -340,9 +340,20 @@ func (b *Bridge) startParts(from uint64, ps []store.Projection) (uint64, []store
 	return from, append(ps, s), nil
 }
 
-// afterReplay runs inside Serve once the log is replayed: snapshots go
-// live and the FUSE view is mounted (a stale mount cleared first).
+// afterReplay runs inside Serve once the log is replayed: shadow contents
+// that events of older versions carried inline are moved into the store's
+// blobs (once; see shadow.MigrateInline), snapshots go live and the FUSE
+// view is mounted (a stale mount cleared first).
 func (b *Bridge) afterReplay() error {
+	start := time.Now()
+	n, bytes, err := b.shadow.MigrateInline(b.store)
+	if err != nil {
+		return fmt.Errorf("%s: upgrading shadow contents to the event store's blobs: %w", config.EnvEventStorePath, err)
+	}
+	if n > 0 {
+		b.log.Info("moved shadow contents of events written by an older version into the event store's blobs",
+			"contents", n, "bytes", bytes, "took_ms", time.Since(start).Milliseconds())
+	}
 	if b.snapper != nil {
 		b.snapper.goLive()
 	}

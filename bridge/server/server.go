@@ -97,8 +97,15 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	if err := os.MkdirAll(cfg.SnapshotPath, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
+	if cfg.ShadowMaxFileBytes <= 0 {
+		cfg.ShadowMaxFileBytes = config.DefaultShadowMaxFileBytes
+	}
+	if cfg.ShadowMaxTotalBytes <= 0 {
+		cfg.ShadowMaxTotalBytes = config.DefaultShadowMaxTotalBytes
+	}
 	m := api.NewMetrics()
-	st, err := store.Open(cfg.EventStorePath, store.Options{Logger: opts.Logger, Now: opts.Now, OnCommit: m.ObserveCommit})
+	st, err := store.Open(cfg.EventStorePath, store.Options{Logger: opts.Logger, Now: opts.Now, OnCommit: m.ObserveCommit,
+		MaxBlobBytes: cfg.ShadowMaxTotalBytes})
 	if err != nil {
 		return nil, storeError(cfg, err)
 	}
@@ -110,7 +117,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
-	b.shadow = shadow.New(shadow.Options{})
+	b.shadow = shadow.New(shadow.Options{Blobs: st, MaxFileBytes: cfg.ShadowMaxFileBytes})
 	b.projections = []store.Projection{b.sessions, b.coord, b.shadow}
 	b.snapComps = []snapshot.Component{sessionsSection{b.sessions}, coordSection{b.coord}, b.shadow}
 	b.api.EnableShadow(b.shadow)

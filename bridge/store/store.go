@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,6 +80,10 @@ type Options struct {
 	// HighWaterInterval is how often the high-water mark (HighWaterFile)
 	// is brought up to date while events are appended. Default 1s.
 	HighWaterInterval time.Duration
+	// MaxBlobBytes bounds the distinct blob content stored (see Blob): an
+	// append whose new blobs would pass it fails with a *BlobSpaceError
+	// and stores nothing. 0 means no limit.
+	MaxBlobBytes int64
 }
 
 // Store is the append-only event log. All methods are safe for concurrent
@@ -93,6 +98,13 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	commit func(int, time.Duration)
+	// maxBlob is Options.MaxBlobBytes.
+	maxBlob int64
+	// mapRead counts bytes read out of the map since the last sweep;
+	// sweeping is set while one runs (see mapped).
+	mapRead  atomic.Int64
+	sweeping atomic.Bool
+	sweepAt  int64 // tests: sweep after this many bytes instead of sweepEvery
 
 	queue   chan *request
 	applyCh chan applied  // committed (or failed) batches, in commit order
@@ -114,6 +126,7 @@ type Store struct {
 	lastID      string        // ID of the event at last
 	origin      string        // ID of the event at sequence 1
 	hwmWritten  uint64        // sequence of the last high-water mark written
+	blobBytes   int64         // distinct blob bytes stored, as of the last commit
 
 	// damage is the damage found at run time (ErrDamaged): appends are
 	// refused. Its own lock: reads that find damage may run under mu.
@@ -134,18 +147,23 @@ type Store struct {
 type request struct {
 	events []Event
 	parts  []encoded // per event, encoded by the caller before queueing
-	err    error
-	done   chan struct{}
+	// blobs are the events' blobs (or PutBlobs'), written in the same
+	// transaction; unlimited exempts them from MaxBlobBytes.
+	blobs     []Blob
+	unlimited bool
+	err       error
+	done      chan struct{}
 }
 
 // applied is one batch handed from the writer to the applier: its
 // requests (those that committed, or all of them with err set) and the
 // last sequence it took.
 type applied struct {
-	batch []*request
-	last  uint64
-	err   error
-	size  int // bytes of the values of a failed batch
+	batch     []*request
+	last      uint64
+	blobBytes int64
+	err       error
+	size      int // bytes of the values of a failed batch
 }
 
 // Open opens (creating if needed) the event store in directory dir and
@@ -187,6 +205,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		commit:     opts.OnCommit,
+		maxBlob:    max(opts.MaxBlobBytes, 0),
 		queue:      make(chan *request, MaxBatch),
 		applyCh:    make(chan applied, 1),
 		done:       make(chan struct{}),
@@ -221,7 +240,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.log.Warn("the event store file was empty (0 bytes): it was initialised as a new, empty event log", "path", path)
 	}
 	removeScratch(dir)
-	go s.writer(s.last)
+	go s.writer(s.last, s.blobBytes)
 	go s.applier()
 	s.background.Add(2)
 	go s.prober(dir)
@@ -262,7 +281,11 @@ func (s *Store) load(tx *bolt.Tx) error {
 		}
 		s.origin = e.ID
 	}
-	return ensureIndexes(tx, s.path)
+	if err := ensureIndexes(tx, s.path); err != nil {
+		return err
+	}
+	s.blobBytes, err = openBlobs(tx)
+	return err
 }
 
 // openBolt opens the bbolt file at path, turning a locked file into
@@ -324,7 +347,9 @@ func (s *Store) Path() string { return s.path }
 
 // Append makes events durable and returns them with Sequence, ID and
 // Timestamp assigned, in order. It returns only after the fsync of the
-// transaction that holds them; all of them are stored or none is.
+// transaction that holds them; all of them are stored or none is, with
+// their Blobs. The returned events (and those the projections see) have
+// no Blobs: content is read back with ReadBlobAt.
 func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -334,7 +359,15 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	// caller's goroutine, so the single writer only splices bytes. An event
 	// that cannot be encoded fails alone and takes no sequence.
 	for i := range r.events {
-		if err := r.parts[i].encode(&r.events[i]); err != nil {
+		e := &r.events[i]
+		for _, b := range e.Blobs {
+			if len(b.data) > MaxBlobLen {
+				return nil, fmt.Errorf("event %q: blob of %d bytes is larger than the store's largest value (%d)", e.Type, len(b.data), MaxBlobLen)
+			}
+		}
+		r.blobs = append(r.blobs, e.Blobs...)
+		e.Blobs = nil
+		if err := r.parts[i].encode(e); err != nil {
 			return nil, err
 		}
 	}
@@ -366,9 +399,9 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 // drains whatever else is queued (up to MaxBatch events) and commits them
 // in one transaction, then hands the batch to the applier and starts on
 // the next one: projections and answers of batch N overlap the commit
-// (and fsync) of batch N+1. last is the newest committed sequence; the
-// writer alone owns it.
-func (s *Store) writer(last uint64) {
+// (and fsync) of batch N+1. last is the newest committed sequence and
+// blobBytes the distinct blob bytes committed; the writer alone owns them.
+func (s *Store) writer(last uint64, blobBytes int64) {
 	defer close(s.applyCh)
 	batch := make([]*request, 0, 64)
 	for {
@@ -391,9 +424,9 @@ func (s *Store) writer(last uint64) {
 				break drain
 			}
 		}
-		a := s.commitBatch(batch, n, last)
+		a := s.commitBatch(batch, n, last, blobBytes)
 		if a.err == nil {
-			last = a.last
+			last, blobBytes = a.last, a.blobBytes
 		}
 		s.applyCh <- a
 		batch = make([]*request, 0, 64) // the applier owns the old one now
@@ -401,10 +434,14 @@ func (s *Store) writer(last uint64) {
 }
 
 // commitBatch assigns sequences after last and the batch's time, splices
-// each event's encoded parts and commits them all in one transaction.
-func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
+// each event's encoded parts and commits them all in one transaction,
+// with their blobs. A request whose new blobs would pass MaxBlobBytes
+// (blobBytes already used) is left out of the transaction with its err
+// set; the others commit.
+func (s *Store) commitBatch(batch []*request, n int, last uint64, blobBytes int64) applied {
 	start := time.Now()
 	seq := last
+	used := blobBytes
 	ts := s.now().UTC()
 	tsJSON, err := ts.MarshalJSON()
 	if err != nil {
@@ -420,7 +457,23 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 		for i, ix := range indexes {
 			ixs[i] = tx.Bucket(ix.bucket)
 		}
+		var blobs *blobWriter
 		for _, r := range batch {
+			r.err = nil
+			if len(r.blobs) > 0 {
+				if blobs == nil {
+					blobs = newBlobWriter(tx)
+				}
+				added, err := blobs.put(r, used, s.maxBlob)
+				if errors.Is(err, ErrBlobSpace) {
+					r.err = err // this request only: nothing of it is written
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				used += added
+			}
 			for j := range r.events {
 				seq++
 				e := &r.events[j]
@@ -435,6 +488,9 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 				}
 			}
 		}
+		if blobs != nil {
+			return blobs.finish(used, blobBytes)
+		}
 		return nil
 	})
 	if err != nil {
@@ -443,13 +499,16 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 			for j := range r.parts {
 				size += len(r.parts[j].head) + len(r.parts[j].tail) + 128
 			}
+			for _, bl := range r.blobs {
+				size += len(bl.data) + (len(bl.data)/blobChunk+1)*32
+			}
 		}
 		return applied{batch: batch, err: err, size: size}
 	}
 	if s.commit != nil {
 		s.commit(n, time.Since(start))
 	}
-	return applied{batch: batch, last: seq}
+	return applied{batch: batch, last: seq, blobBytes: used}
 }
 
 // applier feeds committed batches to the projections in commit order and
@@ -476,14 +535,18 @@ func (s *Store) applier() {
 		}
 		s.mu.Lock()
 		s.last = a.last
+		s.blobBytes = a.blobBytes
 		s.writeErr = nil
-		if lr := a.batch[len(a.batch)-1]; len(lr.events) > 0 {
-			s.lastID = lr.events[len(lr.events)-1].ID
-		}
-		if s.origin == "" && len(a.batch[0].events) > 0 && a.batch[0].events[0].Sequence == 1 {
-			s.origin = a.batch[0].events[0].ID
-		}
 		for _, r := range a.batch {
+			// A request refused alone (blob space) took no sequence, and
+			// one of PutBlobs carries no event: neither moves the log's ends.
+			if r.err != nil || len(r.events) == 0 {
+				continue
+			}
+			if s.origin == "" && r.events[0].Sequence == 1 {
+				s.origin = r.events[0].ID
+			}
+			s.lastID = r.events[len(r.events)-1].ID
 			for _, e := range r.events {
 				s.applyLocked(e)
 			}

@@ -72,6 +72,9 @@ func TestEnvDefaultsAgree(t *testing.T) {
 		config.EnvHost:     config.DefaultHost,
 		config.EnvPort:     strconv.Itoa(config.DefaultPort),
 		config.EnvLogLevel: config.DefaultLogLevel,
+
+		config.EnvShadowMaxFileBytes:  strconv.Itoa(config.DefaultShadowMaxFileBytes),
+		config.EnvShadowMaxTotalBytes: strconv.Itoa(config.DefaultShadowMaxTotalBytes),
 	}
 	for _, e := range s.Env {
 		if w, ok := want[e.Name]; ok && e.Value != w {

@@ -46,6 +46,8 @@ func TestBridgeSpecMatchesContract(t *testing.T) {
 		{"LIGHTHOUSE_SNAPSHOT_PATH", "/var/lib/lighthouse/snapshots", true, false, true},
 		{"LIGHTHOUSE_MOUNT_POINT", "/mnt/lighthouse/project", false, false, true},
 		{"LIGHTHOUSE_AUTH_SECRET", "", true, true, false},
+		{"LIGHTHOUSE_SHADOW_MAX_FILE_BYTES", "1048576", false, false, true},
+		{"LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES", "536870912", false, false, true},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("env (-want +got):\n%s", d)

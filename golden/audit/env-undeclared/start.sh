@@ -18,6 +18,8 @@ log "LIGHTHOUSE_EVENT_STORE_PATH=${LIGHTHOUSE_EVENT_STORE_PATH-(unset)}"
 log "LIGHTHOUSE_SNAPSHOT_PATH=${LIGHTHOUSE_SNAPSHOT_PATH-(unset)}"
 log "LIGHTHOUSE_MOUNT_POINT=${LIGHTHOUSE_MOUNT_POINT-(unset)}"
 if [ -n "${LIGHTHOUSE_AUTH_SECRET:-}" ]; then log "LIGHTHOUSE_AUTH_SECRET=(secret, set)"; else log "LIGHTHOUSE_AUTH_SECRET=(secret, unset)"; fi
+log "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES=${LIGHTHOUSE_SHADOW_MAX_FILE_BYTES-(unset)}"
+log "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES=${LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES-(unset)}"
 
 # FUSE: the device must be passed in and the mount point must exist.
 fuse_mount="${LIGHTHOUSE_MOUNT_POINT-/mnt/lighthouse/project}"
