@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,28 +45,39 @@ type ShadowList struct {
 	Files    []ShadowFile `json:"files"`
 }
 
-// EnableShadow serves the shadow-file routes over p, which must be fed by
-// the store (the Bridge registers it as a projection):
+// ShadowPart is the shadow-file routes over p, which must be fed by the
+// store (the Bridge registers it as a projection):
 //
 //	PUT    /shadow/{path...}           body = the file's complete content
 //	DELETE /shadow/{path...}
 //	GET    /shadow/{path...}[?at=SEQ]  the content, latest or as of SEQ
 //	GET    /shadow/[dir]?list[&at=SEQ] JSON listing of the files under dir
 //
-// Each change is one event made durable before the answer. Request paths
-// that the router would rewrite ("..", "./", "//") are refused with 400
-// rather than redirected, so a confined path is never silently changed.
-func (s *Server) EnableShadow(p *shadow.Projection) {
-	s.mu.Lock()
-	s.confined = append(s.confined, "/shadow/")
-	s.mu.Unlock()
-	s.ReserveEventTypesFor("PUT /shadow/{path}", shadow.TypeFileModified)
-	s.ReserveEventTypesFor("DELETE /shadow/{path}", shadow.TypeFileDeleted)
+// Each change is one event made durable before the answer; every agent
+// reads them, as every agent reads the files. Request paths that the
+// router would rewrite ("..", "./", "//") are refused with 400 rather
+// than redirected, so a confined path is never silently changed. With a
+// nil p it still describes the routes.
+func ShadowPart(s *Server, p *shadow.Projection) Part {
 	h := &shadowRoutes{s: s, p: p}
-	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
-	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
-	s.HandleFunc("GET /shadow/{path...}", Agent, h.get)
+	return Part{
+		Name: "shadow",
+		Routes: []Route{
+			{Method: http.MethodPut, Path: "/shadow/{path...}", Access: Agent, Handler: h.put, CleanPath: true,
+				RawBody: true, Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileModified)},
+				Doc: "record the new content of a project file"},
+			{Method: http.MethodDelete, Path: "/shadow/{path...}", Access: Agent, Handler: h.delete, CleanPath: true,
+				Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileDeleted)},
+				Doc: "record the deletion of a project file"},
+			{Method: http.MethodGet, Path: "/shadow/{path...}", Access: Agent, Handler: h.get, CleanPath: true,
+				Params: []string{"at", "list"}, Produces: "application/octet-stream", Response: TypeOf[ShadowList](),
+				Doc: "a file's content (latest or ?at=SEQ), or with ?list the JSON listing of a directory"},
+		},
+	}
 }
+
+// EnableShadow serves ShadowPart(s, p).
+func (s *Server) EnableShadow(p *shadow.Projection) { s.Add(ShadowPart(s, p)) }
 
 type shadowRoutes struct {
 	s *Server
@@ -102,14 +112,9 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	content, err := ReadBody(w, r)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("shadow content is larger than %d bytes", MaxBodyBytes))
-			return
-		}
-		WriteError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		WriteErr(w, err)
 		return
 	}
 	if err := h.p.CheckWrite(p); err != nil {
@@ -197,12 +202,7 @@ func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, typ, p, ag
 
 // view is the state a GET reads: the latest, or ?at=SEQ.
 func (h *shadowRoutes) view(r *http.Request) (shadow.View, error) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "at" && k != "list" {
-			return shadow.View{}, Errorf(http.StatusBadRequest, "unknown query parameter %q (known: at, list)", k)
-		}
-	}
+	q := r.URL.Query() // its row admits at and list, each once
 	if !q.Has("at") {
 		return h.p.Current(), nil
 	}

@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -232,6 +233,7 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	for j := 0; j < nr && d.err == nil; j++ {
 		re := RecentEvent{Seq: d.uvarint(), Time: time.Unix(0, d.varint()).UTC()}
 		re.JSON = d.bytes(int(d.uvarint()))
+		re.Type = recentType(re.JSON)
 		np.pushRecentEvent(re)
 	}
 	if d.err == nil && len(d.buf) != 0 {
@@ -336,3 +338,16 @@ func (d *decoder) count(min int) int {
 
 // SnapshotName names the projection's section in a snapshot file.
 func (p *Projection) SnapshotName() string { return SnapshotSection }
+
+// recentType reads the event type back from a ring entry's JSON (the
+// snapshot layout does not repeat it). An entry it cannot read has no
+// type, which the view's visibility rule does not show.
+func recentType(b []byte) string {
+	var v struct {
+		Type string `json:"event_type"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.Type
+}
