@@ -297,7 +297,7 @@ func TestEvents(t *testing.T) {
 func TestEventsShowOnlyWhatEveryoneMayRead(t *testing.T) {
 	p, w := sampleProject(t)
 	w.apply("task_dispatched", map[string]string{"assigned_to": "bob", "description": "secret"}) // 6
-	w.apply("build_started", map[string]string{"n": "1"})                                      // 7
+	w.apply("build_started", map[string]string{"n": "1"})                                        // 7
 	m := mountWith(t, p, Options{Logger: quietLogger(), ShowEvent: func(typ string) bool { return typ != "task_dispatched" }})
 	ev := filepath.Join(m.Dir(), "events")
 	if got := run(t, ev, "ls"); got != "4.json\n5.json\n7.json\n" {
