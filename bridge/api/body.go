@@ -88,6 +88,12 @@ type bodyKey struct{}
 // to the budget, and returns the charge when next is done.
 func (b *bodyBudget) limit(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			// Announced too large: refused before a byte is read.
+			w.Header().Set("Connection", "close")
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
+			return
+		}
 		cb := &chargedBody{rc: http.MaxBytesReader(w, r.Body, max), b: b}
 		defer func() { b.give(cb.held) }()
 		r.Body = cb

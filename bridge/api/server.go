@@ -250,6 +250,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rw, r)
 }
 
+// ProbeHandler serves the connections beyond the connection limits
+// (netlimit's overflow): the Probe rows (health and readiness) as
+// ServeHTTP does, everything else 503 with Retry-After, without reading
+// a body. A liveness or readiness probe thus keeps its answer while
+// clients fill every connection.
+func (s *Server) ProbeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := s.mux.Handler(r)
+		s.mu.RLock()
+		probe := s.probes[pattern]
+		s.mu.RUnlock()
+		if probe {
+			s.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.Requests.WithLabelValues("over_connection_limit", methodLabel(r.Method), "503").Inc()
+		w.Header().Set("Retry-After", "1")
+		WriteError(w, http.StatusServiceUnavailable, "the bridge is at its connection limit (in all or for this client address): this connection answers only /health and /status; retry shortly")
+	})
+}
+
 // methodLabel is the method label of the request metrics: a standard
 // HTTP method, or "other". Any client can send any method token, so the
 // raw value would let unauthenticated requests add series without limit.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,7 +42,7 @@ const MinSecretBytes = 32
 // It exists so a test can hold it equal to the variables the CUE spec
 // declares for the bridge service.
 func Variables() []string {
-	return []string{
+	vars := append([]string{
 		EnvAuthSecret,
 		EnvEventStorePath,
 		EnvHost,
@@ -49,7 +50,9 @@ func Variables() []string {
 		EnvMountPoint,
 		EnvPort,
 		EnvSnapshotPath,
-	}
+	}, limitVariables...)
+	slices.Sort(vars)
+	return vars
 }
 
 // Config is the validated configuration of `lighthouse-bridge serve`.
@@ -61,6 +64,9 @@ type Config struct {
 	SnapshotPath   string
 	MountPoint     string // empty: no FUSE view
 	AuthSecret     []byte
+	// Limits bound connections, request bytes, time and streams; zero
+	// fields take their defaults (Limits.WithDefaults).
+	Limits Limits
 }
 
 // Addr is the listen address, host and port joined.
@@ -109,6 +115,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	var lerrs []error
+	c.Limits, lerrs = LoadLimits(getenv)
+	errs = append(errs, lerrs...)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

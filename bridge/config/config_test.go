@@ -90,8 +90,8 @@ func TestLoadReadsOnlyDeclaredVariables(t *testing.T) {
 	for _, v := range Variables() {
 		declared[v] = true
 	}
-	if len(declared) != 7 {
-		t.Fatalf("Variables() = %v, want the contract's 7", Variables())
+	if len(declared) != 7+len(limitVariables) {
+		t.Fatalf("Variables() = %v, want the contract's 7 and the limits' %d", Variables(), len(limitVariables))
 	}
 	m := validEnv()
 	read := map[string]bool{}

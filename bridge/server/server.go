@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -39,8 +38,6 @@ type Options struct {
 	Now func() time.Time
 	// EscalationTimeout is how long /validate waits for an expert. Default 30s.
 	EscalationTimeout time.Duration
-	// ReadTimeout bounds reading one request (headers and body). Default 60s.
-	ReadTimeout time.Duration
 	// SnapshotEvery is the number of events between snapshots; 0 means
 	// DefaultSnapshotEvery, negative disables snapshots (every start-up
 	// then replays the whole log).
@@ -85,9 +82,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 60 * time.Second
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if err := os.MkdirAll(cfg.SnapshotPath, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
@@ -100,7 +95,8 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.sessions = auth.NewSessions()
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
-	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
+	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now,
+		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
@@ -199,17 +195,11 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 
-	srv := &http.Server{
-		Handler:           b.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       b.opts.ReadTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
-	}
+	srv, probe, lln := b.httpServers(ln)
 	srv.RegisterOnShutdown(b.api.BeginShutdown)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(lln) }()
+	go probe.Serve(lln.Overflow())
 	b.log.Info("lighthouse-bridge serving", "addr", ln.Addr().String(), "mount_point", b.cfg.MountPoint)
 
 	var serveErr error
@@ -221,6 +211,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), b.opts.GracePeriod)
 	defer cancel()
+	probe.Close()
 	if err := srv.Shutdown(sctx); err != nil {
 		b.log.Warn("in-flight requests did not finish within the grace period", "error", err)
 		srv.Close()

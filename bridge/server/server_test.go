@@ -207,7 +207,8 @@ func TestMountPointMakesFuseRequired(t *testing.T) {
 // events long after the server's ReadTimeout.
 func TestStreamOutlivesReadTimeout(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	b, err := New(cfg, Options{ReadTimeout: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Limits.ReadTimeout, cfg.Limits.HeaderTimeout = 100*time.Millisecond, 100*time.Millisecond
+	b, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
