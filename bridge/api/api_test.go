@@ -41,7 +41,9 @@ type env struct {
 	val   *validate.Validator
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, Limits{}) }
+
+func newEnvWith(t *testing.T, lim Limits) *env {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	m := NewMetrics()
@@ -57,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	val := validate.New(validate.Options{})
 	am := auth.NewManager(testSecret, ss, st, c.now)
 	am.RefreshEvery = 24 * time.Hour // keep refresh events out of the expected sequences
-	srv := New(Options{Store: st, Auth: am, Validator: val, Metrics: m, Now: c.now, Heartbeat: 50 * time.Millisecond})
+	srv := New(Options{Store: st, Auth: am, Validator: val, Metrics: m, Now: c.now, Heartbeat: 50 * time.Millisecond, Limits: lim})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.BeginShutdown)

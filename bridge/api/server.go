@@ -172,6 +172,8 @@ func New(o Options) *Server {
 		n, _ := o.Auth.Sessions().Active(s.now())
 		return float64(n)
 	})
+	s.metrics.GaugeFunc("lighthouse_event_streams_open", "Open /event/stream answers.", func() float64 { return float64(s.hub.Streams()) })
+	s.metrics.GaugeFunc("lighthouse_bytes_in_flight", "Request-body and query-answer bytes held now (LIGHTHOUSE_MAX_BYTES_IN_FLIGHT).", func() float64 { return float64(s.bodies.InFlight()) })
 	s.metrics.GaugeFunc("lighthouse_validations_pending", "Validations waiting for an expert.", func() float64 { return float64(o.Validator.Pending()) })
 	s.Add(s.corePart())
 	return s

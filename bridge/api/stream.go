@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
@@ -42,6 +43,9 @@ type hub struct {
 	epoch  uint64        // bumped when the ring restarts after a pause
 	wake   chan struct{} // closed when frames arrive
 	pumped bool          // the pump goroutine runs
+
+	encoded  atomic.Uint64 // frames the pump encoded (once for all streams)
+	caughtUp atomic.Uint64 // events encoded for one catching-up stream
 }
 
 // frame is one event, encoded once for every stream.
@@ -57,12 +61,17 @@ const (
 	streamBatch = 256
 	// streamBatchBytes bounds the event data one catch-up read gathers
 	// and the frame bytes one ring read takes (at least one frame).
-	streamBatchBytes = 256 << 10
+	streamBatchBytes = 64 << 10
 	// pumpBatchBytes bounds the event data one pump read holds.
 	pumpBatchBytes = 4 << 20
 	// streamWriteTimeout ends a stream whose reader takes no bytes for
 	// this long.
 	streamWriteTimeout = 30 * time.Second
+	// streamWriteEvery spaces a stream's writes under load: a stream that
+	// has just written waits this long before it writes again, so a burst
+	// of appends costs each stream one write, not one per commit. An
+	// event after a quiet spell goes out at once.
+	streamWriteEvery = 250 * time.Millisecond
 	// RetryAfterStreams is the Retry-After of the 429 beyond a stream cap.
 	RetryAfterStreams = 10 * time.Second
 )
@@ -119,6 +128,9 @@ func (h *hub) release(agent string) {
 	}
 }
 
+// Streams is the number of open /event/stream answers.
+func (s *Server) Streams() int { return s.hub.Streams() }
+
 // Streams is the number of open event streams.
 func (h *hub) Streams() int {
 	h.mu.Lock()
@@ -173,6 +185,7 @@ func (h *hub) pump() {
 					break // committed, not applied yet: next round
 				}
 				frames = append(frames, &frame{seq: evs[i].Sequence, aud: h.s.audienceOf(&evs[i]), data: encodeFrame(&evs[i])})
+				h.encoded.Add(1)
 			}
 			if len(frames) > 0 {
 				h.publish(frames)
@@ -289,6 +302,7 @@ type streamer struct {
 	token  string
 	cursor uint64 // every event up to it is sent or not the reader's
 	epoch  uint64 // the ring epoch the stream follows; 0 before it joins
+	wrote  time.Time
 }
 
 func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
@@ -322,6 +336,9 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	// The body ends when the connection closes, unchunked: a batch of
+	// frames is then one write to the socket, where chunking costs three.
+	w.Header().Set("Transfer-Encoding", "identity")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, ": streaming events after sequence %d\n\n", since)
 	if st.flush() != nil {
@@ -356,9 +373,16 @@ func (st *streamer) run() {
 		}
 		st.epoch = rr.epoch
 		if len(rr.frames) > 0 {
+			if wait := streamWriteEvery - time.Since(st.wrote); wait > 0 {
+				if !st.pause(wait) {
+					return
+				}
+				continue // read again: more frames may have come
+			}
 			if !st.send(rr.frames) {
 				return
 			}
+			st.wrote = time.Now()
 			continue
 		}
 		select {
@@ -379,6 +403,20 @@ func (st *streamer) run() {
 	}
 }
 
+// pause waits d unless the stream ends meanwhile.
+func (st *streamer) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-st.r.Context().Done():
+		return false
+	case <-st.s.stopping:
+		return false
+	}
+}
+
 // send writes the frames the reader may see. The session is checked
 // first: every frame is an event already applied, so a session an event
 // among them evicted is already gone.
@@ -386,16 +424,33 @@ func (st *streamer) send(frames []*frame) bool {
 	if !st.sessionValid() {
 		return false
 	}
+	// One write of the whole batch: the response writer passes a large
+	// write straight to the connection, in one chunk and one syscall,
+	// where frame by frame it would copy through its small buffers.
+	buf := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 2*streamBatchBytes {
+			writeBufs.Put(buf)
+		}
+	}()
+	b := (*buf)[:0]
 	for _, f := range frames {
 		if f.aud.allows(st.id) {
-			if _, err := st.w.Write(f.data); err != nil {
-				return false
-			}
+			b = append(b, f.data...)
 		}
 		st.cursor = f.seq
 	}
+	*buf = b
+	if len(b) > 0 {
+		if _, err := st.w.Write(b); err != nil {
+			return false
+		}
+	}
 	return st.flush() == nil
 }
+
+// writeBufs are the streams' batch buffers, held only while writing.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, streamBatchBytes); return &b }}
 
 // catchUp sends one batch of the events after the cursor from the store,
 // for a stream behind the ring (a since in the past, or a paused pump).
@@ -430,6 +485,7 @@ func (st *streamer) catchUp() bool {
 		if _, err := st.w.Write(encodeFrame(e)); err != nil {
 			return false
 		}
+		st.s.hub.caughtUp.Add(1)
 		st.cursor, sent = e.Sequence, true
 	}
 	if !out.Truncated && len(out.Events) < streamBatch {
