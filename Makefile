@@ -54,10 +54,12 @@ bench-gen:
 # bench-bridge measures durable appends over HTTP against raw bbolt and the
 # HTTP floor, reads through the FUSE view against plain files (needs root
 # and /dev/fuse), restart on a 1,000,000-event log with and without a
-# snapshot, the append stall a snapshot causes, and coordination's
-# delegate+complete against two raw appends.
+# snapshot, the append stall a snapshot causes, coordination's
+# delegate+complete against two raw appends, and appends with 500 event
+# streams open against none (issue #11).
 bench-bridge:
-	$(GO) test -run '^$$' -bench 'Append|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
+	$(GO) test -run '^$$' -bench 'Append(HTTP|Store)$$|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
+	$(GO) test -run '^$$' -bench AppendWithStreams -benchtime 5000x -count 3 ./bridge/server
 	$(GO) test -run '^$$' -bench . -count 1 ./bridge/fusefs
 	$(GO) test -run '^$$' -bench Restart1M -benchtime 1x -benchmem ./bridge/server
 	$(GO) test -run '^$$' -bench SnapshotStall -benchtime 30000x ./bridge/server

@@ -32,7 +32,7 @@ func (s *Server) corePart() Part {
 			probe("/health/live", s.handleHealth, TypeOf[HealthResponse](), "liveness, as /health"),
 			probe("/status", s.handleStatus, TypeOf[StatusResponse](), "readiness: 200 when every required component is ready, else 503"),
 			probe("/health/ready", s.handleStatus, TypeOf[StatusResponse](), "readiness, as /status"),
-			{Method: http.MethodGet, Path: "/metrics", Access: Public, Handler: s.metricsHandler().ServeHTTP,
+			{Method: http.MethodGet, Path: "/metrics", Access: Public, Handler: s.handleMetrics,
 				Produces: "text/plain; version=0.0.4", Doc: "Prometheus metrics"},
 			{Method: http.MethodPost, Path: "/session/create", Access: Public, Handler: s.handleSessionCreate,
 				Request: TypeOf[SessionCreateRequest](), Response: TypeOf[auth.NewSession](),
@@ -63,8 +63,9 @@ func (s *Server) corePart() Part {
 	}
 }
 
-func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.promOnce.Do(func() { s.prom = promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}) })
+	s.prom.ServeHTTP(w, r)
 }
 
 // SessionCreateRequest is the body of POST /session/create.

@@ -116,9 +116,11 @@ type Server struct {
 	patterns    sync.Map
 	requireAuth func(http.Handler) http.Handler
 
-	bodies  *bodyBudget
-	hub     *hub
-	origins originCache
+	bodies   *bodyBudget
+	hub      *hub
+	origins  originCache
+	promOnce sync.Once
+	prom     http.Handler
 
 	mu         sync.RWMutex
 	components map[string]component

@@ -302,3 +302,12 @@ func (s *Server) EventTypes() []EventType {
 	slices.SortFunc(out, func(a, b EventType) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// Declared is the Bridge's route table without a running server: the
+// parts New, AddCoordination and EnableShadow serve, in that order, for
+// tools that read the rows (a client built from them, documentation) and
+// never call their handlers.
+func Declared() []Part {
+	s := &Server{}
+	return []Part{s.corePart(), CoordinationPart(nil), ShadowPart(s, nil)}
+}

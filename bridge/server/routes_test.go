@@ -2,7 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"go/token"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -83,5 +85,38 @@ func TestEveryTypeTheBridgeWritesIsDeclared(t *testing.T) {
 		if !slices.Contains(written, typ) {
 			t.Errorf("declared type %s is not in this test's list of written types: add it", typ)
 		}
+	}
+}
+
+// TestTableIsComplete: every row served says what a client needs (its
+// request and response types, exported, or what it produces instead) and
+// api.Declared describes exactly the routes the Bridge serves.
+func TestTableIsComplete(t *testing.T) {
+	r := start(t, testConfig(t.TempDir()), nil)
+	var served, declared []string
+	for _, rt := range r.b.API().Routes() {
+		served = append(served, rt.Pattern())
+		if rt.Doc == "" {
+			t.Errorf("%s has no Doc", rt.Pattern())
+		}
+		if (rt.Method == "POST" || rt.Method == "PUT") && rt.Request == nil && !rt.RawBody {
+			t.Errorf("%s takes a body but names no Request type", rt.Pattern())
+		}
+		if rt.Response == nil && rt.Produces == "" {
+			t.Errorf("%s names neither a Response type nor what it produces", rt.Pattern())
+		}
+		for _, typ := range []reflect.Type{rt.Request, rt.Response} {
+			if typ != nil && (!token.IsExported(typ.Name()) || !strings.HasPrefix(typ.PkgPath(), "github.com/lighthouse-project/lighthouse/")) {
+				t.Errorf("%s: type %v is not an exported type of the bridge", rt.Pattern(), typ)
+			}
+		}
+	}
+	for _, p := range api.Declared() {
+		for _, rt := range p.Routes {
+			declared = append(declared, rt.Pattern())
+		}
+	}
+	if !slices.Equal(served, declared) {
+		t.Errorf("served %v\ndeclared %v", served, declared)
 	}
 }

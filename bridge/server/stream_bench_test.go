@@ -76,6 +76,7 @@ func BenchmarkAppendWithStreams(b *testing.B) {
 	defer stop()
 	var wg sync.WaitGroup
 	seen := make([]atomic.Uint64, benchStreams)
+	ended := make([]atomic.Bool, benchStreams) // by the server: fell behind (a reconnect event)
 	for i := range benchStreams {
 		req, _ := http.NewRequestWithContext(sctx, "GET", url+"/event/stream", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -105,6 +106,7 @@ func BenchmarkAppendWithStreams(b *testing.B) {
 				note(buf[:n])
 				edge = append(edge[:0], buf[max(0, n-64):n]...)
 				if err != nil {
+					ended[i].Store(sctx.Err() == nil)
 					return
 				}
 			}
@@ -120,7 +122,7 @@ func BenchmarkAppendWithStreams(b *testing.B) {
 	// Every stream delivers every event: the appends did not merely run
 	// ahead of streams that fall behind.
 	for i := range seen {
-		for seen[i].Load() < last {
+		for seen[i].Load() < last && !ended[i].Load() {
 			if time.Since(start) > time.Minute {
 				b.Fatalf("stream %d is at %d of %d a minute on", i, seen[i].Load(), last)
 			}
@@ -130,6 +132,13 @@ func BenchmarkAppendWithStreams(b *testing.B) {
 	drained := time.Since(start)
 	stop()
 	wg.Wait()
+	reconnects := 0
+	for i := range ended {
+		if ended[i].Load() {
+			reconnects++
+		}
+	}
+	b.ReportMetric(float64(reconnects), "streams_told_to_reconnect")
 	b.ReportMetric(without, "events/s_0streams")
 	b.ReportMetric(with, "events/s_500streams")
 	b.ReportMetric(with/without, "ratio")
