@@ -106,7 +106,10 @@ func New(inner net.Listener, cfg Config) *Listener {
 		cfg.MaxPerClient = cfg.MaxConns
 	}
 	return &Listener{Listener: inner, cfg: cfg, perClient: map[string]*client{},
-		overflow: &chanListener{ch: make(chan net.Conn, cfg.Overflow), done: make(chan struct{}), addr: inner.Addr()}}
+		// The channel only hands connections over: the overflow list
+		// bounds them. Room for bursts, so a probe arriving among many
+		// is queued, not refused.
+		overflow: &chanListener{ch: make(chan net.Conn, max(4*cfg.Overflow, 256)), done: make(chan struct{}), addr: inner.Addr()}}
 }
 
 // ClientKey is the client a remote address counts against: an IPv4
