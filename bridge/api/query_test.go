@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
@@ -140,5 +142,38 @@ func TestQueryAnswerIsBounded(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("with the budget spent: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestUnreadAnswerFreesItsBytes: a client that asks for a large answer
+// and never reads it holds its handler and its bytes in flight only until
+// a write makes no progress for WriteTimeout.
+func TestUnreadAnswerFreesItsBytes(t *testing.T) {
+	e := newEnvWith(t, Limits{WriteTimeout: 300 * time.Millisecond})
+	tok := e.session("alice", false)
+	pad := strings.Repeat("x", 900_000)
+	for i := range 14 {
+		if code, b := e.do("POST", "/event/store", tok, fmt.Sprintf(`{"event_type":"big","data":{"i":%d,"pad":%q}}`, i, pad)); code != 200 {
+			t.Fatalf("store: %d %.100s", code, b)
+		}
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /event/query?event_type=big&limit=14 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", tok)
+	held := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := e.srv.bodies.InFlight()
+		held = held || n > 0
+		if held && n == 0 {
+			return // freed, while the client still has not read a byte
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held by an answer nobody reads (held at all: %v)", n, held)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

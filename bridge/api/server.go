@@ -63,6 +63,9 @@ type Limits struct {
 	// MaxQueryBytes bounds the event data one GET /event/query answer
 	// gathers; a longer answer is cut short (truncated, next_since).
 	MaxQueryBytes int64
+	// WriteTimeout bounds how long one write of an answer may wait for
+	// the client to read it (streams: streamWriteTimeout).
+	WriteTimeout time.Duration
 }
 
 // Default limits (the environment overrides the first three through
@@ -74,6 +77,7 @@ const (
 	DefaultStreamBufferBytes  = 32 << 20
 	DefaultStreamBufferEvents = 8192
 	DefaultMaxQueryBytes      = 16 << 20
+	DefaultWriteTimeout       = 60 * time.Second
 )
 
 func (l Limits) withDefaults() Limits {
@@ -94,6 +98,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxQueryBytes <= 0 {
 		l.MaxQueryBytes = DefaultMaxQueryBytes
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
 	}
 	return l
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,9 +46,17 @@ type hub struct {
 	wake   chan struct{} // closed when frames arrive
 	pumped bool          // the pump goroutine runs
 
+	// catchUps bounds the streams reading the store at once (each such
+	// batch is encoded for one stream): many streams opened far in the
+	// past take turns instead of starving the appends.
+	catchUps chan struct{}
+
 	encoded  atomic.Uint64 // frames the pump encoded (once for all streams)
 	caughtUp atomic.Uint64 // events encoded for one catching-up stream
 }
+
+// errStopping ends a stream's wait when the Bridge shuts down.
+var errStopping = errors.New("the bridge is shutting down")
 
 // frame is one event, encoded once for every stream.
 type frame struct {
@@ -77,7 +87,7 @@ const (
 )
 
 func newHub(s *Server, l Limits) *hub {
-	return &hub{s: s, limits: l, perAgent: map[string]int{}, kick: make(chan struct{}, 1),
+	return &hub{s: s, limits: l, perAgent: map[string]int{}, kick: make(chan struct{}, 1), catchUps: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		ring: make([]*frame, l.StreamBufferEvents), wake: make(chan struct{})}
 }
 
@@ -456,46 +466,68 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, streamBatchByte
 // for a stream behind the ring (a since in the past, or a paused pump).
 // It encodes them for this stream alone: the ring serves the rest.
 func (st *streamer) catchUp() bool {
+	// Events up to applied have reached the session projection, so a
+	// session an event among them evicts is already gone when checked.
 	applied := st.s.store.LastSequence()
 	if !st.sessionValid() {
 		return false
 	}
-	g := st.s.gather(st.id, store.Filter{Since: st.cursor, Limit: streamBatch}, streamBatchBytes)
-	defer g.release()
-	out, err := g.run()
+	batch, cursor, err := st.gatherBatch(applied)
 	if err != nil {
 		if e, ok := err.(*Error); ok && e.Status == http.StatusServiceUnavailable {
-			select { // the bridge is busy: try again shortly
-			case <-time.After(RetryAfterBusy):
-				return true
-			case <-st.r.Context().Done():
-				return false
-			}
+			return st.pause(RetryAfterBusy) // the bridge is busy: try again shortly
+		}
+		if st.r.Context().Err() != nil || st.s.isStopping() {
+			return false
 		}
 		fmt.Fprintf(st.w, "event: error\ndata: %q\n\n", err.Error())
 		st.flush()
 		return false
 	}
-	sent := false
+	st.cursor = cursor
+	if len(batch) == 0 {
+		return true
+	}
+	if _, err := st.w.Write(batch); err != nil {
+		return false
+	}
+	return st.flush() == nil
+}
+
+// gatherBatch reads and encodes the next catch-up batch, taking one of
+// the hub's catch-up turns for the read and the encoding only (not for
+// the write, which a slow reader could hold). It returns the frames and
+// the cursor after them, delivering nothing after applied.
+func (st *streamer) gatherBatch(applied uint64) ([]byte, uint64, error) {
+	select {
+	case st.s.hub.catchUps <- struct{}{}:
+		defer func() { <-st.s.hub.catchUps }()
+	case <-st.r.Context().Done():
+		return nil, st.cursor, st.r.Context().Err()
+	case <-st.s.stopping:
+		return nil, st.cursor, errStopping
+	}
+	g := st.s.gather(st.id, store.Filter{Since: st.cursor, Limit: streamBatch}, streamBatchBytes)
+	defer g.release()
+	out, err := g.run()
+	if err != nil {
+		return nil, st.cursor, err
+	}
+	cursor := st.cursor
+	var batch []byte
 	for i := range out.Events {
 		e := &out.Events[i]
 		if e.Sequence > applied {
 			break // committed, not applied when the session was checked
 		}
-		if _, err := st.w.Write(encodeFrame(e)); err != nil {
-			return false
-		}
+		batch = append(batch, encodeFrame(e)...)
 		st.s.hub.caughtUp.Add(1)
-		st.cursor, sent = e.Sequence, true
+		cursor = e.Sequence
 	}
 	if !out.Truncated && len(out.Events) < streamBatch {
-		// Every event up to applied was examined.
-		st.cursor = max(st.cursor, applied)
+		cursor = max(cursor, applied) // every event up to applied was examined
 	}
-	if sent {
-		return st.flush() == nil
-	}
-	return true
+	return batch, cursor, nil
 }
 
 // fellBehind ends a stream whose frames left the ring before it sent

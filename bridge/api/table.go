@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
@@ -244,6 +245,9 @@ func (s *Server) declareLocked(part string, t EventType, route string) {
 // bounds, then the handler.
 func (s *Server) wrap(rt Route) http.Handler {
 	var h http.Handler = rt.Handler
+	if !rt.Stream { // a stream bounds each of its writes itself
+		h = progressDeadline(s.limits.WriteTimeout, h)
+	}
 	h = s.bodies.limit(rt.bodyLimit(), h)
 	if rt.Stream {
 		h = s.hub.admit(h)
@@ -311,3 +315,31 @@ func Declared() []Part {
 	s := &Server{}
 	return []Part{s.corePart(), CoordinationPart(nil), ShadowPart(s, nil)}
 }
+
+// progressDeadline bounds how long one write of an answer may wait for the
+// client to read: every write must progress within d, so a client that
+// asks for a large answer and never reads it frees its handler (and the
+// bytes it holds) after d, while a slow but steady reader is served.
+func progressDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pw := &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}
+		// With no server WriteTimeout the server never resets a write
+		// deadline: this one must not outlive the request.
+		defer pw.rc.SetWriteDeadline(time.Time{})
+		next.ServeHTTP(pw, r)
+	})
+}
+
+type progressWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.rc.SetWriteDeadline(time.Now().Add(p.d))
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
