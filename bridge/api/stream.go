@@ -350,6 +350,9 @@ func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 	// frames is then one write to the socket, where chunking costs three.
 	w.Header().Set("Transfer-Encoding", "identity")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the headers are the whole answer
+	}
 	fmt.Fprintf(w, ": streaming events after sequence %d\n\n", since)
 	if st.flush() != nil {
 		return

@@ -201,3 +201,29 @@ func TestSlowStreamIsToldToReconnect(t *testing.T) {
 		t.Fatalf("after resuming: last %d, %d of %d events", last, len(seen), n)
 	}
 }
+
+// TestStreamHeadAnswersAtOnce: HEAD /event/stream gives the stream's
+// headers and ends, rather than streaming into a body nobody gets.
+func TestStreamHeadAnswersAtOnce(t *testing.T) {
+	e := newEnv(t)
+	tok := e.session("alice", false)
+	req, _ := http.NewRequest("HEAD", e.url+"/event/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.hub.Streams() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the HEAD request still counts as an open stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
