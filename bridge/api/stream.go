@@ -215,6 +215,10 @@ func (h *hub) pump() {
 func (h *hub) restart(at uint64) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
+	h.restartLocked(at)
+}
+
+func (h *hub) restartLocked(at uint64) {
 	clear(h.ring)
 	h.head, h.n, h.bytes = 0, 0, 0
 	h.base, h.last = at, at
@@ -229,8 +233,14 @@ func (h *hub) publish(frames []*frame) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
 	for _, f := range frames {
+		if f.seq <= h.last {
+			continue // already there
+		}
 		if f.seq != h.last+1 {
-			continue // never: the pump reads the gap-free log in order
+			// A gap in the log (a damaged store): the ring holds only
+			// consecutive frames, so it restarts after the gap; streams
+			// in it see a new epoch and read the gap from the store.
+			h.restartLocked(f.seq - 1)
 		}
 		for h.n > 0 && (h.n == len(h.ring) || h.bytes+int64(len(f.data)) > h.limits.StreamBufferBytes) {
 			old := h.ring[h.head]

@@ -227,3 +227,18 @@ func TestStreamHeadAnswersAtOnce(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRingSurvivesAGapInTheLog: frames after a gap in the sequence (a
+// damaged store) restart the ring instead of stalling the pump.
+func TestRingSurvivesAGapInTheLog(t *testing.T) {
+	h := newHub(nil, Limits{}.withDefaults())
+	h.restart(10)
+	f := func(seq uint64) *frame { return &frame{seq: seq, data: []byte("x")} }
+	h.publish([]*frame{f(11), f(12), f(15), f(16), f(16)})
+	if got := h.read(14); got.before || len(got.frames) != 2 || got.frames[0].seq != 15 || got.frames[1].seq != 16 {
+		t.Fatalf("after the gap: %+v", got)
+	}
+	if got := h.read(11); !got.before || got.epoch != 2 {
+		t.Fatalf("a cursor before the gap: %+v, want before the ring in a new epoch", got)
+	}
+}
