@@ -60,28 +60,53 @@ type ShadowList struct {
 	Files    []ShadowFile `json:"files"`
 }
 
-// EnableShadow serves the shadow-file routes over p, which must be fed by
-// the store (the Bridge registers it as a projection):
+// ShadowPart is the shadow-file routes over p, which must be fed by the
+// store (the Bridge registers it as a projection):
 //
 //	PUT    /shadow/{path...}           body = the file's complete content
 //	DELETE /shadow/{path...}
 //	GET    /shadow/{path...}[?at=SEQ]  the content, latest or as of SEQ
 //	GET    /shadow/[dir]?list[&at=SEQ] JSON listing of the files under dir
 //
-// Each change is one event made durable before the answer. Request paths
-// that the router would rewrite ("..", "./", "//") are refused with 400
-// rather than redirected, so a confined path is never silently changed.
-func (s *Server) EnableShadow(p *shadow.Projection) {
-	s.mu.Lock()
-	s.confined = append(s.confined, "/shadow/")
-	s.mu.Unlock()
-	s.ReserveEventTypesFor("PUT /shadow/{path}", shadow.TypeFileModified)
-	s.ReserveEventTypesFor("DELETE /shadow/{path}", shadow.TypeFileDeleted)
-	h := &shadowRoutes{s: s, p: p, uploads: semaphore.NewWeighted(shadowUploadBudget(p.MaxFileBytes()))}
-	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
-	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
-	s.HandleFunc("GET /shadow/{path...}", Agent, h.get)
+//	HEAD   /shadow/{path...}[?at=SEQ]  the headers of the GET (size, ETag, sequences)
+//
+// Each change is one event made durable before the answer; every agent
+// reads them, as every agent reads the files. A PUT's body is bounded by
+// the largest shadow file (LIGHTHOUSE_SHADOW_MAX_FILE_BYTES: 413, before
+// reading when the announced length says so), charged to the bytes in
+// flight as it arrives, and waits for room in the shadow upload budget.
+// Request paths that the router would rewrite ("..", "./", "//") are
+// refused with 400 rather than redirected, so a confined path is never
+// silently changed. With a nil p it still describes the routes (with the
+// default file limit).
+func ShadowPart(s *Server, p *shadow.Projection) Part {
+	maxFile := int64(shadow.DefaultMaxFileBytes)
+	if p != nil {
+		maxFile = p.MaxFileBytes()
+	}
+	h := &shadowRoutes{s: s, p: p, uploads: semaphore.NewWeighted(shadowUploadBudget(maxFile))}
+	return Part{
+		Name: "shadow",
+		Routes: []Route{
+			{Method: http.MethodPut, Path: "/shadow/{path...}", Access: Agent, Handler: h.put, CleanPath: true,
+				RawBody: true, MaxBody: maxFile, MaxBodyFrom: "the largest shadow file, " + config.EnvShadowMaxFileBytes,
+				Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileModified)},
+				Doc: "record the new content of a project file"},
+			{Method: http.MethodDelete, Path: "/shadow/{path...}", Access: Agent, Handler: h.delete, CleanPath: true,
+				Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileDeleted)},
+				Doc: "record the deletion of a project file"},
+			{Method: http.MethodGet, Path: "/shadow/{path...}", Access: Agent, Handler: h.get, CleanPath: true,
+				Params: []string{"at", "list"}, Produces: "application/octet-stream", Response: TypeOf[ShadowList](),
+				Doc: "a file's content (latest or ?at=SEQ; Range, If-Range, If-None-Match), or with ?list the JSON listing of a directory"},
+			{Method: http.MethodHead, Path: "/shadow/{path...}", Access: Agent, Handler: h.get, CleanPath: true,
+				Params: []string{"at", "list"}, Produces: "application/octet-stream",
+				Doc: "the headers GET answers for a file (Content-Length, ETag, X-Lighthouse-Sequence), without its content"},
+		},
+	}
 }
+
+// EnableShadow serves ShadowPart(s, p).
+func (s *Server) EnableShadow(p *shadow.Projection) { s.Add(ShadowPart(s, p)) }
 
 type shadowRoutes struct {
 	s       *Server
@@ -122,7 +147,7 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 	tooLarge := func() {
 		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("shadow file %q is larger than %d bytes, the largest this bridge accepts (%s)", p, limit, config.EnvShadowMaxFileBytes))
 	}
-	if r.ContentLength > limit {
+	if r.ContentLength > limit { // the row refuses it first; this handler may run without one
 		tooLarge()
 		return
 	}
@@ -140,14 +165,17 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// ReadBody: the buffer grows with the bytes received, each charged to
+	// the bytes in flight (503 with Retry-After when they are spent).
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	content, err := ReadBody(w, r)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
+		tooLarge()
+		return
+	}
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			tooLarge()
-			return
-		}
-		WriteError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		WriteErr(w, err)
 		return
 	}
 	ev, err := shadow.ModifiedEvent(p, id.AgentID, content)
@@ -254,12 +282,7 @@ func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, ev store.E
 
 // view is the state a GET reads: the latest, or ?at=SEQ.
 func (h *shadowRoutes) view(r *http.Request) (shadow.View, error) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "at" && k != "list" {
-			return shadow.View{}, Errorf(http.StatusBadRequest, "unknown query parameter %q (known: at, list)", k)
-		}
-	}
+	q := r.URL.Query() // its row admits at and list, each once
 	if !q.Has("at") {
 		return h.p.Current(), nil
 	}

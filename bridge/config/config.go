@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -65,7 +66,7 @@ const MinSecretBytes = 32
 // It exists so a test can hold it equal to the variables the CUE spec
 // declares for the bridge service.
 func Variables() []string {
-	return []string{
+	vars := append([]string{
 		EnvAuthSecret,
 		EnvEventStorePath,
 		EnvHost,
@@ -75,7 +76,9 @@ func Variables() []string {
 		EnvShadowMaxFileBytes,
 		EnvShadowMaxTotalBytes,
 		EnvSnapshotPath,
-	}
+	}, limitVariables...)
+	slices.Sort(vars)
+	return vars
 }
 
 // Config is the validated configuration of `lighthouse-bridge serve`.
@@ -91,6 +94,9 @@ type Config struct {
 	ShadowMaxFileBytes int64
 	// ShadowMaxTotalBytes bounds the distinct shadow content stored.
 	ShadowMaxTotalBytes int64
+	// Limits bound connections, request bytes, time and streams; zero
+	// fields take their defaults (Limits.WithDefaults).
+	Limits Limits
 }
 
 // Addr is the listen address, host and port joined.
@@ -150,6 +156,13 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ShadowMaxTotalBytes < c.ShadowMaxFileBytes && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): no file of the largest size could ever be stored",
 			EnvShadowMaxTotalBytes, c.ShadowMaxTotalBytes, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
+	}
+	var lerrs []error
+	c.Limits, lerrs = LoadLimits(getenv)
+	errs = append(errs, lerrs...)
+	if c.Limits.MaxBytesInFlight < c.ShadowMaxFileBytes && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): a shadow file of the largest size could never be received",
+			EnvMaxBytesInFlight, c.Limits.MaxBytesInFlight, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

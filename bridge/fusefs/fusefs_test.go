@@ -158,9 +158,13 @@ func quietLogger() *slog.Logger {
 
 func mountT(t testing.TB, p *shadow.Projection) *FS {
 	t.Helper()
+	return mountWith(t, p, Options{Logger: quietLogger(), ShowEvent: func(string) bool { return true }})
+}
+
+func mountWith(t testing.TB, p *shadow.Projection, opts Options) *FS {
+	t.Helper()
 	requireFUSE(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
-	opts := Options{Logger: quietLogger()}
 	if os.Getenv("LIGHTHOUSE_FUSE_DEBUG") != "" {
 		// Every FUSE request, for debugging a test.
 		opts.Debug = true
@@ -339,6 +343,33 @@ func TestEvents(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ev, "1.json")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("events/1.json outside the ring: %v", err)
+	}
+}
+
+// TestEventsShowOnlyWhatEveryoneMayRead: the view has no agent identity,
+// so events/ lists and opens only the types ShowEvent admits, and with
+// no ShowEvent none at all.
+func TestEventsShowOnlyWhatEveryoneMayRead(t *testing.T) {
+	p, w := sampleProject(t)
+	w.apply("task_dispatched", map[string]string{"assigned_to": "bob", "description": "secret"}) // 6
+	w.apply("build_started", map[string]string{"n": "1"})                                        // 7
+	m := mountWith(t, p, Options{Logger: quietLogger(), ShowEvent: func(typ string) bool { return typ != "task_dispatched" }})
+	ev := filepath.Join(m.Dir(), "events")
+	if got := run(t, ev, "ls"); got != "4.json\n5.json\n7.json\n" {
+		t.Errorf("ls events (ring of 4, 6 hidden) = %q", got)
+	}
+	if _, err := os.ReadFile(filepath.Join(ev, "6.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("events/6.json (task_dispatched) opened: %v", err)
+	}
+	if got, _ := exec.Command("sh", "-c", `cd "$0" && grep -rl secret .`, ev).CombinedOutput(); len(got) != 0 {
+		t.Errorf("grep found the hidden event in %q", got)
+	}
+	none := mountWith(t, p, Options{Logger: quietLogger()})
+	if got := run(t, filepath.Join(none.Dir(), "events"), "ls"); got != "" {
+		t.Errorf("events/ without ShowEvent = %q, want nothing (default deny)", got)
+	}
+	if _, err := os.Stat(filepath.Join(none.Dir(), "events", "7.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("events/7.json without ShowEvent: %v", err)
 	}
 }
 

@@ -36,6 +36,11 @@ type Options struct {
 	Debug bool
 	// HealthTimeout bounds the stat Healthy performs; default 2s.
 	HealthTimeout time.Duration
+	// ShowEvent says which event types events/ shows. The view has no
+	// agent identity (every local user reads it), so the Bridge shows the
+	// types every agent may read (api.Server.PublicEventType). nil shows
+	// none: default deny.
+	ShowEvent func(eventType string) bool
 }
 
 // OpCounts are cumulative operation counters, for the server's metrics.
@@ -52,6 +57,7 @@ type FS struct {
 	server  *fuse.Server
 	log     *slog.Logger
 	timeout time.Duration
+	show    func(string) bool
 	uid     uint32
 	gid     uint32
 	started time.Time
@@ -71,6 +77,11 @@ type FS struct {
 	nodes    atomic.Int64 // nodes of current/ and history/ the kernel holds
 	maxNodes atomic.Int64 // their bound; 0 means DefaultMaxNodes
 	pruning  atomic.Bool  // a prune is running
+}
+
+// shows applies Options.ShowEvent to one entry of events/.
+func (m *FS) shows(re shadow.RecentEvent) bool {
+	return m.show != nil && re.Type != "" && m.show(re.Type)
 }
 
 // ErrBusy is returned by Mount when the mount point already carries a live
@@ -105,7 +116,7 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("fuse mount point: %w", err)
 	}
 	m := &FS{
-		dir: abs, proj: proj, log: opts.Logger, timeout: opts.HealthTimeout,
+		dir: abs, proj: proj, log: opts.Logger, timeout: opts.HealthTimeout, show: opts.ShowEvent,
 		uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), started: time.Now().UTC(),
 	}
 	fsOpts := &fs.Options{

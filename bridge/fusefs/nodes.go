@@ -521,7 +521,8 @@ func (h *historyDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	return h.NewInode(ctx, &dir{m: h.m, view: v}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: id}), 0
 }
 
-// eventsDir shows the projection's ring of recent events.
+// eventsDir shows the projection's ring of recent events, those whose
+// type every agent may read (Options.ShowEvent).
 type eventsDir struct {
 	fs.Inode
 	readOnly
@@ -537,9 +538,11 @@ func (e *eventsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Att
 func (e *eventsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	e.m.count(&e.m.ops.Readdir)
 	rec := e.m.proj.Recent()
-	list := make([]fuse.DirEntry, len(rec))
-	for i, r := range rec {
-		list[i] = fuse.DirEntry{Name: strconv.FormatUint(r.Seq, 10) + ".json", Mode: modeFile, Ino: ino("e", strconv.FormatUint(r.Seq, 10))}
+	list := make([]fuse.DirEntry, 0, len(rec))
+	for _, r := range rec {
+		if e.m.shows(r) {
+			list = append(list, fuse.DirEntry{Name: strconv.FormatUint(r.Seq, 10) + ".json", Mode: modeFile, Ino: ino("e", strconv.FormatUint(r.Seq, 10))})
+		}
 	}
 	return fs.NewListDirStream(list), 0
 }
@@ -552,7 +555,7 @@ func (e *eventsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return nil, syscall.ENOENT
 	}
 	re, found := e.m.proj.RecentEvent(seq)
-	if !found {
+	if !found || !e.m.shows(re) {
 		return nil, syscall.ENOENT
 	}
 	id := ino("e", num)

@@ -360,7 +360,7 @@ func (b *Bridge) afterReplay() error {
 	if b.cfg.MountPoint == "" {
 		return nil
 	}
-	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log})
+	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log, ShowEvent: b.api.PublicEventType})
 	if err != nil {
 		return fmt.Errorf("%s: %w", config.EnvMountPoint, err)
 	}

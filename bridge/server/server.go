@@ -45,8 +45,6 @@ type Options struct {
 	Now func() time.Time
 	// EscalationTimeout is how long /validate waits for an expert. Default 30s.
 	EscalationTimeout time.Duration
-	// ReadTimeout bounds reading one request (headers and body). Default 60s.
-	ReadTimeout time.Duration
 	// SnapshotEvery is the number of events between snapshots; 0 means
 	// DefaultSnapshotEvery, negative disables snapshots (every start-up
 	// then replays the whole log).
@@ -91,9 +89,7 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 60 * time.Second
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if err := os.MkdirAll(cfg.SnapshotPath, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
@@ -113,7 +109,8 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.sessions = auth.NewSessions()
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
-	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
+	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now,
+		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
@@ -212,17 +209,11 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 
-	srv := &http.Server{
-		Handler:           b.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       b.opts.ReadTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
-	}
+	srv, probe, lln := b.httpServers(ln)
 	srv.RegisterOnShutdown(b.api.BeginShutdown)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(lln) }()
+	go probe.Serve(lln.Overflow())
 	b.log.Info("lighthouse-bridge serving", "addr", ln.Addr().String(), "mount_point", b.cfg.MountPoint)
 
 	var serveErr error
@@ -232,7 +223,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		b.log.Info("shutting down", "grace_period", b.opts.GracePeriod.String())
 	}
-	if err := b.shutdown(srv); err != nil && serveErr == nil {
+	if err := b.shutdown(srv, probe); err != nil && serveErr == nil {
 		serveErr = err
 	}
 	b.log.Info("lighthouse-bridge stopped", "last_sequence", b.store.LastSequence())
@@ -240,18 +231,20 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // shutdown stops everything Serve started within the grace period, each
-// wait bounded: HTTP drains until the grace period less a reserve (open
+// wait bounded: the probe path closes at once (it holds no request worth
+// finishing), HTTP drains until the grace period less a reserve (open
 // streams end at once, slow clients are cut off at the deadline), then
 // the shutdown hooks (snapshot writer, FUSE view) and the store's close
 // share what is left. A hook that overruns is abandoned with an error in
 // the log; a store that cannot close in time (a commit stuck in I/O) is
 // an error, and the process exits without it: its lock dies with the
 // process and no acknowledged event depends on the close.
-func (b *Bridge) shutdown(srv *http.Server) error {
+func (b *Bridge) shutdown(srv, probe *http.Server) error {
 	grace := b.opts.GracePeriod
 	deadline := time.Now().Add(grace)
 	hctx, hcancel := context.WithDeadline(context.Background(), deadline.Add(-min(grace/4, 2*time.Second)))
 	defer hcancel()
+	probe.Close()
 	if err := srv.Shutdown(hctx); err != nil {
 		b.log.Warn("in-flight requests did not finish within the grace period; closing their connections", "error", err)
 		srv.Close()

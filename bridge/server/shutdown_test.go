@@ -27,7 +27,8 @@ func TestShutdownIsBoundedByTheGracePeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.API().HandleFunc("GET /hang", api.Public, func(http.ResponseWriter, *http.Request) { <-release })
+	b.API().Add(api.Part{Name: "test", Routes: []api.Route{{Method: http.MethodGet, Path: "/hang", Access: api.Public,
+		Handler: func(http.ResponseWriter, *http.Request) { <-release }, Doc: "a request that never finishes"}}})
 	b.OnShutdown(func(context.Context) error { <-release; return nil })
 	r := serve(t, b)
 	tok := session(t, r.url, "alice")

@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -279,6 +280,7 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 			d.fail(errors.New("shadow snapshot: recent events out of order or after the snapshot's sequence"))
 		}
 		lastRing = re.Seq
+		re.Type = recentType(re.JSON)
 		np.pushRecentEvent(re)
 	}
 	if d.err == nil && len(d.buf) != 0 {
@@ -383,3 +385,16 @@ func (d *decoder) count(min int) int {
 
 // SnapshotName names the projection's section in a snapshot file.
 func (p *Projection) SnapshotName() string { return SnapshotSection }
+
+// recentType reads the event type back from a ring entry's JSON (the
+// snapshot layout does not repeat it). An entry it cannot read has no
+// type, which the view's visibility rule does not show.
+func recentType(b []byte) string {
+	var v struct {
+		Type string `json:"event_type"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.Type
+}

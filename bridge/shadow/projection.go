@@ -159,6 +159,7 @@ type change struct {
 type RecentEvent struct {
 	Seq  uint64
 	Time time.Time
+	Type string // the event's type, for the view's visibility rule
 	JSON []byte
 }
 
@@ -346,7 +347,7 @@ func (p *Projection) link(fp string) {
 }
 
 func (p *Projection) pushRecent(ev store.Event) {
-	p.pushRecentEvent(RecentEvent{Seq: ev.Sequence, Time: ev.Timestamp.UTC(), JSON: eventJSON(ev)})
+	p.pushRecentEvent(RecentEvent{Seq: ev.Sequence, Time: ev.Timestamp.UTC(), Type: ev.Type, JSON: eventJSON(ev)})
 }
 
 func parent(p string) string {

@@ -699,6 +699,25 @@ type Filter struct {
 	Since       uint64    // only events with a greater sequence
 	Start, End  time.Time // inclusive time bounds
 	Limit       int       // at most this many; 0 means no limit
+	// Keep, when set, further selects among the events that match (the
+	// HTTP layer's visibility rule). It must not call back into the Store.
+	Keep func(*Event) bool
+	// Admit, when set, is asked before each selected event joins the
+	// result, with the bytes of its data and metadata; false ends the
+	// result before it. Callers bound the memory a result holds with it.
+	Admit func(bytes int) bool
+}
+
+// take reports whether e joins a result of f, and stop whether the read
+// ends before it (Admit refused it).
+func (f Filter) take(e *Event) (keep, stop bool) {
+	if !f.Match(*e) || (f.Keep != nil && !f.Keep(e)) {
+		return false, false
+	}
+	if f.Admit != nil && !f.Admit(len(e.Data)+len(e.Metadata)) {
+		return false, true
+	}
+	return true, false
 }
 
 // Match reports whether e passes every filter but Since and Limit.
@@ -735,7 +754,11 @@ func (s *Store) Query(f Filter) ([]Event, error) {
 	}
 	out := []Event{}
 	err := s.ReadFrom(f.Since, func(e Event) error {
-		if !f.Match(e) {
+		keep, stop := f.take(&e)
+		if stop {
+			return ErrStop
+		}
+		if !keep {
 			return nil
 		}
 		out = append(out, e)
@@ -777,7 +800,11 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 			if err := decodeEvent(k[len(prefix):], v, &e); err != nil {
 				return damaged(s.path, err, "%v", err)
 			}
-			if !f.Match(e) {
+			keep, stop := f.take(&e)
+			if stop {
+				return nil
+			}
+			if !keep {
 				continue
 			}
 			out = append(out, e)
