@@ -2,12 +2,16 @@ package server
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
 
 // unpackUpgradeFixture writes the store and snapshot of the version
@@ -43,11 +47,14 @@ func unpackUpgradeFixture(t *testing.T, dir string) {
 }
 
 // TestUpgradeFromInlineContentStore: a store written by the previous
-// version (contents inline in its events, a snapshot that copies them)
-// opens: its old snapshot is refused with a warning and the log replayed,
-// the contents move into the store's blobs once, every file and every
-// version reads as before, new writes work, and the next restart uses a
-// new snapshot and moves nothing.
+// version (contents inline in its events, a format 2 snapshot whose
+// shadow section copies them) opens: its old snapshot is refused with a
+// warning and the log replayed, the contents move into the store's blobs
+// once, every file and every version reads as before, new writes work,
+// and the next restart uses a new snapshot (format 3: it records the
+// log's first event) and moves nothing. With that snapshot the upgraded
+// store is told from another store's log, which the old snapshot could
+// not do.
 func TestUpgradeFromInlineContentStore(t *testing.T) {
 	dir := t.TempDir()
 	unpackUpgradeFixture(t, dir)
@@ -61,7 +68,7 @@ func TestUpgradeFromInlineContentStore(t *testing.T) {
 		"empty.txt":    "",
 	}
 	r, logs := startOpts(t, cfg, Options{SnapshotEvery: 3})
-	for _, msg := range []string{"layout version 1", "moved shadow contents of events written by an older version"} {
+	for _, msg := range []string{"format 2, written before shadow contents moved to the event store", "moved shadow contents of events written by an older version"} {
 		if !strings.Contains(logs.String(), msg) {
 			t.Errorf("start-up log does not say %q:\n%s", msg, logs)
 		}
@@ -103,7 +110,7 @@ func TestUpgradeFromInlineContentStore(t *testing.T) {
 	}
 
 	r2, logs2 := startOpts(t, cfg, Options{SnapshotEvery: 3})
-	for _, msg := range []string{"layout version 1", "moved shadow contents", "skipping snapshot"} {
+	for _, msg := range []string{"format 2", "layout version 1", "moved shadow contents", "skipping snapshot"} {
 		if strings.Contains(logs2.String(), msg) {
 			t.Errorf("second start-up still says %q:\n%s", msg, logs2)
 		}
@@ -112,4 +119,26 @@ func TestUpgradeFromInlineContentStore(t *testing.T) {
 		t.Errorf("second start-up did not restore the new snapshot:\n%s", logs2)
 	}
 	check(r2.url, want)
+	var origin string
+	r2.b.Store().ReadFrom(0, func(e store.Event) error { origin = e.ID; return store.ErrStop })
+	if err := r2.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := snapshot.Sequences(cfg.SnapshotPath)
+	if err != nil || len(seqs) == 0 {
+		t.Fatalf("snapshots after the upgrade: %v %v", seqs, err)
+	}
+	newest, err := snapshot.Read(filepath.Join(cfg.SnapshotPath, fmt.Sprintf("snapshot-%020d.lhsnap", seqs[0])))
+	if err != nil || newest.Format != snapshot.Format || newest.Origin == "" || newest.Origin != origin {
+		t.Fatalf("newest snapshot after the upgrade: format %d, origin %q (the log's first event is %q), %v", newest.Format, newest.Origin, origin, err)
+	}
+	// Another store's log next to the upgraded snapshots is refused.
+	other := testConfig(t.TempDir())
+	o, _ := startOpts(t, other, Options{})
+	putFile(t, o.url, session(t, o.url, "builder"), "README.md", "# another project\n")
+	o.shutdown(t)
+	other.SnapshotPath = cfg.SnapshotPath
+	if err, log := serveOnce(t, other, Options{}); !errors.Is(err, snapshot.ErrNotThisLog) {
+		t.Errorf("another store's log with the upgraded snapshots: Serve = %v\n%s", err, log)
+	}
 }
