@@ -138,6 +138,22 @@ func decodeModified(data json.RawMessage) (fm FileModified, sum [32]byte, inline
 	return fm, sum, content, nil
 }
 
+// BlobRefs names the content a stored event refers to, for the offline
+// check of an event store (store.CheckOptions.BlobRefs): the content of
+// a file_modified event, marked Inline for an event of an older version
+// that carries it (MigrateInline makes its blob at the next start);
+// nothing for other types. An error says why the payload is unreadable.
+func BlobRefs(e *store.Event) ([]store.BlobRef, error) {
+	if e.Type != TypeFileModified {
+		return nil, nil
+	}
+	_, sum, inline, err := decodeModified(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	return []store.BlobRef{{Sum: sum, Inline: inline != nil}}, nil
+}
+
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {

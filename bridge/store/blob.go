@@ -65,6 +65,14 @@ func decodeBlobRef(sum [32]byte, v []byte) (blobRef, error) {
 	return r, nil
 }
 
+// chunks is the number of chunks of the blob.
+func (r blobRef) chunks() uint64 {
+	if r.chunk == 0 {
+		return 0
+	}
+	return (r.size + uint64(r.chunk) - 1) / uint64(r.chunk)
+}
+
 func chunkKey(k []byte, id uint64, i uint64) []byte {
 	binary.BigEndian.PutUint64(k, id)
 	binary.BigEndian.PutUint64(k[8:], i)

@@ -25,10 +25,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // template is a closed store of a few hundred events of several types,
 // agents and aggregates: several leaf and branch pages in every bucket.
 var template struct {
-	once sync.Once
-	data []byte
-	hw   []byte
-	last uint64
+	once  sync.Once
+	data  []byte
+	hw    []byte
+	last  uint64
+	blobs [][32]byte // the contents its file_modified events carry
 }
 
 func templateStore(t testing.TB) ([]byte, []byte) {
@@ -50,6 +51,13 @@ func templateStore(t testing.TB) ([]byte, []byte) {
 			}
 			if _, err := s.Append(context.Background(), evs...); err != nil {
 				panic(err)
+			}
+			if i%5 == 0 { // blobs: the chunks of one of several pages, and small ones
+				content := []byte(strings.Repeat(fmt.Sprint("blob ", i, " "), 1+i*300))
+				if _, err := s.Append(context.Background(), blobEvent(content)); err != nil {
+					panic(err)
+				}
+				template.blobs = append(template.blobs, NewBlob(content).Sum())
 			}
 		}
 		template.last = s.LastSequence()
@@ -115,6 +123,17 @@ func exercise(t testing.TB, dir string) error {
 	for _, f := range []Filter{{Type: "type_1"}, {AgentID: "agent-2"}, {AggregateID: "agg-3"}, {Since: 100}} {
 		_, err := s.Query(f)
 		errs = append(errs, err)
+	}
+	for _, sum := range template.blobs {
+		n, err := s.BlobSize(sum)
+		errs = append(errs, err)
+		if err == nil && n >= 0 && n <= 1<<20 {
+			_, err = s.ReadBlobAt(sum, make([]byte, n), 0)
+			if err == io.EOF {
+				err = nil
+			}
+			errs = append(errs, err)
+		}
 	}
 	_, err = s.Append(context.Background(), ev("after", "x"))
 	errs = append(errs, err)

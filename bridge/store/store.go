@@ -800,7 +800,12 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 			if err := decodeEvent(k[len(prefix):], v, &e); err != nil {
 				return damaged(s.path, err, "%v", err)
 			}
-			keep, stop := f.take(&e)
+			// Keep and Admit are the caller's: a panic in them is the
+			// caller's too, not damage (call).
+			var keep, stop bool
+			if err := call(func(e *Event) error { keep, stop = f.take(e); return nil }, &e); err != nil {
+				return err
+			}
 			if stop {
 				return nil
 			}

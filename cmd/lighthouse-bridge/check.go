@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
@@ -25,8 +26,9 @@ const (
 const checkLong = `Check an event store offline, without changing anything: the bbolt file's
 page structure and bbolt's own consistency check, the sequence (from 1,
 without a gap, every event decoding to its own sequence), the indexes
-against the events, the high-water mark next to the file, and every
-snapshot in the snapshot directory against the log.
+against the events, the shadow contents (every one complete, and every
+file_modified event's content stored), the high-water mark next to the
+file, and every snapshot in the snapshot directory against the log.
 
 The store is LIGHTHOUSE_EVENT_STORE_PATH or --store, a store directory or a
 bbolt file (a backup from GET /admin/backup); the snapshots are
@@ -39,8 +41,9 @@ Exit status:
   2  the event store file is damaged: restore events.db from a backup
   3  the file is sound but is not the log its high-water mark or snapshots
      know (events lost, emptied, another store's): the bridge refuses it
-  4  it starts, with warnings (a damaged or foreign snapshot file that
-     will be skipped, a log that ends before its newest snapshot)
+  4  it starts, with warnings (a damaged, foreign or older-format
+     snapshot file that will be skipped, a log that ends before its
+     newest snapshot, contents of an older version not yet moved)
 
 Example:
   lighthouse-bridge check
@@ -92,7 +95,7 @@ func runCheck(out io.Writer, storePath, snapPath string) error {
 			return &exitError{checkFailed, fmt.Sprintf("snapshots %s: %v", snapPath, err)}
 		}
 	}
-	rep, err := store.Check(storePath, store.CheckOptions{IDsAt: seqs})
+	rep, err := store.Check(storePath, store.CheckOptions{IDsAt: seqs, BlobRefs: shadow.BlobRefs})
 	if errors.Is(err, store.ErrLocked) {
 		return &exitError{checkFailed, err.Error() + ": stop it first, or check a backup (GET /admin/backup)"}
 	}
@@ -102,6 +105,9 @@ func runCheck(out io.Writer, storePath, snapPath string) error {
 	fmt.Fprintf(out, "event store %s: %d bytes, %d events", rep.Path, rep.Size, rep.Events)
 	if rep.Events > 0 {
 		fmt.Fprintf(out, " (sequences 1 to %d, first event %s)", rep.Last, rep.Origin)
+	}
+	if rep.Blobs > 0 {
+		fmt.Fprintf(out, ", %d shadow contents (%d bytes)", rep.Blobs, rep.BlobBytes)
 	}
 	fmt.Fprintln(out)
 	for _, f := range rep.Findings {

@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lighthouse-project/lighthouse/bridge/config"
+	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
@@ -240,5 +243,45 @@ func TestServeOnADamagedStoreSaysWhatToDo(t *testing.T) {
 			!strings.Contains(stderr, config.EnvEventStorePath) || !strings.Contains(stderr, "GET /admin/backup") {
 			t.Errorf("serve on a %s store: exit %d\n%s", name, code, stderr)
 		}
+	}
+}
+
+// TestCheckFindsMissingShadowContent: the shadow contents are checked
+// too: a store holding them is healthy and says how many; one whose
+// content a file_modified event refers to is gone is damaged, naming the
+// event and the hash.
+func TestCheckFindsMissingShadowContent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir, store.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	for i, content := range []string{"package main\n", strings.Repeat("big ", 3000)} {
+		e, err := shadow.ModifiedEvent(fmt.Sprintf("f%d.go", i), "builder", []byte(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum = e.Blobs[0].Sum()
+		if _, err := s.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	out, code := check(t, "--store", dir, "--snapshots", "")
+	if code != checkOK || !strings.Contains(out, "2 shadow contents (12013 bytes)") {
+		t.Fatalf("healthy store with shadow contents: exit %d\n%s", code, out)
+	}
+	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("blob_index")).Delete(sum[:]) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, code = check(t, "--store", dir, "--snapshots", "")
+	if code != checkDamaged || !strings.Contains(out, fmt.Sprintf("event 2 (file_modified) refers to content sha256 %x", sum)) {
+		t.Errorf("a content gone: exit %d, want %d naming event 2\n%s", code, checkDamaged, out)
 	}
 }
