@@ -90,8 +90,7 @@ func (p *Projection) capture() *frozen {
 		// names is kept sorted by inserting in place: copy it.
 		f.dirs = append(f.dirs, frozenDir{d, slices.Clone(dh.names), dh.counts[:len(dh.counts):len(dh.counts)]})
 	}
-	f.ring = append(f.ring, p.ring[p.ringStart:]...)
-	f.ring = append(f.ring, p.ring[:p.ringStart]...)
+	f.ring = append(f.ring, p.ring...)
 	return f
 }
 
@@ -172,7 +171,7 @@ func (f *frozen) encode() []byte {
 // whose old events MigrateInline then moves into blobs.
 func (p *Projection) RestoreSnapshot(data []byte) error {
 	d := decoder{buf: data}
-	np := New(Options{RecentEvents: p.ringCap, Blobs: p.store, MaxFileBytes: p.maxFile})
+	np := New(Options{RecentEvents: p.ringCap, RecentBytes: p.ringMax, Blobs: p.store, MaxFileBytes: p.maxFile})
 	if v := d.uvarint(); d.err == nil && v != codecVersion {
 		if v == 1 {
 			return fmt.Errorf("shadow snapshot: layout version 1 (contents inline, written before contents moved to the event store's blobs); this build reads %d: the log is replayed instead", codecVersion)
@@ -275,7 +274,8 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	var lastRing uint64
 	for j := 0; j < nr && d.err == nil; j++ {
 		re := RecentEvent{Seq: d.uvarint(), Time: time.Unix(0, d.varint()).UTC()}
-		re.JSON = d.bytes(int(d.uvarint()))
+		// A copy: the entry may outlive the snapshot's buffer by far.
+		re.JSON = slices.Clone(d.bytes(int(d.uvarint())))
 		if d.err == nil && (re.Seq == 0 || re.Seq > np.last || re.Seq <= lastRing) {
 			d.fail(errors.New("shadow snapshot: recent events out of order or after the snapshot's sequence"))
 		}
@@ -295,17 +295,45 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	p.last, p.lastTime = np.last, np.lastTime
 	p.blobSize, p.blobHash, p.blobIdx, p.inline = np.blobSize, np.blobHash, np.blobIdx, np.inline
 	p.files, p.dirs, p.changes = np.files, np.dirs, np.changes
-	p.ring, p.ringStart = np.ring, np.ringStart
+	p.ring, p.ringBytes = np.ring, np.ringBytes
 	return nil
 }
 
+// pushRecentEvent adds re to the ring, then drops the oldest entries
+// until it holds at most ringCap entries and ringMax bytes of JSON. An
+// entry larger than ringMax on its own is replaced by a stub.
 func (p *Projection) pushRecentEvent(re RecentEvent) {
-	if len(p.ring) < p.ringCap {
-		p.ring = append(p.ring, re)
-		return
+	if int64(len(re.JSON)) > p.ringMax {
+		re.JSON = recentStub(re, p.ringMax)
 	}
-	p.ring[p.ringStart] = re
-	p.ringStart = (p.ringStart + 1) % p.ringCap
+	p.ring = append(p.ring, re)
+	p.ringBytes += int64(len(re.JSON))
+	drop := 0
+	for len(p.ring)-drop > p.ringCap || p.ringBytes > p.ringMax {
+		p.ringBytes -= int64(len(p.ring[drop].JSON))
+		p.ring[drop] = RecentEvent{} // its JSON is garbage now
+		drop++
+	}
+	// The slice moves forward; append copies the live entries into a new
+	// array when the old one is used up, so it stays about twice the ring.
+	p.ring = p.ring[drop:]
+}
+
+// recentStub stands for an event whose JSON alone passes the ring's byte
+// bound: what it is and where to read it, on one line of JSON (at most a
+// few hundred bytes; a bound smaller than that keeps it empty).
+func recentStub(re RecentEvent, max int64) []byte {
+	b, _ := json.Marshal(struct {
+		Sequence  uint64    `json:"sequence"`
+		Type      string    `json:"event_type"`
+		Timestamp time.Time `json:"timestamp"`
+		Omitted   string    `json:"omitted"`
+	}{re.Seq, re.Type, re.Time, fmt.Sprintf("%d bytes, more than the recent events keep (%d); read it with GET /event/query?since=%d&limit=1", len(re.JSON), max, re.Seq-1)})
+	b = append(b, '\n')
+	if int64(len(b)) > max {
+		return nil
+	}
+	return b
 }
 
 // decoder reads the snapshot layout; the first error sticks and every later

@@ -27,6 +27,12 @@ var (
 // Options.RecentEvents is zero.
 const DefaultRecentEvents = 1000
 
+// DefaultRecentBytes bounds the JSON the recent ring holds when
+// Options.RecentBytes is zero: 8 MiB. An event may carry up to 1 MiB of
+// data, so a count alone would let the ring hold about 1 GiB, the
+// deploy's whole memory.
+const DefaultRecentBytes = 8 << 20
+
 // DefaultMaxFileBytes is the largest shadow file when
 // Options.MaxFileBytes is zero: 1 MiB, the contract's event size.
 const DefaultMaxFileBytes = 1 << 20
@@ -42,8 +48,12 @@ type Blobs interface {
 
 // Options configure a Projection.
 type Options struct {
-	// RecentEvents bounds the ring shown as events/ in the FUSE view.
+	// RecentEvents bounds the ring shown as events/ in the FUSE view;
+	// RecentBytes bounds the JSON it holds (the oldest entries leave
+	// first; an event larger than the whole bound is kept as a stub that
+	// says where to read it).
 	RecentEvents int
+	RecentBytes  int64
 	// Blobs holds the contents. Without it, files can be listed and
 	// stat'ed but reading one fails with ErrMissingContent.
 	Blobs Blobs
@@ -77,9 +87,10 @@ type Projection struct {
 	dirs    map[string]*dirHist // "" is the project root
 	changes []change            // every applied shadow change, by sequence
 
-	ring      []RecentEvent // circular, oldest at ringStart
-	ringStart int
-	ringCap   int
+	ring      []RecentEvent // oldest first
+	ringCap   int           // at most this many entries
+	ringBytes int64         // JSON bytes in ring
+	ringMax   int64         // at most this many
 
 	wmu      sync.Mutex
 	watchers map[int]func(Change)
@@ -171,12 +182,16 @@ func New(opts Options) *Projection {
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = DefaultMaxFileBytes
 	}
+	if opts.RecentBytes <= 0 {
+		opts.RecentBytes = DefaultRecentBytes
+	}
 	return &Projection{
 		blobIdx: map[[32]byte]uint32{},
 		inline:  map[uint32]uint64{},
 		files:   map[string]*fileHist{},
 		dirs:    map[string]*dirHist{"": {}},
 		ringCap: opts.RecentEvents,
+		ringMax: opts.RecentBytes,
 		store:   opts.Blobs,
 		maxFile: opts.MaxFileBytes,
 	}
@@ -427,9 +442,7 @@ func (p *Projection) Changes() []uint64 {
 func (p *Projection) Recent() []RecentEvent {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	out := make([]RecentEvent, 0, len(p.ring))
-	out = append(out, p.ring[p.ringStart:]...)
-	return append(out, p.ring[:p.ringStart]...)
+	return slices.Clone(p.ring)
 }
 
 // RecentEvent returns one event of the ring by sequence.
@@ -440,10 +453,10 @@ func (p *Projection) RecentEvent(seq uint64) (RecentEvent, bool) {
 	if n == 0 {
 		return RecentEvent{}, false
 	}
-	// The ring holds increasing sequences; search it as a rotated slice.
-	i := sort.Search(n, func(i int) bool { return p.ring[(p.ringStart+i)%n].Seq >= seq })
-	if i < n && p.ring[(p.ringStart+i)%n].Seq == seq {
-		return p.ring[(p.ringStart+i)%n], true
+	// The ring holds increasing sequences.
+	i := sort.Search(n, func(i int) bool { return p.ring[i].Seq >= seq })
+	if i < n && p.ring[i].Seq == seq {
+		return p.ring[i], true
 	}
 	return RecentEvent{}, false
 }
