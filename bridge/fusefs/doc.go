@@ -17,8 +17,12 @@
 // view has no extended attributes (answered ENOSYS once, which the kernel
 // remembers for the whole mount). history/ and events/ never change. In
 // current/, every change is pushed to the kernel before the write that made
-// it is answered (FS.invalidate, a shadow.Watch callback), so a new shadow
-// is visible the moment it is acknowledged. Files in current/ are read
+// it is answered (FS.invalidate, run for each shadow.Watch change by the
+// invalidator's goroutine; the writer waits for it at most
+// Options.InvalidateWait), so a new shadow is visible the moment it is
+// acknowledged. The push waits for the kernel's directory locks: a process
+// stuck in a directory delays appends by that wait at most, and the view
+// catches up (whole, if changes piled up) once the kernel answers. Files in current/ are read
 // around the page cache (FOPEN_DIRECT_IO), so an open file reads the
 // version of its open to the end whatever comes later. The view bounds the
 // nodes it keeps for the kernel (DefaultMaxNodes) by asking the kernel to

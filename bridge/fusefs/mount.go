@@ -36,6 +36,14 @@ type Options struct {
 	Debug bool
 	// HealthTimeout bounds the stat Healthy performs; default 2s.
 	HealthTimeout time.Duration
+	// InvalidateWait bounds how long a change of current/ waits for the
+	// kernel to drop what it caches of it before the change's writer is
+	// answered; default DefaultInvalidateWait. Past it the change is
+	// answered anyway and the invalidation finishes later.
+	InvalidateWait time.Duration
+	// invalidateQueue is the invalidation queue's length (tests); 0
+	// means invalidateQueue.
+	invalidateQueue int
 	// ShowEvent says which event types events/ shows. The view has no
 	// agent identity (every local user reads it), so the Bridge shows the
 	// types every agent may read (api.Server.PublicEventType). nil shows
@@ -68,8 +76,9 @@ type FS struct {
 	unmountOnce sync.Once
 	unmountErr  error
 
-	top       *root  // the mount's root node
-	stopWatch func() // ends invalidate's calls (shadow.Projection.Watch)
+	top       *root        // the mount's root node
+	stopWatch func()       // ends the invalidations (shadow.Projection.Watch)
+	inv       *invalidator // runs them
 	// testHookLookup, if set, runs in every lookup under a view after it
 	// has read the projection; tests use it to hold a lookup in flight.
 	testHookLookup atomic.Pointer[func(path string)]
@@ -154,7 +163,10 @@ func Mount(dir string, proj *shadow.Projection, opts Options) (*FS, error) {
 	}
 	m.server = server
 	m.conn = connName(abs)
-	m.stopWatch = proj.Watch(m.invalidate)
+	if opts.invalidateQueue <= 0 {
+		opts.invalidateQueue = invalidateQueue
+	}
+	m.stopWatch = m.startInvalidator(proj, opts.InvalidateWait, opts.invalidateQueue)
 	opts.Logger.Info("FUSE view mounted", "mount_point", abs)
 	return m, nil
 }

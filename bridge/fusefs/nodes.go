@@ -599,8 +599,9 @@ func (e *eventFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint
 var barrierName = strings.Repeat("~", shadow.MaxNameLen+1)
 
 // invalidate drops what the kernel caches of current/ for one change,
-// before the change's writer is answered (it runs as a shadow.Watch
-// callback, after the projection has changed): the file's attributes and
+// normally before the change's writer is answered (the invalidator runs
+// it for each change the projection's Watch reports, and the writer
+// waits for it a bounded time): the file's attributes and
 // pages; on a change of the tree, the times of its directories, the
 // listings (FOPEN_CACHE_DIR) of the directories that gained or lost an
 // entry, and the entries of what vanished.
@@ -613,14 +614,20 @@ var barrierName = strings.Repeat("~", shadow.MaxNameLen+1)
 // arrives, not before.
 //
 // The kernel waits here for requests under current/, whose handlers read
-// only the projection (unlocked now) and the store's blobs, never
-// anything the goroutine applying events holds: this cannot deadlock.
+// only the projection and the store's blobs, never anything the
+// goroutine applying events holds: this cannot deadlock; and a request
+// that never ends delays only the invalidator, not the appends.
 func (m *FS) invalidate(c shadow.Change) {
 	parent := m.top.GetChild("current")
 	if parent == nil {
 		return
 	}
-	cur := m.proj.Current()
+	// The state of the change itself: later changes may have been
+	// applied by now, and come in their own turn.
+	cur, err := m.proj.At(c.Seq)
+	if err != nil {
+		cur = m.proj.Current()
+	}
 	before, _ := m.proj.At(c.Seq - 1)
 	if c.Tree {
 		parent.NotifyContent(-1, 0) // current/'s own time
