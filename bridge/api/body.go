@@ -94,7 +94,7 @@ type bodyKey struct{}
 // to the budget, and returns the charge when next is done.
 // from names what sets max, for the 413 ("" for the built-in bounds).
 func (b *bodyBudget) limit(max int64, from string, next http.Handler) http.Handler {
-	lim := bodyLimit{max: max, from: from}
+	lim := bodyLimit{max: max, from: from, budget: b.max}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			// Announced too large: refused before a byte is read.
@@ -112,8 +112,9 @@ func (b *bodyBudget) limit(max int64, from string, next http.Handler) http.Handl
 
 // bodyLimit is a row's body bound, as ReadBody finds it in the context.
 type bodyLimit struct {
-	max  int64
-	from string
+	max    int64
+	from   string
+	budget int64 // the bytes in flight all bodies share
 }
 
 // tooLarge is the 413 for a body over the bound.
@@ -146,15 +147,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, lim.tooLarge()
 	case errors.Is(err, errBusy):
 		return nil, &Error{Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterBusy,
-			Message: fmt.Sprintf("%v (more than %d bytes in flight); retry shortly", errBusy, mustBudget(r))}
+			Message: fmt.Sprintf("%v (more than %d bytes in flight); retry shortly", errBusy, lim.budget)}
 	}
 	return nil, Errorf(http.StatusBadRequest, "reading request body: %v", err)
-}
-
-// mustBudget is the budget's size for the 503's message.
-func mustBudget(r *http.Request) int64 {
-	if cb, ok := r.Body.(*chargedBody); ok {
-		return cb.b.max
-	}
-	return 0
 }

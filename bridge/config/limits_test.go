@@ -70,3 +70,21 @@ func TestLimitsRefuseNonsense(t *testing.T) {
 		}
 	}
 }
+
+// TestBytesInFlightHoldTheLargestShadowFile: a PUT /shadow body is
+// charged to LIGHTHOUSE_MAX_BYTES_IN_FLIGHT, so a budget below the largest
+// shadow file would refuse every file of that size: start-up refuses the
+// pair, naming both; equal is fine.
+func TestBytesInFlightHoldTheLargestShadowFile(t *testing.T) {
+	e := validEnv()
+	e[EnvShadowMaxFileBytes] = "8388608"
+	e[EnvMaxBytesInFlight] = "4194304"
+	_, err := Load(env(e))
+	if err == nil || !strings.Contains(err.Error(), EnvMaxBytesInFlight) || !strings.Contains(err.Error(), EnvShadowMaxFileBytes) {
+		t.Fatalf("in flight below the file limit: %v", err)
+	}
+	e[EnvMaxBytesInFlight] = "8388608"
+	if c, err := Load(env(e)); err != nil || c.Limits.MaxBytesInFlight != c.ShadowMaxFileBytes {
+		t.Fatalf("in flight equal to the file limit: %+v %v", c.Limits, err)
+	}
+}
