@@ -8,7 +8,7 @@ die() { log "error: $*"; exit 1; }
 # Required variables: each stops start-up with its name when unset or empty.
 : "${LIGHTHOUSE_EVENT_STORE_PATH:?LIGHTHOUSE_EVENT_STORE_PATH is required: directory of the event store (bbolt file inside)}"
 : "${LIGHTHOUSE_SNAPSHOT_PATH:?LIGHTHOUSE_SNAPSHOT_PATH is required: directory of snapshots}"
-: "${LIGHTHOUSE_AUTH_SECRET:?LIGHTHOUSE_AUTH_SECRET is required: HMAC key for agent keys and session tokens, at least 32 bytes}"
+: "${LIGHTHOUSE_AUTH_SECRET:?LIGHTHOUSE_AUTH_SECRET is required: HMAC key for agent keys and session tokens: 32 to 1024 bytes, not guessable (an estimated 80 bits of entropy or more; base64 of 32 random bytes passes)}"
 
 # Effective configuration (secret values are never printed).
 log "LIGHTHOUSE_HOST=${LIGHTHOUSE_HOST-(unset)}"
