@@ -311,13 +311,14 @@ func (l *Listener) toOverflow(c net.Conn, key string) {
 		l.refused.Add(1)
 		victim.Conn.Close()
 	}
-	select {
-	case l.overflow.ch <- tc:
+	if l.overflow.offer(tc) {
 		l.overflowed.Add(1)
-	default: // the probe server is not taking them: refuse at once
-		l.refused.Add(1)
-		tc.Close()
+		return
 	}
+	// The probe server is not taking them (or is closed, at shutdown):
+	// refuse at once.
+	l.refused.Add(1)
+	tc.Close()
 }
 
 // Overflow is the listener of the connections beyond the limits, for a
@@ -345,6 +346,26 @@ type chanListener struct {
 	done chan struct{}
 	once sync.Once
 	addr net.Addr
+
+	mu     sync.Mutex // orders offer and Close
+	closed bool
+}
+
+// offer hands conn to Accept, or reports false when the channel is full
+// or the listener closed: a connection offered after Close would wait in
+// the channel, open, until the process exits.
+func (c *chanListener) offer(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	select {
+	case c.ch <- conn:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *chanListener) Accept() (net.Conn, error) {
@@ -358,6 +379,9 @@ func (c *chanListener) Accept() (net.Conn, error) {
 
 func (c *chanListener) Close() error {
 	c.once.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.closed = true
 		close(c.done)
 		for {
 			select {

@@ -218,3 +218,23 @@ func TestClientKey(t *testing.T) {
 		t.Errorf("unix: %q", got)
 	}
 }
+
+// Once the probe path is closed (shutdown closes it first), a connection
+// beyond the limits is closed at once and counted as refused; it used to
+// wait in the hand-over channel, open, until the process exited.
+func TestOverflowAfterTheProbePathClosedIsRefused(t *testing.T) {
+	l, addr, _ := serve(t, Config{MaxConns: 1, NewGrace: time.Hour})
+	if code, _, err := get(dial(t, "127.0.0.1", addr), "/busy"); code != 200 {
+		t.Fatalf("busy: %d %v", code, err)
+	}
+	waitOpen(t, l, 1)
+	l.Overflow().Close()
+	c := dial(t, "127.0.0.1", addr)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF && !strings.Contains(fmt.Sprint(err), "reset") {
+		t.Fatalf("a connection over the limit after the probe path closed: read %d, %v; want it closed", n, err)
+	}
+	if s := l.Stats(); s.Refused != 1 || s.Overflowed != 0 {
+		t.Errorf("stats %+v, want 1 refused", s)
+	}
+}
