@@ -99,24 +99,29 @@ func (inv *invalidator) changed(c shadow.Change) {
 
 func (inv *invalidator) run() {
 	for {
+		// Checked before every change: the flag may be set while a
+		// whole invalidation runs, for a change it may have missed.
+		if inv.overflow.Swap(false) {
+			// Changes were dropped: invalidate everything as of now,
+			// which covers what is queued too.
+			seq := inv.m.proj.LastSeq()
+			for drained := false; !drained; {
+				select {
+				case d := <-inv.queue:
+					seq = max(seq, d.Seq)
+				default:
+					drained = true
+				}
+			}
+			inv.m.invalidateAll()
+			inv.finished(seq)
+			continue
+		}
 		select {
 		case <-inv.stop:
 			return
 		case c := <-inv.queue:
-			if inv.overflow.Swap(false) {
-				// Changes were dropped: what is queued is covered too.
-				for drained := false; !drained; {
-					select {
-					case d := <-inv.queue:
-						c.Seq = max(c.Seq, d.Seq)
-					default:
-						drained = true
-					}
-				}
-				inv.m.invalidateAll()
-			} else {
-				inv.m.invalidate(c)
-			}
+			inv.m.invalidate(c)
 			inv.finished(c.Seq)
 		}
 	}
