@@ -56,13 +56,18 @@ bench-gen:
 	$(GO) test -run '^$$' -bench LargeSpec -benchtime 1x -count 1 -timeout 60m ./gen/build/
 
 # bench-bridge measures durable appends over HTTP against raw bbolt and the
-# HTTP floor, reads through the FUSE view against plain files (needs root
-# and /dev/fuse), restart on a 1,000,000-event log with and without a
-# snapshot, the append stall a snapshot causes, and coordination's
-# delegate+complete against two raw appends.
+# HTTP floor, appends with 500 event streams open against none, reads,
+# stat, readdir and ls -l through the FUSE view against plain files (needs
+# root and /dev/fuse), 1 GiB of shadow history in a bridge process inside
+# a 1 GiB memory cgroup (RSS, restart, snapshot size), restart on a
+# 1,000,000-event log with and without a snapshot, the append stall a
+# snapshot causes, and coordination's delegate+complete against two raw
+# appends (issue #11: streams, shadow history, the view).
 bench-bridge:
-	$(GO) test -run '^$$' -bench 'Append|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
+	$(GO) test -run '^$$' -bench 'Append(HTTP|Store)$$|RawBolt|HTTPFloor' -benchtime 20000x -count 3 ./bridge/server
+	$(GO) test -run '^$$' -bench AppendWithStreams -benchtime 5000x -count 3 ./bridge/server
 	$(GO) test -run '^$$' -bench . -count 1 ./bridge/fusefs
+	$(GO) test -run '^$$' -bench ShadowHistory1GiB -benchtime 1x -timeout 30m ./bridge/server
 	$(GO) test -run '^$$' -bench Restart1M -benchtime 1x -benchmem ./bridge/server
 	$(GO) test -run '^$$' -bench SnapshotStall -benchtime 30000x ./bridge/server
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 3 ./bridge/coord

@@ -41,7 +41,9 @@ type env struct {
 	val   *validate.Validator
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, Limits{}) }
+
+func newEnvWith(t *testing.T, lim Limits) *env {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	m := NewMetrics()
@@ -57,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	val := validate.New(validate.Options{})
 	am := auth.NewManager(testSecret, ss, st, c.now)
 	am.RefreshEvery = 24 * time.Hour // keep refresh events out of the expected sequences
-	srv := New(Options{Store: st, Auth: am, Validator: val, Metrics: m, Now: c.now, Heartbeat: 50 * time.Millisecond})
+	srv := New(Options{Store: st, Auth: am, Validator: val, Metrics: m, Now: c.now, Heartbeat: 50 * time.Millisecond, Limits: lim})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.BeginShutdown)
@@ -126,32 +128,32 @@ func TestStatusReportsTrueValues(t *testing.T) {
 	e.do("POST", "/event/store", tok, `{"event_type":"x","data":1}`)
 	for _, p := range []string{"/status", "/health/ready"} {
 		code, body := e.do("GET", p, "", "")
-		st := decode[status](t, body)
+		st := decode[StatusResponse](t, body)
 		if code != 200 || st.Status != "ready" || st.Components["event_store"] != "ok" || st.ActiveAgents != 2 || st.LastSequence != 3 {
 			t.Fatalf("%s: %d %s", p, code, body)
 		}
 	}
 	e.clock.add(2 * time.Minute)
 	_, body := e.do("GET", "/status", "", "")
-	if st := decode[status](t, body); st.UptimeSeconds != 120 {
+	if st := decode[StatusResponse](t, body); st.UptimeSeconds != 120 {
 		t.Fatalf("uptime %v, want 120", st.UptimeSeconds)
 	}
 	// An optional component failing keeps the service ready; a required one does not.
 	e.srv.SetComponent("snapshots", false, func(context.Context) error { return errors.New("disk full") })
 	e.srv.SetComponent("fuse_mount", false, func(context.Context) error { return ErrDisabled })
 	code, body := e.do("GET", "/status", "", "")
-	st := decode[status](t, body)
+	st := decode[StatusResponse](t, body)
 	if code != 200 || st.Components["snapshots"] != "error: disk full" || st.Components["fuse_mount"] != "disabled" {
 		t.Fatalf("optional component: %d %s", code, body)
 	}
 	e.srv.SetComponent("fuse_mount", true, func(context.Context) error { return errors.New("not mounted") })
-	if code, body := e.do("GET", "/status", "", ""); code != 503 || decode[status](t, body).Status != "not_ready" {
+	if code, body := e.do("GET", "/status", "", ""); code != 503 || decode[StatusResponse](t, body).Status != "not_ready" {
 		t.Fatalf("required component failing: %d %s", code, body)
 	}
 	e.srv.SetComponent("fuse_mount", true, func(context.Context) error { return nil })
 	e.store.Close()
 	code, body = e.do("GET", "/status", "", "")
-	if st := decode[status](t, body); code != 503 || !strings.HasPrefix(st.Components["event_store"], "error:") {
+	if st := decode[StatusResponse](t, body); code != 503 || !strings.HasPrefix(st.Components["event_store"], "error:") {
 		t.Fatalf("closed store: %d %s", code, body)
 	}
 	if code, _ := e.do("GET", "/health", "", ""); code != 200 {
@@ -248,10 +250,11 @@ func TestAuthTable(t *testing.T) {
 	e := newEnv(t)
 	alice := e.session("alice", false)
 	admin := e.session("root", true)
-	e.srv.HandleFunc("GET /admin/ping", Admin, func(w http.ResponseWriter, r *http.Request) {
-		id, _ := Caller(r)
-		WriteJSON(w, 200, map[string]string{"agent": id.AgentID})
-	})
+	e.srv.Add(Part{Name: "test", Routes: []Route{{Method: "GET", Path: "/admin/ping", Access: Admin,
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			id, _ := Caller(r)
+			WriteJSON(w, 200, map[string]string{"agent": id.AgentID})
+		}}}})
 	p, _ := auth.ParseToken(alice)
 	forged := p
 	forged.MAC = append([]byte(nil), p.MAC...)
@@ -375,7 +378,7 @@ func TestBadInputTable(t *testing.T) {
 func TestEventStoreAndQuery(t *testing.T) {
 	e := newEnv(t)
 	alice := e.session("alice", false) // seq 1
-	bob := e.session("bob", false)     // seq 2
+	bob := e.session("bob", true)      // seq 2; an admin reads every event (TestVisibility)
 	start := e.clock.now()
 	post := func(tok, body string) map[string]any {
 		t.Helper()

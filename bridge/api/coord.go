@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
@@ -76,29 +76,105 @@ type (
 	}
 )
 
-// coordRoutes are the routes that write each coordination event type,
-// for the 403 of POST /event/store. A type missing here (delegation_expired:
-// the Bridge expires delegations itself) is reserved as BridgeOnly.
-var coordRoutes = map[string]string{
-	coord.EventExpertRegistered:     "POST /expert/register",
-	coord.EventExpertHeartbeat:      "POST /expert/heartbeat",
-	coord.EventDelegationCreated:    "POST /expert/delegate",
-	coord.EventDelegationCompleted:  "POST /expert/delegations/{id}/complete",
-	coord.EventTaskDispatched:       "POST /task/dispatch",
-	coord.EventTaskCompleted:        "POST /task/{id}/complete",
-	coord.EventCollaborationStarted: "POST /collaboration/start",
-	coord.EventCollaborationEnded:   "POST /collaboration/{id}/end",
-	coord.EventElicitationCreated:   "POST /elicitation/create",
-	coord.EventElicitationResponded: "POST /elicitation/respond",
-	coord.EventElicitationCancelled: "POST /elicitation/respond (response_type cancel)",
+// Coordination response bodies that used to be maps; their fields are in
+// the maps' (sorted) key order, so the bytes on the wire are unchanged.
+type (
+	// ExpertResponse is POST /expert/register's and /expert/heartbeat's answer.
+	ExpertResponse struct {
+		Expert coord.ExpertView `json:"expert"`
+		Status string           `json:"status"` // "registered" or "ok"
+	}
+	// ExpertListResponse is GET /expert/list's answer.
+	ExpertListResponse struct {
+		Count   int                `json:"count"`
+		Experts []coord.ExpertView `json:"experts"`
+	}
+	// DelegationListResponse is GET /expert/delegations' answer.
+	DelegationListResponse struct {
+		Count       int                `json:"count"`
+		Delegations []coord.Delegation `json:"delegations"`
+	}
+	// TaskDispatchResponse is POST /task/dispatch's answer.
+	TaskDispatchResponse struct {
+		AssignedTo string `json:"assigned_to"`
+		Status     string `json:"status"`
+		TaskID     string `json:"task_id"`
+	}
+	// TaskListResponse is GET /task/pending's answer.
+	TaskListResponse struct {
+		Count int          `json:"count"`
+		Tasks []coord.Task `json:"tasks"`
+	}
+	// ElicitationListResponse is GET /elicitation/pending's answer.
+	ElicitationListResponse struct {
+		Count        int                 `json:"count"`
+		Elicitations []coord.Elicitation `json:"elicitations"`
+	}
+)
+
+// coordType declares a coordination event type: its parties come from
+// coord.Parties.
+func coordType(name string) EventType {
+	return EventType{Name: name, Visibility: Participants, Parties: coord.Parties}
 }
 
-// AddCoordination serves the contract's coordination routes from c and
-// reserves c's event types, so POST /event/store cannot forge them.
-func (s *Server) AddCoordination(c *coord.Coordinator) {
-	for _, t := range coord.EventTypes() {
-		s.ReserveEventTypesFor(coordRoutes[t], t)
+// publicType declares an event type every agent may read.
+func publicType(name string) EventType { return EventType{Name: name, Visibility: Everyone} }
+
+// CoordinationPart is the contract's coordination routes over c. Every
+// event a delegation, task, collaboration or question writes is readable
+// by its parties (coord.Parties) and admins only, as GET /task/{id} and
+// the like are; registrations and heartbeats are public, as
+// GET /expert/list is. With a nil c it still describes the routes.
+func CoordinationPart(c *coord.Coordinator) Part {
+	h := coordHandlers{c}
+	post := func(path string, req, resp reflect.Type, f http.HandlerFunc, doc string, writes ...EventType) Route {
+		return Route{Method: http.MethodPost, Path: path, Access: Agent, Handler: f, Request: req, Response: resp, Doc: doc, Writes: writes}
 	}
+	get := func(path string, resp reflect.Type, f http.HandlerFunc, doc string) Route {
+		return Route{Method: http.MethodGet, Path: path, Access: Agent, Handler: f, Response: resp, Doc: doc}
+	}
+	return Part{
+		Name: "coordination",
+		Routes: []Route{
+			post("/expert/register", TypeOf[RegisterRequest](), TypeOf[ExpertResponse](), h.register,
+				"register the caller as an expert with capabilities", publicType(coord.EventExpertRegistered)),
+			post("/expert/heartbeat", TypeOf[HeartbeatRequest](), TypeOf[ExpertResponse](), h.heartbeat,
+				"keep the caller's expert registration available", publicType(coord.EventExpertHeartbeat)),
+			get("/expert/list", TypeOf[ExpertListResponse](), h.list, "every registered expert and its availability"),
+			post("/expert/delegate", TypeOf[DelegateRequest](), TypeOf[DelegateResponse](), h.delegate,
+				"delegate a tool call to an expert, by name or capability", coordType(coord.EventDelegationCreated)),
+			get("/expert/delegations", TypeOf[DelegationListResponse](), h.pendingDelegations, "the caller's pending delegations (as expert)"),
+			get("/expert/delegations/{id}", TypeOf[coord.Delegation](), h.delegation, "one delegation, to its requester or expert"),
+			post("/expert/delegations/{id}/complete", TypeOf[CompleteRequest](), TypeOf[coord.Delegation](), h.complete,
+				"the expert's result of a delegation", coordType(coord.EventDelegationCompleted)),
+			post("/task/dispatch", TypeOf[TaskRequest](), TypeOf[TaskDispatchResponse](), h.dispatch,
+				"dispatch a task to an agent, by name or capability", coordType(coord.EventTaskDispatched)),
+			get("/task/pending", TypeOf[TaskListResponse](), h.pendingTasks, "tasks dispatched to the caller, not completed"),
+			get("/task/{id}", TypeOf[coord.Task](), h.task, "one task, to its dispatcher or assignee"),
+			post("/task/{id}/complete", TypeOf[CompleteRequest](), TypeOf[coord.Task](), h.completeTask,
+				"the assignee's result of a task", coordType(coord.EventTaskCompleted)),
+			post("/collaboration/start", TypeOf[CollaborationRequest](), TypeOf[coord.Collaboration](), h.startCollab,
+				"start a collaboration among participants", coordType(coord.EventCollaborationStarted)),
+			get("/collaboration/{id}", TypeOf[coord.Collaboration](), h.collab, "one collaboration, to its participants"),
+			post("/collaboration/{id}/end", TypeOf[EndRequest](), TypeOf[coord.Collaboration](), h.endCollab,
+				"end a collaboration (a participant)", coordType(coord.EventCollaborationEnded)),
+			post("/elicitation/create", TypeOf[ElicitRequest](), TypeOf[ElicitResponse](), h.elicit,
+				"ask another agent a question", coordType(coord.EventElicitationCreated)),
+			get("/elicitation/pending", TypeOf[ElicitationListResponse](), h.pendingElicitations, "questions to the caller, open"),
+			post("/elicitation/respond", TypeOf[RespondRequest](), TypeOf[coord.Elicitation](), h.respond,
+				"answer (addressee) or cancel (asker) a question",
+				coordType(coord.EventElicitationResponded), coordType(coord.EventElicitationCancelled)),
+			get("/elicitation/status/{id}", TypeOf[coord.Elicitation](), h.elicitationStatus, "one question, to its asker or addressee"),
+		},
+		// The Bridge expires a delegation itself when its expert does not
+		// answer a /validate escalation in time.
+		Writes: []EventType{coordType(coord.EventDelegationExpired)},
+	}
+}
+
+// AddCoordination serves CoordinationPart(c) and exports c's gauges.
+func (s *Server) AddCoordination(c *coord.Coordinator) {
 	for _, g := range []struct {
 		name, help string
 		f          func(coord.Counts) int
@@ -111,25 +187,7 @@ func (s *Server) AddCoordination(c *coord.Coordinator) {
 	} {
 		s.metrics.GaugeFunc(g.name, g.help, func() float64 { return float64(g.f(c.Counts())) })
 	}
-	h := coordHandlers{c}
-	s.HandleFunc("POST /expert/register", Agent, h.register)
-	s.HandleFunc("POST /expert/heartbeat", Agent, h.heartbeat)
-	s.HandleFunc("GET /expert/list", Agent, h.list)
-	s.HandleFunc("POST /expert/delegate", Agent, h.delegate)
-	s.HandleFunc("GET /expert/delegations", Agent, h.pendingDelegations)
-	s.HandleFunc("GET /expert/delegations/{id}", Agent, h.delegation)
-	s.HandleFunc("POST /expert/delegations/{id}/complete", Agent, h.complete)
-	s.HandleFunc("POST /task/dispatch", Agent, h.dispatch)
-	s.HandleFunc("GET /task/pending", Agent, h.pendingTasks)
-	s.HandleFunc("GET /task/{id}", Agent, h.task)
-	s.HandleFunc("POST /task/{id}/complete", Agent, h.completeTask)
-	s.HandleFunc("POST /collaboration/start", Agent, h.startCollab)
-	s.HandleFunc("GET /collaboration/{id}", Agent, h.collab)
-	s.HandleFunc("POST /collaboration/{id}/end", Agent, h.endCollab)
-	s.HandleFunc("POST /elicitation/create", Agent, h.elicit)
-	s.HandleFunc("GET /elicitation/pending", Agent, h.pendingElicitations)
-	s.HandleFunc("POST /elicitation/respond", Agent, h.respond)
-	s.HandleFunc("GET /elicitation/status/{id}", Agent, h.elicitationStatus)
+	s.Add(CoordinationPart(c))
 }
 
 type coordHandlers struct{ c *coord.Coordinator }
@@ -171,16 +229,12 @@ func decodeAs(w http.ResponseWriter, r *http.Request, v any, claimed func() stri
 	return id.AgentID, true
 }
 
-// readOptional reads the body within MaxBodyBytes; an empty body of a
-// route whose fields are all optional reads as {}.
+// readOptional reads the body (ReadBody); an empty body of a route whose
+// fields are all optional reads as {}.
 func readOptional(w http.ResponseWriter, r *http.Request, optional bool) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := ReadBody(w, r)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
-		}
-		return nil, Errorf(http.StatusBadRequest, "reading request body: %v", err)
+		return nil, err
 	}
 	if optional && len(bytes.TrimSpace(body)) == 0 {
 		return []byte("{}"), nil
@@ -212,7 +266,7 @@ func (h coordHandlers) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := h.c.Register(r.Context(), agent, req.Capabilities)
-	answer(w, http.StatusOK, map[string]any{"status": "registered", "expert": v}, err)
+	answer(w, http.StatusOK, ExpertResponse{Status: "registered", Expert: v}, err)
 }
 
 func (h coordHandlers) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +276,7 @@ func (h coordHandlers) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := h.c.Heartbeat(r.Context(), agent)
-	answer(w, http.StatusOK, map[string]any{"status": "ok", "expert": v}, err)
+	answer(w, http.StatusOK, ExpertResponse{Status: "ok", Expert: v}, err)
 }
 
 func (h coordHandlers) list(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +284,7 @@ func (h coordHandlers) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	xs := h.c.Experts()
-	WriteJSON(w, http.StatusOK, map[string]any{"experts": xs, "count": len(xs)})
+	WriteJSON(w, http.StatusOK, ExpertListResponse{Experts: xs, Count: len(xs)})
 }
 
 // DelegateResponse is POST /expert/delegate's answer.
@@ -258,7 +312,7 @@ func (h coordHandlers) pendingDelegations(w http.ResponseWriter, r *http.Request
 		return
 	}
 	ds, err := h.c.PendingDelegations(agent)
-	answer(w, http.StatusOK, map[string]any{"delegations": ds, "count": len(ds)}, err)
+	answer(w, http.StatusOK, DelegationListResponse{Delegations: ds, Count: len(ds)}, err)
 }
 
 func (h coordHandlers) delegation(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +343,7 @@ func (h coordHandlers) dispatch(w http.ResponseWriter, r *http.Request) {
 	t, err := h.c.Dispatch(r.Context(), agent, coord.TaskRequest{
 		TargetAgent: req.TargetAgent, Capabilities: req.Capabilities, Description: req.Description, Data: req.Data,
 	})
-	answer(w, http.StatusOK, map[string]any{"task_id": t.ID, "assigned_to": t.To, "status": "dispatched"}, err)
+	answer(w, http.StatusOK, TaskDispatchResponse{TaskID: t.ID, AssignedTo: t.To, Status: "dispatched"}, err)
 }
 
 func (h coordHandlers) pendingTasks(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +352,7 @@ func (h coordHandlers) pendingTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts := h.c.PendingTasks(agent)
-	WriteJSON(w, http.StatusOK, map[string]any{"tasks": ts, "count": len(ts)})
+	WriteJSON(w, http.StatusOK, TaskListResponse{Tasks: ts, Count: len(ts)})
 }
 
 func (h coordHandlers) task(w http.ResponseWriter, r *http.Request) {
@@ -379,7 +433,7 @@ func (h coordHandlers) pendingElicitations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	es := h.c.PendingElicitations(agent)
-	WriteJSON(w, http.StatusOK, map[string]any{"elicitations": es, "count": len(es)})
+	WriteJSON(w, http.StatusOK, ElicitationListResponse{Elicitations: es, Count: len(es)})
 }
 
 func (h coordHandlers) respond(w http.ResponseWriter, r *http.Request) {

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 )
 
-// MaxBodyBytes is the largest request body accepted (the contract's 1 MiB
-// per event); larger bodies get 413 before anything is stored.
+// MaxBodyBytes is the largest request body an authenticated route accepts
+// (the contract's 1 MiB per event) unless its row says otherwise; larger
+// bodies get 413 before anything is stored.
 const MaxBodyBytes = 1 << 20
 
 // Error is a client-facing failure with its HTTP status. Handlers return
@@ -21,6 +24,9 @@ const MaxBodyBytes = 1 << 20
 type Error struct {
 	Status  int
 	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header (in
+	// whole seconds, rounded up) with a 429 or 503.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -60,49 +66,25 @@ func WriteError(w http.ResponseWriter, status int, detail string) {
 func WriteErr(w http.ResponseWriter, err error) {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		}
 		WriteError(w, e.Status, e.Message)
 		return
 	}
 	WriteError(w, http.StatusInternalServerError, "internal error: "+err.Error())
 }
 
-// DecodeJSON reads r's body, at most MaxBodyBytes, into v strictly: the
-// body must be one JSON object, with no unknown fields, right types and
-// nothing after it. Every failure is a 4xx *Error naming the problem.
+// DecodeJSON reads r's body (ReadBody: bounded by its route's row) into
+// v strictly: the body must be one JSON object, with no unknown fields,
+// right types and nothing after it. Every failure is a 4xx *Error naming
+// the problem, or the 503 of a spent body budget.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := readLimited(w, r)
+	body, err := ReadBody(w, r)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
-		}
-		return Errorf(http.StatusBadRequest, "reading request body: %v", err)
+		return err
 	}
 	return DecodeBytes(body, v)
-}
-
-// readLimited reads at most MaxBodyBytes of r's body, in one allocation
-// of the announced length when the client sent Content-Length.
-func readLimited(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if r.ContentLength <= 0 || r.ContentLength > MaxBodyBytes {
-		return io.ReadAll(body)
-	}
-	// One byte more than announced, so EOF is seen without growing.
-	buf := make([]byte, 0, r.ContentLength+1)
-	for {
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		switch {
-		case err == io.EOF:
-			return buf, nil
-		case err != nil:
-			return buf, err
-		case len(buf) == cap(buf):
-			rest, err := io.ReadAll(body)
-			return append(buf, rest...), err
-		}
-	}
 }
 
 // DecodeBytes is DecodeJSON's decoder over a body already read.

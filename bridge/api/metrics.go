@@ -85,3 +85,9 @@ func (m *Metrics) ObserveCommit(events int, took time.Duration) {
 func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
+
+// CounterFunc registers a counter read at scrape time (a count kept
+// elsewhere, as the connection limiter's).
+func (m *Metrics) CounterFunc(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}

@@ -3,13 +3,14 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -18,8 +19,53 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
 
-func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+// corePart is the contract's core routes: health, readiness, metrics,
+// sessions, events, validation and backup.
+func (s *Server) corePart() Part {
+	probe := func(path string, f http.HandlerFunc, resp reflect.Type, doc string) Route {
+		return Route{Method: http.MethodGet, Path: path, Access: Public, Handler: f, Response: resp, Probe: true, Doc: doc}
+	}
+	return Part{
+		Name: "core",
+		Routes: []Route{
+			probe("/health", s.handleHealth, TypeOf[HealthResponse](), "liveness: 200 while the process serves HTTP"),
+			probe("/health/live", s.handleHealth, TypeOf[HealthResponse](), "liveness, as /health"),
+			probe("/status", s.handleStatus, TypeOf[StatusResponse](), "readiness: 200 when every required component is ready, else 503"),
+			probe("/health/ready", s.handleStatus, TypeOf[StatusResponse](), "readiness, as /status"),
+			{Method: http.MethodGet, Path: "/metrics", Access: Public, Handler: s.handleMetrics,
+				Produces: "text/plain; version=0.0.4", Doc: "Prometheus metrics"},
+			{Method: http.MethodPost, Path: "/session/create", Access: Public, Handler: s.handleSessionCreate,
+				Request: TypeOf[SessionCreateRequest](), Response: TypeOf[auth.NewSession](),
+				Writes: []EventType{{Name: auth.EventSessionCreated, Visibility: Participants}}, // its agent
+				Doc:    "a session token for an agent and its key"},
+			{Method: http.MethodPost, Path: "/session/validate", Access: Public, Handler: s.handleSessionValidate,
+				Request: TypeOf[SessionValidateRequest](), Response: TypeOf[SessionValidateResponse](),
+				Doc: "whether a session token is valid for an agent"},
+			{Method: http.MethodPost, Path: "/event/store", Access: Agent, Handler: s.handleEventStore,
+				Request: TypeOf[EventStoreRequest](), Response: TypeOf[EventStoreResponse](),
+				Doc: "append an event of the agent's own type (durable before the answer)"},
+			{Method: http.MethodGet, Path: "/event/query", Access: Agent, Handler: s.handleEventQuery,
+				Params: queryParams, Response: TypeOf[EventQueryResponse](),
+				Doc: "events the caller may read, filtered, by sequence"},
+			{Method: http.MethodGet, Path: "/event/stream", Access: Agent, Handler: s.handleEventStream,
+				Params: []string{"since"}, Stream: true, Produces: "text/event-stream", Response: TypeOf[store.Event](),
+				Doc: "Server-Sent Events: every event the caller may read after since (or Last-Event-ID)"},
+			{Method: http.MethodPost, Path: "/validate", Access: Agent, Handler: s.handleValidate,
+				Request: TypeOf[ValidateRequest](), Response: TypeOf[ValidateResponse](),
+				Writes: []EventType{{Name: EventValidationDecision, Visibility: Participants}},
+				Doc:    "decide a tool call (also the legacy {id, tool, input, agent} shape: LegacyValidateRequest)"},
+			{Method: http.MethodGet, Path: "/admin/backup", Access: Admin, Handler: s.handleBackup,
+				Produces: "application/octet-stream", Doc: "a consistent copy of the live event store"},
+		},
+		// Any authenticated request slides its session; the Bridge records
+		// the refresh itself. An agent reads its own sessions' events.
+		Writes: []EventType{{Name: auth.EventSessionRefreshed, Visibility: Participants}},
+	}
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.promOnce.Do(func() { s.prom = promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}) })
+	s.prom.ServeHTTP(w, r)
 }
 
 // SessionCreateRequest is the body of POST /session/create.
@@ -70,7 +116,12 @@ func (s *Server) handleSessionValidate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "session_token and agent_id are required")
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]bool{"valid": s.auth.Valid(req.SessionToken, req.AgentID)})
+	WriteJSON(w, http.StatusOK, SessionValidateResponse{Valid: s.auth.Valid(req.SessionToken, req.AgentID)})
+}
+
+// SessionValidateResponse is the answer of POST /session/validate.
+type SessionValidateResponse struct {
+	Valid bool `json:"valid"`
 }
 
 // storeFailure answers a failed append: the store is closed or failing,
@@ -215,127 +266,37 @@ func parseTime(name, s string) (time.Time, error) {
 	return time.Time{}, Errorf(http.StatusBadRequest, "%s must be an RFC 3339 time or unix seconds, got %q", name, s)
 }
 
+// EventQueryResponse is the answer of GET /event/query.
+type EventQueryResponse struct {
+	Count  int           `json:"count"`
+	Events []store.Event `json:"events"`
+	// Truncated says the answer stopped before limit events because
+	// their data reached the bound on one answer (Limits.MaxQueryBytes)
+	// or the bridge's bytes in flight; NextSince, the sequence of the
+	// last event given, continues it as since.
+	Truncated bool   `json:"truncated,omitempty"`
+	NextSince uint64 `json:"next_since,omitempty"`
+}
+
 func (s *Server) handleEventQuery(w http.ResponseWriter, r *http.Request) {
 	f, err := ParseFilter(r.URL.Query())
 	if err != nil {
 		WriteErr(w, err)
 		return
 	}
-	evs, err := s.store.Query(f)
+	id, err := Caller(r)
 	if err != nil {
-		WriteErr(w, fmt.Errorf("query: %w", err))
-		return
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"events": evs, "count": len(evs)})
-}
-
-// streamBatch bounds how many events one read transaction collects: the
-// stream writes to the client outside any transaction.
-const streamBatch = 256
-
-func (s *Server) handleEventStream(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query(), "since"); err != nil {
 		WriteErr(w, err)
 		return
 	}
-	since := s.store.LastSequence()
-	q := r.URL.Query().Get("since")
-	if q == "" {
-		q = r.Header.Get("Last-Event-ID")
-	}
-	if q != "" {
-		n, err := strconv.ParseUint(q, 10, 64)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Sprintf("since must be a sequence number (a non-negative integer), got %q", q))
-			return
-		}
-		since = n
-	}
-	token, err := auth.BearerToken(r)
-	if err != nil { // the auth middleware admitted it, so never
-		WriteError(w, http.StatusUnauthorized, err.Error())
+	g := s.gather(id, f, s.limits.MaxQueryBytes)
+	defer g.release()
+	out, err := g.run()
+	if err != nil {
+		WriteErr(w, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, ": streaming events after sequence %d\n\n", since)
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	ctx := r.Context()
-	beat := time.NewTicker(s.heartbeat)
-	defer beat.Stop()
-	for {
-		// Events up to applied have reached the session projection, so a
-		// session an event among them evicts is already gone when checked.
-		applied := s.store.LastSequence()
-		if !s.streamSessionValid(w, rc, token) {
-			return
-		}
-		evs, err := s.store.Query(store.Filter{Since: since, Limit: streamBatch})
-		if err != nil {
-			fmt.Fprintf(w, "event: error\ndata: %q\n\n", err.Error())
-			rc.Flush()
-			return
-		}
-		for _, e := range evs {
-			if e.Sequence > applied {
-				break // committed, not yet applied: sent after the next check
-			}
-			b, _ := json.Marshal(e)
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Type, b)
-			since = e.Sequence
-		}
-		if len(evs) > 0 {
-			if err := rc.Flush(); err != nil {
-				return
-			}
-			if len(evs) == streamBatch {
-				continue
-			}
-		}
-		changed := s.store.Changed()
-		if s.store.LastSequence() > since {
-			continue
-		}
-		select {
-		case <-changed:
-		case <-beat.C:
-			if !s.streamSessionValid(w, rc, token) {
-				return
-			}
-			fmt.Fprint(w, ": keep-alive\n\n")
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		case <-ctx.Done():
-			return
-		case <-s.stopping:
-			return
-		}
-		if s.store.Healthy() != nil {
-			return
-		}
-	}
-}
-
-// streamSessionValid re-verifies the stream's session token (the contract
-// verifies it on every request; a stream is one request delivering for
-// as long as it is open). When the session was evicted by a newer one or
-// expired it ends the stream with a final "session_ended" event holding
-// the JSON error a new request would get (401) and returns false.
-func (s *Server) streamSessionValid(w http.ResponseWriter, rc *http.ResponseController, token string) bool {
-	err := s.auth.Check(token)
-	if err == nil {
-		return true
-	}
-	b, _ := json.Marshal(map[string]any{"error": "unauthorized", "detail": err.Error(), "status": http.StatusUnauthorized})
-	fmt.Fprintf(w, "event: session_ended\ndata: %s\n\n", b)
-	rc.Flush()
-	return false
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // ValidateRequest is the body of POST /validate.

@@ -24,18 +24,6 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
 
-// Access says who may call a route.
-type Access int
-
-const (
-	// Public routes need no token (health, status, metrics, session creation).
-	Public Access = iota
-	// Agent routes need a valid session token of any agent.
-	Agent
-	// Admin routes need a session created with an admin key.
-	Admin
-)
-
 // ServiceName is reported by /health.
 const ServiceName = "lighthouse-bridge"
 
@@ -53,6 +41,68 @@ type Options struct {
 	Now       func() time.Time
 	// Heartbeat is the interval of SSE keep-alive comments. Default 15s.
 	Heartbeat time.Duration
+	// Limits bound what requests may hold; zero fields take the defaults.
+	Limits Limits
+}
+
+// Limits bound the memory and the streams requests may hold. The server
+// wiring fills them from the environment (config.Limits).
+type Limits struct {
+	// MaxBytesInFlight bounds the request-body bytes held at once by all
+	// requests together, and the bytes of events a query gathers. A body
+	// that would pass it is refused with 503 and Retry-After.
+	MaxBytesInFlight int64
+	// MaxStreams and MaxStreamsPerAgent bound open /event/stream answers,
+	// in all and per agent; one more is 429 with Retry-After.
+	MaxStreams, MaxStreamsPerAgent int
+	// StreamBufferBytes and StreamBufferEvents bound the frames kept for
+	// the streams, shared by all of them; a stream that falls further
+	// behind is ended with a "reconnect" event.
+	StreamBufferBytes  int64
+	StreamBufferEvents int
+	// MaxQueryBytes bounds the event data one GET /event/query answer
+	// gathers; a longer answer is cut short (truncated, next_since).
+	MaxQueryBytes int64
+	// WriteTimeout bounds how long one write of an answer may wait for
+	// the client to read it (streams: streamWriteTimeout).
+	WriteTimeout time.Duration
+}
+
+// Default limits (the environment overrides the first three through
+// config; the others are fixed).
+const (
+	DefaultMaxBytesInFlight   = 64 << 20
+	DefaultMaxStreams         = 512
+	DefaultMaxStreamsPerAgent = 8
+	DefaultStreamBufferBytes  = 32 << 20
+	DefaultStreamBufferEvents = 8192
+	DefaultMaxQueryBytes      = 16 << 20
+	DefaultWriteTimeout       = 60 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytesInFlight <= 0 {
+		l.MaxBytesInFlight = DefaultMaxBytesInFlight
+	}
+	if l.MaxStreams <= 0 {
+		l.MaxStreams = DefaultMaxStreams
+	}
+	if l.MaxStreamsPerAgent <= 0 {
+		l.MaxStreamsPerAgent = DefaultMaxStreamsPerAgent
+	}
+	if l.StreamBufferBytes <= 0 {
+		l.StreamBufferBytes = DefaultStreamBufferBytes
+	}
+	if l.StreamBufferEvents <= 0 {
+		l.StreamBufferEvents = DefaultStreamBufferEvents
+	}
+	if l.MaxQueryBytes <= 0 {
+		l.MaxQueryBytes = DefaultMaxQueryBytes
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+	return l
 }
 
 // Server is the HTTP API. Its zero value is not usable; call New.
@@ -65,6 +115,7 @@ type Server struct {
 	now       func() time.Time
 	heartbeat time.Duration
 	started   time.Time
+	limits    Limits
 
 	mux *http.ServeMux
 	// patterns holds every pattern given to Handle: the only values, with
@@ -72,10 +123,18 @@ type Server struct {
 	patterns    sync.Map
 	requireAuth func(http.Handler) http.Handler
 
+	bodies   *bodyBudget
+	hub      *hub
+	origins  originCache
+	promOnce sync.Once
+	prom     http.Handler
+
 	mu         sync.RWMutex
 	components map[string]component
-	reserved   map[string]string // event types only the Bridge writes, to the route that writes each
-	confined   []string          // path prefixes whose unclean paths are 400, not redirected
+	table      []Route                 // every row served, in order (Routes)
+	types      map[string]declaredType // event types the Bridge writes, by name
+	probes     map[string]bool         // patterns of the Probe rows
+	confined   []string                // path prefixes whose unclean paths are 400, not redirected
 	stopping   chan struct{}
 	stopOnce   sync.Once
 }
@@ -100,14 +159,18 @@ func New(o Options) *Server {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
 	}
+	o.Limits = o.Limits.withDefaults()
 	s := &Server{
 		store: o.Store, auth: o.Auth, validator: o.Validator, metrics: o.Metrics, log: o.Logger,
-		now: o.Now, heartbeat: o.Heartbeat, started: o.Now(),
+		now: o.Now, heartbeat: o.Heartbeat, started: o.Now(), limits: o.Limits,
 		mux:        http.NewServeMux(),
 		components: map[string]component{},
-		reserved:   map[string]string{},
+		types:      map[string]declaredType{},
+		probes:     map[string]bool{},
 		stopping:   make(chan struct{}),
+		bodies:     newBodyBudget(o.Limits.MaxBytesInFlight),
 	}
+	s.hub = newHub(s, o.Limits)
 	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {
 		WriteError(w, status, msg)
 	})
@@ -118,9 +181,10 @@ func New(o Options) *Server {
 		n, _ := o.Auth.Sessions().Active(s.now())
 		return float64(n)
 	})
+	s.metrics.GaugeFunc("lighthouse_event_streams_open", "Open /event/stream answers.", func() float64 { return float64(s.hub.Streams()) })
+	s.metrics.GaugeFunc("lighthouse_bytes_in_flight", "Request-body and query-answer bytes held now (LIGHTHOUSE_MAX_BYTES_IN_FLIGHT).", func() float64 { return float64(s.bodies.InFlight()) })
 	s.metrics.GaugeFunc("lighthouse_validations_pending", "Validations waiting for an expert.", func() float64 { return float64(o.Validator.Pending()) })
-	s.routes()
-	s.reserveCore()
+	s.Add(s.corePart())
 	return s
 }
 
@@ -129,32 +193,6 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Logger is the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
-
-// Handle registers a route with a Go 1.22 pattern ("POST /shadow/{path...}").
-// Agent and Admin routes run behind the auth middleware, so handlers read
-// the caller with Caller or auth.FromContext.
-func (s *Server) Handle(pattern string, access Access, h http.Handler) {
-	switch access {
-	case Agent:
-		h = s.requireAuth(h)
-	case Admin:
-		inner := h
-		h = s.requireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if id, _ := auth.FromContext(r.Context()); !id.Admin {
-				WriteError(w, http.StatusForbidden, "this route needs an admin session (a key minted with --role admin)")
-				return
-			}
-			inner.ServeHTTP(w, r)
-		}))
-	}
-	s.mux.Handle(pattern, h)
-	s.patterns.Store(pattern, true)
-}
-
-// HandleFunc is Handle for a function.
-func (s *Server) HandleFunc(pattern string, access Access, h func(http.ResponseWriter, *http.Request)) {
-	s.Handle(pattern, access, http.HandlerFunc(h))
-}
 
 // SetComponent adds or replaces a readiness component of /status. A
 // required component that fails makes /status 503; the FUSE view
@@ -221,6 +259,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// ProbeHandler serves the connections beyond the connection limits
+// (netlimit's overflow): the Probe rows (health and readiness) as
+// ServeHTTP does, everything else 503 with Retry-After, without reading
+// a body. A liveness or readiness probe thus keeps its answer while
+// clients fill every connection.
+func (s *Server) ProbeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := s.mux.Handler(r)
+		s.mu.RLock()
+		probe := s.probes[pattern]
+		s.mu.RUnlock()
+		if probe {
+			s.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.Requests.WithLabelValues("over_connection_limit", methodLabel(r.Method), "503").Inc()
+		w.Header().Set("Retry-After", "1")
+		WriteError(w, http.StatusServiceUnavailable, "the bridge is at its connection limit (in all or for this client address): this connection answers only /health and /status; retry shortly")
+	})
 }
 
 // methodLabel is the method label of the request metrics: a standard
@@ -305,23 +364,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (s *Server) routes() {
-	s.HandleFunc("GET /health", Public, s.handleHealth)
-	s.HandleFunc("GET /health/live", Public, s.handleHealth)
-	s.HandleFunc("GET /status", Public, s.handleStatus)
-	s.HandleFunc("GET /health/ready", Public, s.handleStatus)
-	s.Handle("GET /metrics", Public, s.metricsHandler())
-	s.HandleFunc("POST /session/create", Public, s.handleSessionCreate)
-	s.HandleFunc("POST /session/validate", Public, s.handleSessionValidate)
-	s.HandleFunc("POST /event/store", Agent, s.handleEventStore)
-	s.HandleFunc("GET /event/query", Agent, s.handleEventQuery)
-	s.HandleFunc("GET /event/stream", Agent, s.handleEventStream)
-	s.HandleFunc("POST /validate", Agent, s.handleValidate)
-	s.HandleFunc("GET /admin/backup", Admin, s.handleBackup)
-}
-
-// status is the body of /status.
-type status struct {
+// StatusResponse is the body of GET /status.
+type StatusResponse struct {
 	Status             string            `json:"status"`
 	Mode               string            `json:"mode"`
 	Components         map[string]string `json:"components"`
@@ -331,8 +375,15 @@ type status struct {
 	LastSequence       uint64            `json:"last_sequence"`
 }
 
+// HealthResponse is the body of GET /health (fields in the order of the
+// map it replaced, so the bytes are unchanged).
+type HealthResponse struct {
+	Service string `json:"service"`
+	Status  string `json:"status"`
+}
+
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": ServiceName})
+	WriteJSON(w, http.StatusOK, HealthResponse{Status: "healthy", Service: ServiceName})
 }
 
 // Ready runs every component check: ok is true when all required ones pass.
@@ -373,7 +424,7 @@ func (s *Server) Ready(ctx context.Context) (ok bool, components map[string]stri
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	ok, comps := s.Ready(r.Context())
 	_, agents := s.auth.Sessions().Active(s.now())
-	st := status{
+	st := StatusResponse{
 		Status: "ready", Mode: "serving", Components: comps, ActiveAgents: agents,
 		PendingValidations: s.validator.Pending(),
 		UptimeSeconds:      s.now().Sub(s.started).Seconds(),

@@ -1,8 +1,8 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
+	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
@@ -18,7 +21,18 @@ import (
 // ShadowAggregateType is the aggregate_type of shadow events; their
 // aggregate_id is the cleaned path, so GET /event/query?aggregate_id=PATH
 // lists a file's history.
-const ShadowAggregateType = "shadow_file"
+const ShadowAggregateType = shadow.AggregateType
+
+// Bounds of the shadow upload path: the contents of PUTs being received
+// or waiting for their commit are held in memory, at most
+// shadowUploadBudget bytes of them at once (at least twice the largest
+// file); a PUT waits up to shadowUploadWait for room, then gets 503.
+const (
+	minShadowUploadBudget = 64 << 20
+	shadowUploadWait      = 10 * time.Second
+)
+
+func shadowUploadBudget(maxFile int64) int64 { return max(minShadowUploadBudget, 2*maxFile) }
 
 // ShadowWrite is the answer to PUT and DELETE /shadow/{path}.
 type ShadowWrite struct {
@@ -46,32 +60,59 @@ type ShadowList struct {
 	Files    []ShadowFile `json:"files"`
 }
 
-// EnableShadow serves the shadow-file routes over p, which must be fed by
-// the store (the Bridge registers it as a projection):
+// ShadowPart is the shadow-file routes over p, which must be fed by the
+// store (the Bridge registers it as a projection):
 //
 //	PUT    /shadow/{path...}           body = the file's complete content
 //	DELETE /shadow/{path...}
 //	GET    /shadow/{path...}[?at=SEQ]  the content, latest or as of SEQ
 //	GET    /shadow/[dir]?list[&at=SEQ] JSON listing of the files under dir
 //
-// Each change is one event made durable before the answer. Request paths
-// that the router would rewrite ("..", "./", "//") are refused with 400
-// rather than redirected, so a confined path is never silently changed.
-func (s *Server) EnableShadow(p *shadow.Projection) {
-	s.mu.Lock()
-	s.confined = append(s.confined, "/shadow/")
-	s.mu.Unlock()
-	s.ReserveEventTypesFor("PUT /shadow/{path}", shadow.TypeFileModified)
-	s.ReserveEventTypesFor("DELETE /shadow/{path}", shadow.TypeFileDeleted)
-	h := &shadowRoutes{s: s, p: p}
-	s.HandleFunc("PUT /shadow/{path...}", Agent, h.put)
-	s.HandleFunc("DELETE /shadow/{path...}", Agent, h.delete)
-	s.HandleFunc("GET /shadow/{path...}", Agent, h.get)
+//	HEAD   /shadow/{path...}[?at=SEQ]  the headers of the GET (size, ETag, sequences)
+//
+// Each change is one event made durable before the answer; every agent
+// reads them, as every agent reads the files. A PUT's body is bounded by
+// the largest shadow file (LIGHTHOUSE_SHADOW_MAX_FILE_BYTES: 413, before
+// reading when the announced length says so), charged to the bytes in
+// flight as it arrives, and waits for room in the shadow upload budget.
+// Request paths that the router would rewrite ("..", "./", "//") are
+// refused with 400 rather than redirected, so a confined path is never
+// silently changed. With a nil p it still describes the routes (with the
+// default file limit).
+func ShadowPart(s *Server, p *shadow.Projection) Part {
+	maxFile := int64(shadow.DefaultMaxFileBytes)
+	if p != nil {
+		maxFile = p.MaxFileBytes()
+	}
+	h := &shadowRoutes{s: s, p: p, uploads: semaphore.NewWeighted(shadowUploadBudget(maxFile))}
+	return Part{
+		Name: "shadow",
+		Routes: []Route{
+			{Method: http.MethodPut, Path: "/shadow/{path...}", Access: Agent, Handler: h.put, CleanPath: true,
+				RawBody: true, MaxBody: maxFile, MaxBodyFrom: "the largest shadow file, " + config.EnvShadowMaxFileBytes,
+				Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileModified)},
+				Doc: "record the new content of a project file"},
+			{Method: http.MethodDelete, Path: "/shadow/{path...}", Access: Agent, Handler: h.delete, CleanPath: true,
+				Response: TypeOf[ShadowWrite](), Writes: []EventType{publicType(shadow.TypeFileDeleted)},
+				Doc: "record the deletion of a project file"},
+			{Method: http.MethodGet, Path: "/shadow/{path...}", Access: Agent, Handler: h.get, CleanPath: true,
+				Params: []string{"at", "list"}, Produces: "application/octet-stream", Response: TypeOf[ShadowList](),
+				Doc: "a file's content (latest or ?at=SEQ; Range, If-Range, If-None-Match), or with ?list the JSON listing of a directory"},
+			{Method: http.MethodHead, Path: "/shadow/{path...}", Access: Agent, Handler: h.get, CleanPath: true,
+				Params: []string{"at", "list"}, Produces: "application/octet-stream",
+				Doc: "the headers GET answers for a file (Content-Length, ETag, X-Lighthouse-Sequence), without its content"},
+		},
+	}
 }
 
+// EnableShadow serves ShadowPart(s, p).
+func (s *Server) EnableShadow(p *shadow.Projection) { s.Add(ShadowPart(s, p)) }
+
 type shadowRoutes struct {
-	s *Server
-	p *shadow.Projection
+	s       *Server
+	p       *shadow.Projection
+	uploads *semaphore.Weighted // bytes of PUT content held in memory
+	wait    time.Duration       // longest wait for room in uploads; 0: shadowUploadWait
 }
 
 // shadowPath cleans the request's file path, mapping every rule to 400.
@@ -102,41 +143,83 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("shadow content is larger than %d bytes", MaxBodyBytes))
-			return
-		}
-		WriteError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+	limit := h.p.MaxFileBytes()
+	tooLarge := func() {
+		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("shadow file %q is larger than %d bytes, the largest this bridge accepts (%s)", p, limit, config.EnvShadowMaxFileBytes))
+	}
+	if r.ContentLength > limit { // the row refuses it first; this handler may run without one
+		tooLarge()
 		return
 	}
+	// Refuse a conflicting path before receiving any content.
 	if err := h.p.CheckWrite(p); err != nil {
 		WriteError(w, http.StatusConflict, err.Error())
 		return
 	}
-	fm, err := shadow.NewFileModified(p, content)
+	release, err := h.reserve(r.Context(), r.ContentLength, limit)
+	if err != nil {
+		if r.Context().Err() == nil {
+			w.Header().Set("Retry-After", "1")
+			WriteError(w, http.StatusServiceUnavailable, err.Error())
+		}
+		return
+	}
+	defer release()
+	// ReadBody: the buffer grows with the bytes received, each charged to
+	// the bytes in flight (503 with Retry-After when they are spent).
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	content, err := ReadBody(w, r)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
+		tooLarge()
+		return
+	}
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	ev, err := shadow.ModifiedEvent(p, id.AgentID, content)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ev, ok := h.append(w, r, shadow.TypeFileModified, p, id.AgentID, fm)
+	stored, ok := h.append(w, r, ev)
 	if !ok {
 		return
 	}
 	h.s.metrics.AppendDuration.Observe(time.Since(start).Seconds())
-	seq := ev.Sequence
+	seq := stored.Sequence
 	// CheckWrite and Append are not one step: a concurrent write may have
 	// made p conflict in between. The event is then stored but changes no
 	// file; say so rather than claim the content was recorded.
 	if v, err := h.p.At(seq); err == nil {
-		if f, ok := v.Read(p); !ok || f.Seq != seq {
+		if e, ok := v.Stat(p); !ok || e.Kind != shadow.KindFile || e.Seq != seq {
 			WriteError(w, http.StatusConflict, fmt.Sprintf("a concurrent write made %q conflict: event %d was logged but changed no file", p, seq))
 			return
 		}
 	}
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: ev.ID, Status: "stored", Size: fm.Size, SHA256: fm.SHA256})
+	sum := ev.Blobs[0].Sum() // ModifiedEvent's one blob: the content
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: stored.ID, Status: "stored", Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:])})
+}
+
+// reserve takes room for a PUT's content in the upload budget: the
+// announced length, or the largest file when the length is unknown. It
+// waits at most shadowUploadWait.
+func (h *shadowRoutes) reserve(ctx context.Context, announced, limit int64) (func(), error) {
+	n := limit
+	if announced >= 0 {
+		n = max(announced, 1)
+	}
+	wait := h.wait
+	if wait <= 0 {
+		wait = shadowUploadWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := h.uploads.Acquire(wctx, n); err != nil {
+		return nil, fmt.Errorf("too many shadow uploads in progress: the bridge holds at most %d bytes of them in memory; retry shortly", shadowUploadBudget(limit))
+	}
+	return func() { h.uploads.Release(n) }, nil
 }
 
 func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
@@ -154,16 +237,16 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, fmt.Sprintf("no shadow file %q to delete", p))
 		return
 	}
-	fd, err := shadow.NewFileDeleted(p)
+	ev, err := shadow.DeletedEvent(p, id.AgentID)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ev, ok := h.append(w, r, shadow.TypeFileDeleted, p, id.AgentID, fd)
+	stored, ok := h.append(w, r, ev)
 	if !ok {
 		return
 	}
-	seq := ev.Sequence
+	seq := stored.Sequence
 	// As for PUT: a concurrent DELETE may have removed p first, making
 	// this event a no-op.
 	if prev, err := h.p.At(seq - 1); err == nil {
@@ -172,21 +255,23 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: ev.ID, Status: "deleted"})
+	WriteJSON(w, http.StatusOK, ShadowWrite{Path: p, Sequence: seq, EventID: stored.ID, Status: "deleted"})
 }
 
-// append stores one shadow event for path p and returns it once durable.
-// On failure it has answered the request (nothing, if the client is gone).
-func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, typ, p, agent string, payload any) (store.Event, bool) {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		WriteErr(w, err)
+// append stores one shadow event (with its content's blob) and returns it
+// once durable. On failure it has answered the request (nothing, if the
+// client is gone): 507 when the new content would pass the total shadow
+// limit, 503 when the store fails.
+func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, ev store.Event) (store.Event, bool) {
+	evs, err := h.s.store.Append(r.Context(), ev)
+	var full *store.BlobSpaceError
+	switch {
+	case errors.As(err, &full):
+		WriteError(w, http.StatusInsufficientStorage, fmt.Sprintf(
+			"the shadow is full: it holds %d bytes of distinct content (every version ever stored; history keeps them all), this version would add %d, the limit is %d (%s); nothing was stored. Content already stored is still accepted; an operator can raise the limit",
+			full.Used, full.Adding, full.Limit, config.EnvShadowMaxTotalBytes))
 		return store.Event{}, false
-	}
-	evs, err := h.s.store.Append(r.Context(), store.Event{
-		Type: typ, AggregateID: p, AggregateType: ShadowAggregateType, AgentID: agent, Data: data,
-	})
-	if err != nil {
+	case err != nil:
 		if r.Context().Err() == nil {
 			h.s.storeFailure(w, err)
 		}
@@ -197,12 +282,7 @@ func (h *shadowRoutes) append(w http.ResponseWriter, r *http.Request, typ, p, ag
 
 // view is the state a GET reads: the latest, or ?at=SEQ.
 func (h *shadowRoutes) view(r *http.Request) (shadow.View, error) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "at" && k != "list" {
-			return shadow.View{}, Errorf(http.StatusBadRequest, "unknown query parameter %q (known: at, list)", k)
-		}
-	}
+	q := r.URL.Query() // its row admits at and list, each once
 	if !q.Has("at") {
 		return h.p.Current(), nil
 	}
@@ -237,27 +317,29 @@ func (h *shadowRoutes) get(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	f, ok := v.Read(p)
-	if !ok {
+	f, err := v.Open(p)
+	switch {
+	case errors.Is(err, shadow.ErrNotFound):
 		if e, isDir := v.Stat(p); isDir && e.Kind == shadow.KindDir {
 			WriteError(w, http.StatusNotFound, fmt.Sprintf("%q is a directory as of sequence %d; list it with GET /shadow/%s?list", p, v.Seq(), p))
 			return
 		}
 		WriteError(w, http.StatusNotFound, fmt.Sprintf("no shadow file %q as of sequence %d", p, v.Seq()))
 		return
+	case err != nil:
+		h.s.log.Error("shadow content unreadable", "path", p, "error", err)
+		WriteError(w, http.StatusInternalServerError, err.Error()+"; the event store is damaged: restore it from a backup (GET /admin/backup)")
+		return
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", strconv.Itoa(len(f.Content)))
 	hd.Set("ETag", `"`+hex.EncodeToString(f.SHA256[:])+`"`)
-	hd.Set("Last-Modified", f.ModTime.UTC().Format(http.TimeFormat))
 	hd.Set("X-Lighthouse-Sequence", strconv.FormatUint(f.Seq, 10))
 	hd.Set("X-Lighthouse-View-Sequence", strconv.FormatUint(v.Seq(), 10))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(f.Content)
-	}
+	// Streamed from the store in small reads, with Range, If-Range,
+	// If-None-Match and HEAD handled by the standard library.
+	http.ServeContent(w, r, "", f.ModTime, io.NewSectionReader(f, 0, f.Size))
 }
 
 func (h *shadowRoutes) list(w http.ResponseWriter, v shadow.View, raw string) {

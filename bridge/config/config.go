@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,9 @@ const (
 	EnvSnapshotPath   = "LIGHTHOUSE_SNAPSHOT_PATH"
 	EnvMountPoint     = "LIGHTHOUSE_MOUNT_POINT"
 	EnvAuthSecret     = "LIGHTHOUSE_AUTH_SECRET"
+
+	EnvShadowMaxFileBytes  = "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES"
+	EnvShadowMaxTotalBytes = "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES"
 )
 
 // Defaults of the optional variables.
@@ -31,6 +35,27 @@ const (
 	DefaultHost     = "0.0.0.0"
 	DefaultPort     = 8765
 	DefaultLogLevel = "info"
+
+	// DefaultShadowMaxFileBytes is the largest shadow file (PUT /shadow
+	// answers 413 beyond it): 1 MiB, the contract's event limit. The
+	// contents of PUTs in progress are held in memory, at most
+	// max(64 MiB, twice this) of them.
+	DefaultShadowMaxFileBytes = 1 << 20
+	// DefaultShadowMaxTotalBytes bounds the distinct shadow content the
+	// event store keeps (every version ever PUT, deduplicated; 507 beyond
+	// it): 512 MiB, half the deploy's 1 GiB event-store volume, which also
+	// holds the event log and bbolt's free pages.
+	DefaultShadowMaxTotalBytes = 512 << 20
+)
+
+// Bounds of the shadow limits. A file's content is held in memory while
+// it is received and committed, so the largest file is bounded by the
+// deploy's 1 GiB memory: 64 MiB (the upload budget is then 128 MiB, and
+// bbolt copies it once more while committing). The total is bounded far
+// above any volume this bridge is given (1 TiB); it lives on disk.
+const (
+	MaxShadowFileBytes  = 64 << 20
+	MaxShadowTotalBytes = 1 << 40
 )
 
 // MinSecretBytes is the shortest accepted LIGHTHOUSE_AUTH_SECRET: an HMAC
@@ -41,15 +66,19 @@ const MinSecretBytes = 32
 // It exists so a test can hold it equal to the variables the CUE spec
 // declares for the bridge service.
 func Variables() []string {
-	return []string{
+	vars := append([]string{
 		EnvAuthSecret,
 		EnvEventStorePath,
 		EnvHost,
 		EnvLogLevel,
 		EnvMountPoint,
 		EnvPort,
+		EnvShadowMaxFileBytes,
+		EnvShadowMaxTotalBytes,
 		EnvSnapshotPath,
-	}
+	}, limitVariables...)
+	slices.Sort(vars)
+	return vars
 }
 
 // Config is the validated configuration of `lighthouse-bridge serve`.
@@ -61,6 +90,13 @@ type Config struct {
 	SnapshotPath   string
 	MountPoint     string // empty: no FUSE view
 	AuthSecret     []byte
+	// ShadowMaxFileBytes is the largest shadow file a PUT may store.
+	ShadowMaxFileBytes int64
+	// ShadowMaxTotalBytes bounds the distinct shadow content stored.
+	ShadowMaxTotalBytes int64
+	// Limits bound connections, request bytes, time and streams; zero
+	// fields take their defaults (Limits.WithDefaults).
+	Limits Limits
 }
 
 // Addr is the listen address, host and port joined.
@@ -109,6 +145,25 @@ func Load(getenv func(string) string) (Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	c.ShadowMaxFileBytes, err = byteCount(getenv, EnvShadowMaxFileBytes, DefaultShadowMaxFileBytes, 1, MaxShadowFileBytes)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.ShadowMaxTotalBytes, err = byteCount(getenv, EnvShadowMaxTotalBytes, DefaultShadowMaxTotalBytes, 1, MaxShadowTotalBytes)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShadowMaxTotalBytes < c.ShadowMaxFileBytes && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): no file of the largest size could ever be stored",
+			EnvShadowMaxTotalBytes, c.ShadowMaxTotalBytes, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
+	}
+	var lerrs []error
+	c.Limits, lerrs = LoadLimits(getenv)
+	errs = append(errs, lerrs...)
+	if c.Limits.MaxBytesInFlight < c.ShadowMaxFileBytes && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): a shadow file of the largest size could never be received",
+			EnvMaxBytesInFlight, c.Limits.MaxBytesInFlight, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -135,16 +190,27 @@ func LoadListen(getenv func(string) string) (Listen, error) {
 }
 
 // LoadSecret reads only LIGHTHOUSE_AUTH_SECRET. There is no default: a
-// missing or short secret is an error.
+// missing, short or guessable secret is an error (CheckSecret).
 func LoadSecret(getenv func(string) string) ([]byte, error) {
 	s := getenv(EnvAuthSecret)
-	if s == "" {
-		return nil, fmt.Errorf("%s is required (at least %d bytes)", EnvAuthSecret, MinSecretBytes)
-	}
-	if len(s) < MinSecretBytes {
-		return nil, fmt.Errorf("%s is too short: %d bytes, at least %d required", EnvAuthSecret, len(s), MinSecretBytes)
+	if err := CheckSecret(s); err != nil {
+		return nil, err
 	}
 	return []byte(s), nil
+}
+
+// byteCount reads a number of bytes: a decimal integer between lo and hi,
+// def when unset.
+func byteCount(getenv func(string) string, name string, def, lo, hi int64) (int64, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return def, fmt.Errorf("%s must be a number of bytes between %d and %d (a plain decimal integer; default %d), got %q", name, lo, hi, def, v)
+	}
+	return n, nil
 }
 
 func requiredPath(getenv func(string) string, name, what string) (string, error) {

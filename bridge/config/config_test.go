@@ -14,7 +14,7 @@ func validEnv() map[string]string {
 	return map[string]string{
 		EnvEventStorePath: "/data/events",
 		EnvSnapshotPath:   "/data/snapshots",
-		EnvAuthSecret:     strings.Repeat("s", 32),
+		EnvAuthSecret:     "q0Vb7Jm2xT9pLr4Kd8Wn1Ys6Hc3Ze5Ua0Gi7Fo2Mv=", // base64 of random bytes
 	}
 }
 
@@ -25,6 +25,9 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Host != "0.0.0.0" || c.Port != 8765 || c.LogLevel != slog.LevelInfo || c.MountPoint != "" {
 		t.Fatalf("defaults wrong: %+v", c)
+	}
+	if c.ShadowMaxFileBytes != 1<<20 || c.ShadowMaxTotalBytes != 512<<20 {
+		t.Fatalf("shadow limit defaults wrong: %d, %d", c.ShadowMaxFileBytes, c.ShadowMaxTotalBytes)
 	}
 	if c.Addr() != "0.0.0.0:8765" {
 		t.Fatalf("Addr = %q", c.Addr())
@@ -37,12 +40,17 @@ func TestLoadAll(t *testing.T) {
 	m[EnvPort] = "9000"
 	m[EnvLogLevel] = "debug"
 	m[EnvMountPoint] = "/mnt/shadow/"
+	m[EnvShadowMaxFileBytes] = " 4194304 "
+	m[EnvShadowMaxTotalBytes] = "4194304"
 	c, err := Load(env(m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Host != "127.0.0.1" || c.Port != 9000 || c.LogLevel != slog.LevelDebug || c.MountPoint != "/mnt/shadow" {
 		t.Fatalf("got %+v", c)
+	}
+	if c.ShadowMaxFileBytes != 4<<20 || c.ShadowMaxTotalBytes != 4<<20 {
+		t.Fatalf("shadow limits: %d, %d", c.ShadowMaxFileBytes, c.ShadowMaxTotalBytes)
 	}
 }
 
@@ -60,6 +68,15 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad level", EnvLogLevel, "loud", "LIGHTHOUSE_LOG_LEVEL must be one of"},
 		{"bad host", EnvHost, "not a host", "LIGHTHOUSE_HOST must be"},
 		{"relative mount", EnvMountPoint, "mnt", "LIGHTHOUSE_MOUNT_POINT must be an absolute path"},
+		{"file limit not a number", EnvShadowMaxFileBytes, "1MiB", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes between 1 and 67108864"},
+		{"file limit zero", EnvShadowMaxFileBytes, "0", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes"},
+		{"file limit negative", EnvShadowMaxFileBytes, "-1", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes"},
+		{"file limit over memory", EnvShadowMaxFileBytes, "67108865", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes"},
+		{"file limit overflow", EnvShadowMaxFileBytes, "99999999999999999999", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes"},
+		{"file limit hex", EnvShadowMaxFileBytes, "0x100", "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES must be a number of bytes"},
+		{"total limit not a number", EnvShadowMaxTotalBytes, "lots", "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES must be a number of bytes"},
+		{"total limit too large", EnvShadowMaxTotalBytes, "1099511627777", "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES must be a number of bytes"},
+		{"total below one file", EnvShadowMaxTotalBytes, "1000", "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES (1000) must be at least LIGHTHOUSE_SHADOW_MAX_FILE_BYTES (1048576)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,8 +107,8 @@ func TestLoadReadsOnlyDeclaredVariables(t *testing.T) {
 	for _, v := range Variables() {
 		declared[v] = true
 	}
-	if len(declared) != 7 {
-		t.Fatalf("Variables() = %v, want the contract's 7", Variables())
+	if len(declared) != 9+len(limitVariables) {
+		t.Fatalf("Variables() = %v, want the contract's 7, the 2 shadow limits and the limits' %d", Variables(), len(limitVariables))
 	}
 	m := validEnv()
 	read := map[string]bool{}
@@ -116,7 +133,7 @@ func TestHealthcheckAndTokenNeedLittle(t *testing.T) {
 	if err != nil || l.Port != 8000 || l.Host != DefaultHost {
 		t.Fatalf("LoadListen = %+v, %v", l, err)
 	}
-	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: strings.Repeat("k", 40)})); err != nil {
+	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: validEnv()[EnvAuthSecret]})); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,12 +1,15 @@
 package fusefs
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -34,15 +37,15 @@ func readAll(tb testing.TB, path string, buf []byte) int64 {
 }
 
 // BenchmarkSequentialRead reads a 256 MiB shadow file through FUSE
-// (current/, so no page cache is kept between opens) and the same bytes
+// (current/, read around the page cache: every read asks the bridge,
+// which reads the event store) and the same bytes
 // from a plain file in the test's temporary directory, in the same run.
 func BenchmarkSequentialRead(b *testing.B) {
 	const size = 256 << 20
 	content := make([]byte, size)
 	r := rand.NewChaCha8([32]byte{1})
 	r.Read(content)
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(b, shadow.Options{})
 	w.put("big.bin", string(content))
 	m := mountT(b, p)
 	plain := filepath.Join(b.TempDir(), "big.bin")
@@ -93,24 +96,28 @@ func (l latencies) report(b *testing.B, name string) {
 // smallTree makes n files of 1 KiB under dir/ in a projection and in a
 // plain directory, for like-for-like comparisons.
 func smallTree(b *testing.B, n int, dir string) (*FS, string, []string) {
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(b, shadow.Options{})
 	plainRoot := b.TempDir()
 	os.MkdirAll(filepath.Join(plainRoot, dir), 0o755)
 	names := make([]string, n)
-	body := make([]byte, 1024)
+	body := func(i int) []byte {
+		b := make([]byte, 1024)
+		copy(b, fmt.Sprintf("file %d\n", i))
+		return b
+	}
 	for i := range n {
 		names[i] = fmt.Sprintf("%s/file%05d.txt", dir, i)
-		copy(body, fmt.Sprintf("file %d\n", i))
-		w.put(names[i], string(body))
-		os.WriteFile(filepath.Join(plainRoot, names[i]), body, 0o644)
+		os.WriteFile(filepath.Join(plainRoot, names[i]), body(i), 0o644)
 	}
+	w.putMany(names, body)
 	return mountT(b, p), plainRoot, names
 }
 
 // BenchmarkSmallFiles measures stat and open+read+close of 1 KiB files
-// through current/ (no kernel caching there) against the same files on
-// the plain file system, one operation per iteration, random order.
+// through current/ (entries and attributes cached by the kernel until a
+// change invalidates them; every open and read asks the bridge) against
+// the same files on the plain file system, one operation per iteration,
+// random order.
 func BenchmarkSmallFiles(b *testing.B) {
 	m, plainRoot, names := smallTree(b, 1000, "src")
 	cur := filepath.Join(m.Dir(), "current")
@@ -150,26 +157,90 @@ func BenchmarkSmallFiles(b *testing.B) {
 	po.report(b, "plain-open+read")
 }
 
-// BenchmarkReaddir10k lists a 10,000-entry directory of current/ (names
-// and types, as os.ReadDir and ls do) against a plain directory.
+// BenchmarkReaddir10k lists a 10,000-entry directory (names and types,
+// as os.ReadDir and ls do) against a plain directory, in the same run:
+// in current/ (every listing asks the bridge, with READDIRPLUS), in one
+// history/<seq>/ (the kernel keeps its listing after the first), and in
+// a history/<seq>/ never listed before (first listings).
 func BenchmarkReaddir10k(b *testing.B) {
 	m, plainRoot, _ := smallTree(b, 10_000, "big")
+	last := m.proj.LastSeq()
 	fuseDir := filepath.Join(m.Dir(), "current/big")
+	histDir := filepath.Join(m.Dir(), "history", strconv.FormatUint(last, 10), "big")
 	plainDir := filepath.Join(plainRoot, "big")
-	var fl, pl latencies
-	for b.Loop() {
+	list := func(dir string) time.Duration {
 		t := time.Now()
-		des, err := os.ReadDir(fuseDir)
-		if err != nil || len(des) != 10_000 {
-			b.Fatal(len(des), err)
+		des, err := os.ReadDir(dir)
+		// history/<last-i>/ has 10,000 - i entries.
+		if err != nil || len(des) < 9_000 {
+			b.Fatal(dir, len(des), err)
 		}
-		fl = append(fl, time.Since(t))
-		t = time.Now()
-		if des, _ := os.ReadDir(plainDir); len(des) != 10_000 {
-			b.Fatal(len(des))
-		}
-		pl = append(pl, time.Since(t))
+		return time.Since(t)
 	}
-	fl.report(b, "fuse-readdir")
+	list(histDir)
+	var fl, hl, hf, pl latencies
+	i := uint64(1)
+	for b.Loop() {
+		fl = append(fl, list(fuseDir))
+		hl = append(hl, list(histDir))
+		if i < 10_000 {
+			hf = append(hf, list(filepath.Join(m.Dir(), "history", strconv.FormatUint(last-i, 10), "big")))
+			i++
+		}
+		pl = append(pl, list(plainDir))
+	}
+	fl.report(b, "fuse-current-readdir")
+	hl.report(b, "fuse-history-readdir")
+	hf.report(b, "fuse-history-first-readdir")
 	pl.report(b, "plain-readdir")
+}
+
+// timeLs runs `ls -l` (as a user would: sorted, long format, into a
+// pipe) in dir and returns how long it took.
+func timeLs(b *testing.B, dir string) time.Duration {
+	cmd := exec.Command("sh", "-c", `cd "$0" && exec ls -l --color=never`, dir)
+	t := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(t)
+	if err != nil {
+		b.Fatalf("ls -l %s: %v", dir, err)
+	}
+	if bytes.Count(out, []byte("\n")) < 50_000 {
+		b.Fatalf("ls -l %s: %d lines", dir, bytes.Count(out, []byte("\n")))
+	}
+	return d
+}
+
+// BenchmarkLsL50k runs `ls -l` on a 50,000-entry directory of the view
+// against a plain directory (warm: its inodes in the kernel's caches), in
+// the same run: the first listing of current/ (once, before the loop),
+// current/ again (cached by the kernel until a change), a history/<seq>/
+// never listed before (a first listing), and that history/<seq>/ again.
+// Goal: at most 3x the plain directory.
+func BenchmarkLsL50k(b *testing.B) {
+	m, plainRoot, _ := smallTree(b, 50_000, "big")
+	last := m.proj.LastSeq()
+	cur := filepath.Join(m.Dir(), "current/big")
+	plain := filepath.Join(plainRoot, "big")
+	timeLs(b, plain)
+	first := timeLs(b, cur)
+	firstPlain := timeLs(b, plain)
+	var tc, th, tw, tp time.Duration
+	i := uint64(0)
+	for b.Loop() {
+		hist := filepath.Join(m.Dir(), "history", strconv.FormatUint(last-i, 10), "big")
+		i++
+		tc += timeLs(b, cur)
+		th += timeLs(b, hist)
+		tw += timeLs(b, hist)
+		tp += timeLs(b, plain)
+	}
+	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
+	b.ReportMetric(first.Seconds()*1000, "current-first-ms")
+	b.ReportMetric(first.Seconds()/firstPlain.Seconds(), "current-first/plain")
+	b.ReportMetric(ms(tc), "current-again-ms")
+	b.ReportMetric(ms(th), "history-first-ms")
+	b.ReportMetric(ms(tw), "history-again-ms")
+	b.ReportMetric(ms(tp), "plain-ms")
+	b.ReportMetric(ms(th)/ms(tp), "history-first/plain")
 }

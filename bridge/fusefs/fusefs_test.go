@@ -28,9 +28,22 @@ import (
 const childEnv = "LIGHTHOUSE_FUSEFS_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(mmapEnv); path != "" {
+		os.Exit(mmapChild(path))
+	}
 	if dir := os.Getenv(childEnv); dir != "" {
-		p := shadow.New(shadow.Options{})
-		w := &writer{p: p}
+		tmp, err := os.MkdirTemp("", "fusefs-child-")
+		if err != nil {
+			fmt.Println("temp dir:", err)
+			os.Exit(1)
+		}
+		st, err := store.Open(tmp, store.Options{})
+		if err != nil {
+			fmt.Println("store:", err)
+			os.Exit(1)
+		}
+		p := shadow.New(shadow.Options{Blobs: st})
+		w := &writer{p: p, st: st}
 		w.put("child.txt", "from the child")
 		if _, err := Mount(dir, p, Options{}); err != nil {
 			fmt.Println("mount failed:", err)
@@ -44,10 +57,28 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// writer appends shadow events to a projection, as the server will.
+// writer applies shadow events to a projection, as the server does, with
+// one event a minute from t0; the contents go to the event store's blobs
+// (PutBlobs: the projection is not attached to the store, so the tests
+// choose the events' times).
 type writer struct {
 	p   *shadow.Projection
+	st  *store.Store
 	seq uint64
+}
+
+// newProject is an empty projection whose contents live in a new event
+// store in a temporary directory.
+func newProject(tb testing.TB, opts shadow.Options) (*shadow.Projection, *writer) {
+	tb.Helper()
+	st, err := store.Open(tb.TempDir(), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	opts.Blobs = st
+	p := shadow.New(opts)
+	return p, &writer{p: p, st: st}
 }
 
 func (w *writer) apply(typ string, data any) uint64 {
@@ -65,11 +96,36 @@ func (w *writer) apply(typ string, data any) uint64 {
 }
 
 func (w *writer) put(p, content string) uint64 {
-	fm, err := shadow.NewFileModified(p, []byte(content))
+	fm, blob, err := shadow.NewFileModified(p, []byte(content))
 	if err != nil {
 		panic(err)
 	}
+	if err := w.st.PutBlobs(blob); err != nil {
+		panic(err)
+	}
 	return w.apply(shadow.TypeFileModified, fm)
+}
+
+// putMany writes many files with one store transaction per 1,000.
+func (w *writer) putMany(paths []string, content func(i int) []byte) {
+	for start := 0; start < len(paths); start += 1000 {
+		end := min(start+1000, len(paths))
+		var blobs []store.Blob
+		var fms []shadow.FileModified
+		for i := start; i < end; i++ {
+			fm, blob, err := shadow.NewFileModified(paths[i], content(i))
+			if err != nil {
+				panic(err)
+			}
+			blobs, fms = append(blobs, blob), append(fms, fm)
+		}
+		if err := w.st.PutBlobs(blobs...); err != nil {
+			panic(err)
+		}
+		for _, fm := range fms {
+			w.apply(shadow.TypeFileModified, fm)
+		}
+	}
 }
 
 func (w *writer) del(p string) uint64 {
@@ -102,9 +158,13 @@ func quietLogger() *slog.Logger {
 
 func mountT(t testing.TB, p *shadow.Projection) *FS {
 	t.Helper()
+	return mountWith(t, p, Options{Logger: quietLogger(), ShowEvent: func(string) bool { return true }})
+}
+
+func mountWith(t testing.TB, p *shadow.Projection, opts Options) *FS {
+	t.Helper()
 	requireFUSE(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
-	opts := Options{Logger: quietLogger()}
 	if os.Getenv("LIGHTHOUSE_FUSE_DEBUG") != "" {
 		// Every FUSE request, for debugging a test.
 		opts.Debug = true
@@ -137,8 +197,7 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 }
 
 func sampleProject(t *testing.T) (*shadow.Projection, *writer) {
-	p := shadow.New(shadow.Options{RecentEvents: 4})
-	w := &writer{p: p}
+	p, w := newProject(t, shadow.Options{RecentEvents: 4})
 	w.put("README.md", "# demo\n")                                   // 1
 	w.put("src/main.go", "package main\n\nfunc main() { todo() }\n") // 2
 	w.put("src/util/strings.go", "package util // TODO tidy\n")      // 3
@@ -284,6 +343,33 @@ func TestEvents(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ev, "1.json")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("events/1.json outside the ring: %v", err)
+	}
+}
+
+// TestEventsShowOnlyWhatEveryoneMayRead: the view has no agent identity,
+// so events/ lists and opens only the types ShowEvent admits, and with
+// no ShowEvent none at all.
+func TestEventsShowOnlyWhatEveryoneMayRead(t *testing.T) {
+	p, w := sampleProject(t)
+	w.apply("task_dispatched", map[string]string{"assigned_to": "bob", "description": "secret"}) // 6
+	w.apply("build_started", map[string]string{"n": "1"})                                        // 7
+	m := mountWith(t, p, Options{Logger: quietLogger(), ShowEvent: func(typ string) bool { return typ != "task_dispatched" }})
+	ev := filepath.Join(m.Dir(), "events")
+	if got := run(t, ev, "ls"); got != "4.json\n5.json\n7.json\n" {
+		t.Errorf("ls events (ring of 4, 6 hidden) = %q", got)
+	}
+	if _, err := os.ReadFile(filepath.Join(ev, "6.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("events/6.json (task_dispatched) opened: %v", err)
+	}
+	if got, _ := exec.Command("sh", "-c", `cd "$0" && grep -rl secret .`, ev).CombinedOutput(); len(got) != 0 {
+		t.Errorf("grep found the hidden event in %q", got)
+	}
+	none := mountWith(t, p, Options{Logger: quietLogger()})
+	if got := run(t, filepath.Join(none.Dir(), "events"), "ls"); got != "" {
+		t.Errorf("events/ without ShowEvent = %q, want nothing (default deny)", got)
+	}
+	if _, err := os.Stat(filepath.Join(none.Dir(), "events", "7.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("events/7.json without ShowEvent: %v", err)
 	}
 }
 
@@ -453,8 +539,7 @@ func TestUnescapeMountinfo(t *testing.T) {
 // applied: every read returns one complete version, never a mix, and the
 // last version is visible when the writer stops.
 func TestReadWhileApplying(t *testing.T) {
-	p := shadow.New(shadow.Options{})
-	w := &writer{p: p}
+	p, w := newProject(t, shadow.Options{})
 	version := func(i int) string { return strings.Repeat(fmt.Sprintf("v%06d|", i), 2000) }
 	w.put("hot.txt", version(0))
 	m := mountT(t, p)
@@ -491,5 +576,71 @@ func TestReadWhileApplying(t *testing.T) {
 	}
 	if b, err := os.ReadFile(path); err != nil || string(b) != version(n) {
 		t.Errorf("after the writer stopped: %.20q, %v", b, err)
+	}
+}
+
+// TestUnmountOfABusyViewCompletes: a process with its working directory
+// in the view and one holding a file open must not stop Unmount: it
+// returns within its bound, the mount point is free again, and the
+// holders are cut off (ENOTCONN) instead of keeping the server alive.
+func TestUnmountOfABusyViewCompletes(t *testing.T) {
+	requireFUSE(t)
+	p, _ := sampleProject(t)
+	dir := filepath.Join(t.TempDir(), "mnt")
+	m, err := Mount(dir, p, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	var names []string
+	filepath.WalkDir(filepath.Join(dir, "current"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if len(names) == 0 {
+		t.Fatal("no file in the sample view")
+	}
+	holders := []*exec.Cmd{
+		exec.Command("sh", "-c", "cd "+dir+"/current && exec sleep 300"),
+		exec.Command("sh", "-c", "exec sleep 300 < "+names[0]),
+	}
+	for _, h := range holders {
+		if err := h.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { h.Process.Kill(); h.Wait() }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", holders[0].Process.Pid))
+		fd, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", holders[1].Process.Pid))
+		if strings.HasPrefix(cwd, dir) && strings.HasPrefix(fd, dir) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("holders not in the view: cwd %q, fd %q", cwd, fd)
+		}
+	}
+	start := time.Now()
+	if err := m.Unmount(); err != nil {
+		t.Errorf("Unmount of a busy view: %v", err)
+	}
+	if took := time.Since(start); took > DefaultUnmountWait+time.Second {
+		t.Errorf("Unmount of a busy view took %v", took)
+	}
+	if _, ok := mountedFS(dir); ok {
+		t.Error("the busy view is still mounted at its mount point")
+	}
+	if _, err := os.ReadDir(fmt.Sprintf("/proc/%d/cwd", holders[0].Process.Pid)); !errors.Is(err, syscall.ENOTCONN) {
+		t.Errorf("the holder's working directory after Unmount: %v, want ENOTCONN (connection aborted)", err)
+	}
+	// The mount point is free for the next bridge at once.
+	m2, err := Mount(dir, p, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Mount again over the detached view: %v", err)
+	}
+	if err := m2.Unmount(); err != nil {
+		t.Error(err)
 	}
 }

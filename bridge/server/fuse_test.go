@@ -24,7 +24,7 @@ import (
 // runs as root with /dev/fuse, and a silently skipped FUSE test would hide
 // a broken view. LIGHTHOUSE_SKIP_FUSE=1 is the explicit opt-out for a
 // developer machine without them.
-func needFUSE(t *testing.T) {
+func needFUSE(t testing.TB) {
 	t.Helper()
 	if os.Getenv("LIGHTHOUSE_SKIP_FUSE") == "1" {
 		t.Skip("LIGHTHOUSE_SKIP_FUSE=1")

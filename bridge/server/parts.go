@@ -155,6 +155,7 @@ type snapshotter struct {
 	every uint64
 
 	mu      sync.Mutex
+	origin  string // ID of the log's first event (snapshot.Snapshot.Origin)
 	live    bool
 	closed  bool
 	last    uint64 // sequence of the newest snapshot taken (or restored)
@@ -172,13 +173,14 @@ type snapshotter struct {
 type captured struct {
 	seq     uint64
 	logID   string // the event's ID: snapshot.Snapshot.LogID
+	origin  string // the log's first event's ID: snapshot.Snapshot.Origin
 	created time.Time
 	names   []string
 	encode  []func() ([]byte, error)
 }
 
 func newSnapshotter(b *Bridge, snaps *snapshot.Store, comps []snapshot.Component, every uint64, restored uint64) *snapshotter {
-	s := &snapshotter{b: b, snaps: snaps, comps: comps, every: every, last: restored,
+	s := &snapshotter{b: b, snaps: snaps, comps: comps, every: every, last: restored, origin: b.store.Origin(),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.writer()
 	return s
@@ -187,12 +189,15 @@ func newSnapshotter(b *Bridge, snaps *snapshot.Store, comps []snapshot.Component
 func (s *snapshotter) Apply(e store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e.Sequence == 1 {
+		s.origin = e.ID
+	}
 	if !s.live || s.closed || e.Sequence < s.last+s.every {
 		return nil
 	}
 	start := time.Now()
 	defer func() { s.captureMax = max(s.captureMax, time.Since(start)) }()
-	c := &captured{seq: e.Sequence, logID: e.ID, created: start.UTC()}
+	c := &captured{seq: e.Sequence, logID: e.ID, origin: s.origin, created: start.UTC()}
 	for _, comp := range s.comps {
 		var enc func() ([]byte, error)
 		if cp, ok := comp.(snapshot.Capturer); ok {
@@ -221,7 +226,7 @@ func (s *snapshotter) Apply(e store.Event) error {
 
 // snapshot runs the captured encoders (on the writer goroutine).
 func (c *captured) snapshot() (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Seq: c.seq, LogID: c.logID, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
+	snap := &snapshot.Snapshot{Seq: c.seq, LogID: c.logID, Origin: c.origin, Created: c.created, Sections: make(map[string][]byte, len(c.names))}
 	for i, name := range c.names {
 		data, err := c.encode[i]()
 		if err != nil {
@@ -317,6 +322,9 @@ func (b *Bridge) startParts(from uint64, ps []store.Projection) (uint64, []store
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
+	if err := b.checkLogAgainstSnapshots(snaps); err != nil {
+		return 0, nil, err
+	}
 	if from == 0 {
 		from = b.restoreSnapshot(snaps, comps)
 	}
@@ -332,16 +340,27 @@ func (b *Bridge) startParts(from uint64, ps []store.Projection) (uint64, []store
 	return from, append(ps, s), nil
 }
 
-// afterReplay runs inside Serve once the log is replayed: snapshots go
-// live and the FUSE view is mounted (a stale mount cleared first).
+// afterReplay runs inside Serve once the log is replayed: shadow contents
+// that events of older versions carried inline are moved into the store's
+// blobs (once; see shadow.MigrateInline), snapshots go live and the FUSE
+// view is mounted (a stale mount cleared first).
 func (b *Bridge) afterReplay() error {
+	start := time.Now()
+	n, bytes, err := b.shadow.MigrateInline(b.store)
+	if err != nil {
+		return fmt.Errorf("%s: upgrading shadow contents to the event store's blobs: %w", config.EnvEventStorePath, err)
+	}
+	if n > 0 {
+		b.log.Info("moved shadow contents of events written by an older version into the event store's blobs",
+			"contents", n, "bytes", bytes, "took_ms", time.Since(start).Milliseconds())
+	}
 	if b.snapper != nil {
 		b.snapper.goLive()
 	}
 	if b.cfg.MountPoint == "" {
 		return nil
 	}
-	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log})
+	fsys, err := fusefs.Mount(b.cfg.MountPoint, b.shadow, fusefs.Options{Logger: b.log, ShowEvent: b.api.PublicEventType})
 	if err != nil {
 		return fmt.Errorf("%s: %w", config.EnvMountPoint, err)
 	}
@@ -351,7 +370,7 @@ func (b *Bridge) afterReplay() error {
 	b.api.SetComponent("fuse_mount", true, func(context.Context) error { return fsys.Healthy() })
 	b.metrics.Registry.Unregister(b.metrics.FuseOperations)
 	b.metrics.Registry.MustRegister(fuseCollector{fsys})
-	b.OnShutdown(func(context.Context) error { return fsys.Unmount() })
+	b.OnShutdown(fsys.UnmountContext)
 	return nil
 }
 
@@ -397,3 +416,24 @@ func (s *snapshotter) writtenSeq() uint64 {
 	defer s.mu.Unlock()
 	return s.written
 }
+
+// checkLogAgainstSnapshots refuses to start on an event log the
+// snapshots say is not theirs (emptied, or another store's), and warns
+// when the log ends before the newest snapshot (snapshot.CheckLog).
+func (b *Bridge) checkLogAgainstSnapshots(snaps *snapshot.Store) error {
+	warnings, err := snaps.CheckLog(snapshot.Log{Last: b.store.LastSequence(), Origin: b.store.Origin()})
+	for _, w := range warnings {
+		b.log.Warn("event log behind its snapshots", "error", w.Error())
+	}
+	if err != nil {
+		return fmt.Errorf("%s=%s and %s=%s do not belong together: %w. %s", config.EnvEventStorePath, b.cfg.EventStorePath,
+			config.EnvSnapshotPath, b.cfg.SnapshotPath, err, AdviceNotThisLog)
+	}
+	return nil
+}
+
+// AdviceNotThisLog is what an operator does when the event store and the
+// snapshots disagree.
+const AdviceNotThisLog = "Restore events.db from the newest backup (GET /admin/backup) into an empty " +
+	config.EnvEventStorePath + "; or, to start this event store without those snapshots on purpose, point " +
+	config.EnvSnapshotPath + " at an empty directory. `lighthouse-bridge check` shows the details"

@@ -48,12 +48,11 @@ func appendShadowEvents(tb testing.TB, st *store.Store, first, n int) {
 				Data: json.RawMessage(fmt.Sprintf(`{"task":"t-%d","step":%d,"note":"compiled and tested"}`, i%1000, i))}
 		} else {
 			p := fmt.Sprintf("services/svc%02d/pkg%02d/file%02d.go", i%10, (i/10)%10, (i/100)%100)
-			fm, err := shadow.NewFileModified(p, []byte(fmt.Sprintf("package pkg\n\n// revision %d of %s\nvar Rev = %d\n", i, p, i)))
+			var err error
+			ev, err = shadow.ModifiedEvent(p, "builder-"+strconv.Itoa(i%7), []byte(fmt.Sprintf("package pkg\n\n// revision %d of %s\nvar Rev = %d\n", i, p, i)))
 			if err != nil {
 				tb.Fatal(err)
 			}
-			data, _ := json.Marshal(fm)
-			ev = store.Event{Type: shadow.TypeFileModified, AggregateID: p, AggregateType: "shadow_file", AgentID: "builder-" + strconv.Itoa(i%7), Data: data}
 		}
 		batch = append(batch, ev)
 		if len(batch) == store.MaxBatch {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -29,18 +30,21 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
 )
 
+// DefaultGracePeriod is the default Options.GracePeriod: well inside the
+// 30 s a container runtime waits between SIGTERM and SIGKILL.
+const DefaultGracePeriod = 10 * time.Second
+
 // Options are the Go-level tunables; the environment only supplies config.Config.
 type Options struct {
 	Logger *slog.Logger
-	// GracePeriod bounds how long shutdown waits for in-flight requests.
-	// Default 10s.
+	// GracePeriod bounds the whole shutdown: in-flight requests, the
+	// snapshot being written, the FUSE view, the store's close. Default
+	// DefaultGracePeriod.
 	GracePeriod time.Duration
 	// Now is the clock (tests move it). Default time.Now.
 	Now func() time.Time
 	// EscalationTimeout is how long /validate waits for an expert. Default 30s.
 	EscalationTimeout time.Duration
-	// ReadTimeout bounds reading one request (headers and body). Default 60s.
-	ReadTimeout time.Duration
 	// SnapshotEvery is the number of events between snapshots; 0 means
 	// DefaultSnapshotEvery, negative disables snapshots (every start-up
 	// then replays the whole log).
@@ -80,31 +84,37 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.GracePeriod <= 0 {
-		opts.GracePeriod = 10 * time.Second
+		opts.GracePeriod = DefaultGracePeriod
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 60 * time.Second
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if err := os.MkdirAll(cfg.SnapshotPath, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSnapshotPath, err)
 	}
+	if cfg.ShadowMaxFileBytes <= 0 {
+		cfg.ShadowMaxFileBytes = config.DefaultShadowMaxFileBytes
+	}
+	if cfg.ShadowMaxTotalBytes <= 0 {
+		cfg.ShadowMaxTotalBytes = config.DefaultShadowMaxTotalBytes
+	}
 	m := api.NewMetrics()
-	st, err := store.Open(cfg.EventStorePath, store.Options{Logger: opts.Logger, Now: opts.Now, OnCommit: m.ObserveCommit})
+	st, err := store.Open(cfg.EventStorePath, store.Options{Logger: opts.Logger, Now: opts.Now, OnCommit: m.ObserveCommit,
+		MaxBlobBytes: cfg.ShadowMaxTotalBytes})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.EnvEventStorePath, err)
+		return nil, storeError(cfg, err)
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, store: st, metrics: m}
 	b.sessions = auth.NewSessions()
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
-	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now})
+	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now,
+		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
-	b.shadow = shadow.New(shadow.Options{})
+	b.shadow = shadow.New(shadow.Options{Blobs: st, MaxFileBytes: cfg.ShadowMaxFileBytes})
 	b.projections = []store.Projection{b.sessions, b.coord, b.shadow}
 	b.snapComps = []snapshot.Component{sessionsSection{b.sessions}, coordSection{b.coord}, b.shadow}
 	b.api.EnableShadow(b.shadow)
@@ -199,17 +209,11 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 
-	srv := &http.Server{
-		Handler:           b.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       b.opts.ReadTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
-	}
+	srv, probe, lln := b.httpServers(ln)
 	srv.RegisterOnShutdown(b.api.BeginShutdown)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(lln) }()
+	go probe.Serve(lln.Overflow())
 	b.log.Info("lighthouse-bridge serving", "addr", ln.Addr().String(), "mount_point", b.cfg.MountPoint)
 
 	var serveErr error
@@ -219,28 +223,64 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		b.log.Info("shutting down", "grace_period", b.opts.GracePeriod.String())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), b.opts.GracePeriod)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		b.log.Warn("in-flight requests did not finish within the grace period", "error", err)
+	if err := b.shutdown(srv, probe); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	b.log.Info("lighthouse-bridge stopped", "last_sequence", b.store.LastSequence())
+	return serveErr
+}
+
+// shutdown stops everything Serve started within the grace period, each
+// wait bounded: the probe path closes at once (it holds no request worth
+// finishing), HTTP drains until the grace period less a reserve (open
+// streams end at once, slow clients are cut off at the deadline), then
+// the shutdown hooks (snapshot writer, FUSE view) and the store's close
+// share what is left. A hook that overruns is abandoned with an error in
+// the log; a store that cannot close in time (a commit stuck in I/O) is
+// an error, and the process exits without it: its lock dies with the
+// process and no acknowledged event depends on the close.
+func (b *Bridge) shutdown(srv, probe *http.Server) error {
+	grace := b.opts.GracePeriod
+	deadline := time.Now().Add(grace)
+	hctx, hcancel := context.WithDeadline(context.Background(), deadline.Add(-min(grace/4, 2*time.Second)))
+	defer hcancel()
+	probe.Close()
+	if err := srv.Shutdown(hctx); err != nil {
+		b.log.Warn("in-flight requests did not finish within the grace period; closing their connections", "error", err)
 		srv.Close()
 	}
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	b.mu.Lock()
 	hooks := b.onShutdown
 	b.mu.Unlock()
 	for i := len(hooks) - 1; i >= 0; i-- {
-		if err := hooks[i](sctx); err != nil {
+		if err := bounded(sctx, hooks[i]); err != nil {
 			b.log.Error("shutdown hook failed", "error", err)
 		}
 	}
-	if err := b.store.Close(); err != nil {
+	// The store gets at least a moment even when the hooks used it all:
+	// closing commits what is queued, normally in milliseconds.
+	cctx, ccancel := context.WithTimeout(context.Background(), max(time.Until(deadline), grace/10, 100*time.Millisecond))
+	defer ccancel()
+	if err := b.store.CloseContext(cctx); err != nil {
 		b.log.Error("closing event store", "error", err)
-		if serveErr == nil {
-			serveErr = err
-		}
+		return err
 	}
-	b.log.Info("lighthouse-bridge stopped", "last_sequence", b.store.LastSequence())
-	return serveErr
+	return nil
+}
+
+// bounded runs f(ctx) and returns its error, or ctx's once ctx ends even
+// if f has not returned (f keeps running on its own goroutine).
+func bounded(ctx context.Context, f func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("did not finish within the grace period: %w", ctx.Err())
+	}
 }
 
 // prepare is start-up up to serving: restore the newest snapshot, replay
@@ -255,7 +295,7 @@ func (b *Bridge) prepare(from uint64, ps []store.Projection) error {
 	// Replay never stops at an event a projection cannot apply: see tolerant.
 	if err := b.store.Attach(from, b.tolerate(ps)...); err != nil {
 		b.stopParts()
-		return fmt.Errorf("replay event log: %w", err)
+		return storeError(b.cfg, fmt.Errorf("replay event log: %w", err))
 	}
 	b.log.Info("event log replayed", "from", from, "last_sequence", b.store.LastSequence(), "projections", len(ps), "took_ms", time.Since(start).Milliseconds())
 	if err := b.afterReplay(); err != nil {
@@ -281,4 +321,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("listen on %s (%s, %s): %w", cfg.Addr(), config.EnvHost, config.EnvPort, err)
 	}
 	return b.Serve(ctx, ln)
+}
+
+// storeError names LIGHTHOUSE_EVENT_STORE_PATH in an error of the event
+// store and, for a damaged or shortened log, says what to do.
+func storeError(cfg config.Config, err error) error {
+	prefix := config.EnvEventStorePath
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		return fmt.Errorf("%s: %w. Restore events.db from the newest backup (GET /admin/backup) into an empty %s; "+
+			"`lighthouse-bridge check` reports what is damaged", prefix, err, config.EnvEventStorePath)
+	case errors.Is(err, store.ErrLost):
+		return fmt.Errorf("%s: %w. Restore events.db from the newest backup (GET /admin/backup) into an empty %s; "+
+			"if an older backup was restored here on purpose, remove %s to accept that the events after it are gone "+
+			"(their sequence numbers will be given again)", prefix, err, config.EnvEventStorePath,
+			filepath.Join(cfg.EventStorePath, store.HighWaterFile))
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
 }

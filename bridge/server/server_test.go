@@ -102,10 +102,11 @@ func TestShutdownFinishesInFlightRequestsAndClosesStore(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	var hooked bool
 	r := start(t, cfg, func(b *Bridge) {
-		b.API().HandleFunc("GET /slow", api.Public, func(w http.ResponseWriter, _ *http.Request) {
-			time.Sleep(300 * time.Millisecond)
-			api.WriteJSON(w, 200, map[string]string{"done": "yes"})
-		})
+		b.API().Add(api.Part{Name: "test", Routes: []api.Route{{Method: "GET", Path: "/slow", Access: api.Public,
+			Handler: func(w http.ResponseWriter, _ *http.Request) {
+				time.Sleep(300 * time.Millisecond)
+				api.WriteJSON(w, 200, map[string]string{"done": "yes"})
+			}}}})
 		b.OnShutdown(func(context.Context) error { hooked = true; return nil })
 	})
 	tok := session(t, r.url, "alice")
@@ -206,7 +207,8 @@ func TestMountPointMakesFuseRequired(t *testing.T) {
 // events long after the server's ReadTimeout.
 func TestStreamOutlivesReadTimeout(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	b, err := New(cfg, Options{ReadTimeout: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Limits.ReadTimeout, cfg.Limits.HeaderTimeout = 100*time.Millisecond, 100*time.Millisecond
+	b, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

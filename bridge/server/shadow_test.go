@@ -101,6 +101,16 @@ func do(t *testing.T, method, url, token string, body []byte) (int, []byte, http
 	return resp.StatusCode, b, resp.Header
 }
 
+// contentOf reads a shadow file's whole content from the store.
+func contentOf(t *testing.T, f shadow.File) string {
+	t.Helper()
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, f.Size))
+	if err != nil {
+		t.Fatalf("read %s: %v", f.Path, err)
+	}
+	return string(b)
+}
+
 func putFile(t *testing.T, url, tok, path, content string) uint64 {
 	t.Helper()
 	code, body, _ := do(t, "PUT", url+"/shadow/"+path, tok, []byte(content))
@@ -247,7 +257,7 @@ func fullReplay(t *testing.T, cfg config.Config) []byte {
 	return b
 }
 
-func snapshotFiles(t *testing.T, cfg config.Config) []string {
+func snapshotFiles(t testing.TB, cfg config.Config) []string {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(cfg.SnapshotPath, "snapshot-*.lhsnap"))
 	return m
@@ -437,7 +447,7 @@ func TestBackupRestoresEveryEvent(t *testing.T) {
 		}
 	}
 	// Every shadow file as of the backup's last event, served over HTTP.
-	ref := shadow.New(shadow.Options{})
+	ref := shadow.New(shadow.Options{Blobs: r2.b.Store()})
 	for _, e := range restored {
 		ref.Apply(e)
 	}
@@ -446,8 +456,8 @@ func TestBackupRestoresEveryEvent(t *testing.T) {
 	ref.Current().Walk(func(f shadow.File) {
 		n++
 		code, body, _ := do(t, "GET", r2.url+"/shadow/"+f.Path, tok2, nil)
-		if code != 200 || !bytes.Equal(body, f.Content) {
-			t.Errorf("restored %s: %d %q want %q", f.Path, code, body, f.Content)
+		if want := contentOf(t, f); code != 200 || string(body) != want {
+			t.Errorf("restored %s: %d %q want %q", f.Path, code, body, want)
 		}
 	})
 	if n < 9 {
@@ -509,8 +519,12 @@ func TestConcurrentConflictingWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f, found := v.Read(res.path); !found || string(f.Content) != res.content {
-				t.Errorf("PUT %s answered 200 at %d but the file as of then is %q", res.path, res.seq, f.Content)
+			f, err := v.Open(res.path)
+			if got := ""; err != nil || contentOf(t, f) != res.content {
+				if err == nil {
+					got = contentOf(t, f)
+				}
+				t.Errorf("PUT %s answered 200 at %d but the file as of then is %q (%v)", res.path, res.seq, got, err)
 			}
 		case 409:
 			conflict++

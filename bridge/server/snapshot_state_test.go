@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -33,13 +32,12 @@ func TestSnapshotsAreTheStateAtTheirSequence(t *testing.T) {
 			defer wg.Done()
 			for i := range 100 {
 				p := fmt.Sprintf("w%d/d%d/f%d.go", w, i%3, i%7)
-				fm, err := shadow.NewFileModified(p, []byte(fmt.Sprintf("writer %d rev %d", w, i)))
+				ev, err := shadow.ModifiedEvent(p, "builder", []byte(fmt.Sprintf("writer %d rev %d", w, i)))
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				data, _ := json.Marshal(fm)
-				if _, err := br.Store().Append(context.Background(), store.Event{Type: shadow.TypeFileModified, AggregateID: p, AgentID: "builder", Data: data}); err != nil {
+				if _, err := br.Store().Append(context.Background(), ev); err != nil {
 					t.Error(err)
 					return
 				}

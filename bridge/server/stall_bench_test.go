@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -103,10 +102,9 @@ func stallClients(b *testing.B, st *store.Store) {
 					return
 				}
 				p := fmt.Sprintf("services/svc%02d/pkg%02d/file%02d.go", i%10, (i/10)%10, (i/100)%100)
-				fm, _ := shadow.NewFileModified(p, []byte(fmt.Sprintf("package pkg\n\n// stall revision %d of %s\n", int(i)+base, p)))
-				data, _ := json.Marshal(fm)
+				ev, _ := shadow.ModifiedEvent(p, "bench", []byte(fmt.Sprintf("package pkg\n\n// stall revision %d of %s\n", int(i)+base, p)))
 				t0 := time.Now()
-				if _, err := st.Append(context.Background(), store.Event{Type: shadow.TypeFileModified, AggregateID: p, AggregateType: "shadow_file", AgentID: "bench", Data: data}); err != nil {
+				if _, err := st.Append(context.Background(), ev); err != nil {
 					b.Error(err)
 					return
 				}

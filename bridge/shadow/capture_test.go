@@ -29,14 +29,14 @@ func TestCaptureIsTheStateAtItsSequence(t *testing.T) {
 		l.add("task_progress", map[string]int{"step": i})
 	}
 
-	want := New(Options{RecentEvents: 16})
+	want := newP(Options{RecentEvents: 16})
 	replay(t, want, l.events[:n])
 	wantBytes, err := want.MarshalSnapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	live := New(Options{RecentEvents: 16})
+	live := newP(Options{RecentEvents: 16})
 	replay(t, live, l.events[:n])
 	encode := live.CaptureSnapshot()
 	var wg sync.WaitGroup
@@ -64,7 +64,7 @@ func TestCaptureIsTheStateAtItsSequence(t *testing.T) {
 		t.Fatal("the live projection did not change: the test applied nothing")
 	}
 	// And the bytes restore to the state at n.
-	back := New(Options{RecentEvents: 16})
+	back := newP(Options{RecentEvents: 16})
 	if err := back.RestoreSnapshot(got); err != nil {
 		t.Fatal(err)
 	}

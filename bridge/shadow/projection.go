@@ -27,10 +27,40 @@ var (
 // Options.RecentEvents is zero.
 const DefaultRecentEvents = 1000
 
+// DefaultRecentBytes bounds the JSON the recent ring holds when
+// Options.RecentBytes is zero: 8 MiB. An event may carry up to 1 MiB of
+// data, so a count alone would let the ring hold about 1 GiB, the
+// deploy's whole memory.
+const DefaultRecentBytes = 8 << 20
+
+// DefaultMaxFileBytes is the largest shadow file when
+// Options.MaxFileBytes is zero: 1 MiB, the contract's event size.
+const DefaultMaxFileBytes = 1 << 20
+
+// Blobs is where the contents live: the event store (*store.Store). The
+// projection keeps only each version's hash and size.
+type Blobs interface {
+	// ReadBlobAt reads the blob with that SHA-256 as io.ReaderAt does.
+	ReadBlobAt(sum [32]byte, p []byte, off int64) (int, error)
+	// BlobSize is the stored blob's length (an error if it is missing).
+	BlobSize(sum [32]byte) (int64, error)
+}
+
 // Options configure a Projection.
 type Options struct {
-	// RecentEvents bounds the ring shown as events/ in the FUSE view.
+	// RecentEvents bounds the ring shown as events/ in the FUSE view;
+	// RecentBytes bounds the JSON it holds (the oldest entries leave
+	// first; an event larger than the whole bound is kept as a stub that
+	// says where to read it).
 	RecentEvents int
+	RecentBytes  int64
+	// Blobs holds the contents. Without it, files can be listed and
+	// stat'ed but reading one fails with ErrMissingContent.
+	Blobs Blobs
+	// MaxFileBytes is the largest content a new version may have (PUT
+	// answers 413 beyond it); 0 means DefaultMaxFileBytes. Versions
+	// already in the log are kept whatever their size.
+	MaxFileBytes int64
 }
 
 // Projection is the shadow-file state derived from the log. It implements
@@ -40,17 +70,74 @@ type Projection struct {
 	last     uint64 // sequence of the last applied event
 	lastTime int64  // its timestamp, Unix nanoseconds
 
-	blobs    [][]byte // content by blob index, shared by identical versions
+	// Contents by blob index, shared by identical versions: the hash
+	// (the key in the store) and the size; the bytes stay in the store.
+	blobSize []int64
 	blobHash [][32]byte
 	blobIdx  map[[32]byte]uint32
+	// inline maps a blob index to the sequence of an event of an older
+	// version that carries the content inline, until MigrateInline has
+	// made sure the store holds it as a blob.
+	inline map[uint32]uint64
+
+	store   Blobs
+	maxFile int64
 
 	files   map[string]*fileHist
 	dirs    map[string]*dirHist // "" is the project root
 	changes []change            // every applied shadow change, by sequence
 
-	ring      []RecentEvent // circular, oldest at ringStart
-	ringStart int
-	ringCap   int
+	ring      []RecentEvent // oldest first
+	ringCap   int           // at most this many entries
+	ringBytes int64         // JSON bytes in ring
+	ringMax   int64         // at most this many
+
+	wmu      sync.Mutex
+	watchers map[int]func(Change)
+	nextW    int
+}
+
+// Change is one change to the shadow files, as Watch reports it.
+type Change struct {
+	Seq  uint64
+	Path string // the file written or deleted
+	// Tree is set when the file appeared or disappeared: the directories
+	// above it changed too (their times, and those that appeared or
+	// vanished). Otherwise only the file's content and time changed.
+	Tree bool
+}
+
+// Watch calls fn after every applied change to a file, in sequence order,
+// on the goroutine that applies events and before Apply returns (so
+// before the change's writer is answered), with the projection unlocked:
+// fn may read the projection. It must not apply events, and should be
+// quick: it delays every later event. stop ends the calls.
+func (p *Projection) Watch(fn func(Change)) (stop func()) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.watchers == nil {
+		p.watchers = map[int]func(Change){}
+	}
+	id := p.nextW
+	p.nextW++
+	p.watchers[id] = fn
+	return func() {
+		p.wmu.Lock()
+		defer p.wmu.Unlock()
+		delete(p.watchers, id)
+	}
+}
+
+func (p *Projection) notify(c Change) {
+	p.wmu.Lock()
+	fns := make([]func(Change), 0, len(p.watchers))
+	for _, fn := range p.watchers {
+		fns = append(fns, fn)
+	}
+	p.wmu.Unlock()
+	for _, fn := range fns {
+		fn(c)
+	}
 }
 
 type version struct {
@@ -83,6 +170,7 @@ type change struct {
 type RecentEvent struct {
 	Seq  uint64
 	Time time.Time
+	Type string // the event's type, for the view's visibility rule
 	JSON []byte
 }
 
@@ -91,13 +179,26 @@ func New(opts Options) *Projection {
 	if opts.RecentEvents <= 0 {
 		opts.RecentEvents = DefaultRecentEvents
 	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.RecentBytes <= 0 {
+		opts.RecentBytes = DefaultRecentBytes
+	}
 	return &Projection{
 		blobIdx: map[[32]byte]uint32{},
+		inline:  map[uint32]uint64{},
 		files:   map[string]*fileHist{},
 		dirs:    map[string]*dirHist{"": {}},
 		ringCap: opts.RecentEvents,
+		ringMax: opts.RecentBytes,
+		store:   opts.Blobs,
+		maxFile: opts.MaxFileBytes,
 	}
 }
+
+// MaxFileBytes is the largest content a new version may have.
+func (p *Projection) MaxFileBytes() int64 { return p.maxFile }
 
 var _ store.Projection = (*Projection)(nil)
 
@@ -109,40 +210,61 @@ var _ store.Projection = (*Projection)(nil)
 // caller can log it. The outcome depends only on the events, never on time.
 func (p *Projection) Apply(ev store.Event) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	c, err := p.applyLocked(ev)
+	p.mu.Unlock()
+	if c.Path != "" {
+		p.notify(c)
+	}
+	return err
+}
+
+// applyLocked is Apply under the write lock; it returns the change made
+// (none: an empty Path).
+func (p *Projection) applyLocked(ev store.Event) (Change, error) {
 	if ev.Sequence <= p.last {
-		return nil
+		return Change{}, nil
 	}
 	p.last = ev.Sequence
 	p.lastTime = ev.Timestamp.UnixNano()
 	switch ev.Type {
 	case TypeFileModified:
-		fm, sum, err := decodeModified(ev.Data)
+		fm, sum, inline, err := decodeModified(ev.Data)
 		if err == nil {
 			ev.Data = summary(fm)
 		}
 		p.pushRecent(ev)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
 		if err := p.checkWriteLocked(fm.Path); err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
-		p.put(ev.Sequence, p.lastTime, fm.Path, p.blob(sum, fm.Content), false)
+		bi, err := p.blob(sum, fm.Size)
+		if err != nil {
+			return Change{}, fmt.Errorf("event %d: file_modified %q: %w", ev.Sequence, fm.Path, err)
+		}
+		if inline != nil && fm.Size > 0 {
+			if _, ok := p.inline[bi]; !ok {
+				p.inline[bi] = ev.Sequence
+			}
+		}
+		tree := p.put(ev.Sequence, p.lastTime, fm.Path, bi, false)
+		return Change{Seq: ev.Sequence, Path: fm.Path, Tree: tree}, nil
 	case TypeFileDeleted:
 		p.pushRecent(ev)
 		fd, err := decodeDeleted(ev.Data)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", ev.Sequence, err)
+			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
 		if !p.fileAlive(fd.Path, math.MaxUint64) {
-			return fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
+			return Change{}, fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
 		}
 		p.put(ev.Sequence, p.lastTime, fd.Path, 0, true)
+		return Change{Seq: ev.Sequence, Path: fd.Path, Tree: true}, nil
 	default:
 		p.pushRecent(ev)
 	}
-	return nil
+	return Change{}, nil
 }
 
 // CheckWrite reports whether a file_modified for the cleaned path p would
@@ -166,20 +288,29 @@ func (p *Projection) checkWriteLocked(fp string) error {
 	return nil
 }
 
-func (p *Projection) blob(sum [32]byte, content []byte) uint32 {
+// blob returns the index of the content with hash sum and length size,
+// adding it if new.
+func (p *Projection) blob(sum [32]byte, size int64) (uint32, error) {
 	if i, ok := p.blobIdx[sum]; ok {
-		return i
+		if p.blobSize[i] != size {
+			return 0, fmt.Errorf("%w: %d bytes, earlier %d (sha256 %x)", errBlobSize, size, p.blobSize[i], sum)
+		}
+		return i, nil
 	}
-	i := uint32(len(p.blobs))
-	p.blobs = append(p.blobs, content)
+	if len(p.blobSize) >= math.MaxUint32 {
+		return 0, errors.New("too many distinct contents for one projection")
+	}
+	i := uint32(len(p.blobSize))
+	p.blobSize = append(p.blobSize, size)
 	p.blobHash = append(p.blobHash, sum)
 	p.blobIdx[sum] = i
-	return i
+	return i, nil
 }
 
 // put records a new version of fp and, when the file appears or
-// disappears, updates the live counts of all its ancestors.
-func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bool) {
+// disappears, updates the live counts of all its ancestors and reports
+// that the tree changed.
+func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bool) (tree bool) {
 	fh := p.files[fp]
 	if fh == nil {
 		fh = &fileHist{}
@@ -197,7 +328,7 @@ func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bo
 		delta = +1
 	}
 	if delta == 0 {
-		return // contents changed, the tree did not
+		return false // contents changed, the tree did not
 	}
 	for d := parent(fp); ; d = parent(d) {
 		dh := p.dirs[d]
@@ -210,6 +341,7 @@ func (p *Projection) put(seq uint64, t int64, fp string, blob uint32, deleted bo
 			break
 		}
 	}
+	return true
 }
 
 // link makes sure every ancestor of fp exists and lists its child name.
@@ -230,7 +362,7 @@ func (p *Projection) link(fp string) {
 }
 
 func (p *Projection) pushRecent(ev store.Event) {
-	p.pushRecentEvent(RecentEvent{Seq: ev.Sequence, Time: ev.Timestamp.UTC(), JSON: eventJSON(ev)})
+	p.pushRecentEvent(RecentEvent{Seq: ev.Sequence, Time: ev.Timestamp.UTC(), Type: ev.Type, JSON: eventJSON(ev)})
 }
 
 func parent(p string) string {
@@ -310,9 +442,7 @@ func (p *Projection) Changes() []uint64 {
 func (p *Projection) Recent() []RecentEvent {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	out := make([]RecentEvent, 0, len(p.ring))
-	out = append(out, p.ring[p.ringStart:]...)
-	return append(out, p.ring[:p.ringStart]...)
+	return slices.Clone(p.ring)
 }
 
 // RecentEvent returns one event of the ring by sequence.
@@ -323,10 +453,10 @@ func (p *Projection) RecentEvent(seq uint64) (RecentEvent, bool) {
 	if n == 0 {
 		return RecentEvent{}, false
 	}
-	// The ring holds increasing sequences; search it as a rotated slice.
-	i := sort.Search(n, func(i int) bool { return p.ring[(p.ringStart+i)%n].Seq >= seq })
-	if i < n && p.ring[(p.ringStart+i)%n].Seq == seq {
-		return p.ring[(p.ringStart+i)%n], true
+	// The ring holds increasing sequences.
+	i := sort.Search(n, func(i int) bool { return p.ring[i].Seq >= seq })
+	if i < n && p.ring[i].Seq == seq {
+		return p.ring[i], true
 	}
 	return RecentEvent{}, false
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestHistoryAndCurrent(t *testing.T) {
 	l.del("src/main.go")              // 4
 	l.add("session_created", map[string]string{"agent": "x"})
 	l.put("src/lib/x.go", "package lib") // 6
-	p := New(Options{})
+	p := newP(Options{})
 	replay(t, p, l.events)
 
 	want := map[uint64]map[string]string{
@@ -74,8 +75,8 @@ func TestHistoryAndCurrent(t *testing.T) {
 	if diff := cmp.Diff([]string{"README.md:1:2", "src:2:0"}, names); diff != "" {
 		t.Errorf("root listing (-want +got):\n%s", diff)
 	}
-	f, ok := p.Current().Read("README.md")
-	if !ok || f.Seq != 3 || !f.ModTime.Equal(l.events[2].Timestamp) || f.SHA256 != sha256.Sum256([]byte("v2")) {
+	f, err := p.Current().Open("README.md")
+	if err != nil || f.Seq != 3 || !f.ModTime.Equal(l.events[2].Timestamp) || f.SHA256 != sha256.Sum256([]byte("v2")) {
 		t.Errorf("README.md = %+v", f)
 	}
 	if _, ok := p.Current().ReadDir("README.md"); ok {
@@ -87,7 +88,7 @@ func TestApplyRejectsWithoutChangingFiles(t *testing.T) {
 	l := &log{t: t}
 	l.put("a", "file a")
 	l.put("d/x", "x")
-	p := New(Options{})
+	p := newP(Options{})
 	replay(t, p, l.events)
 	before := tree(p.Current())
 
@@ -99,10 +100,14 @@ func TestApplyRejectsWithoutChangingFiles(t *testing.T) {
 		{"delete missing", l.del("nope"), ErrNotFound},
 		{"file under a file", l.put("a/b", "x"), ErrConflict},
 		{"file over a directory", l.put("d", "x"), ErrConflict},
-		{"non-canonical path", l.add(TypeFileModified, FileModified{Path: "./a", Content: []byte{}, SHA256: fmt.Sprintf("%x", sha256.Sum256(nil))}), ErrInvalidPath},
+		{"non-canonical path", l.add(TypeFileModified, FileModified{Path: "./a", SHA256: fmt.Sprintf("%x", sha256.Sum256(nil))}), ErrInvalidPath},
 		{"escaping path", l.add(TypeFileDeleted, FileDeleted{Path: "../etc/passwd"}), ErrInvalidPath},
-		{"wrong hash", l.add(TypeFileModified, FileModified{Path: "a", Content: []byte("x"), SHA256: "00", Size: 1}), nil},
-		{"wrong size", l.add(TypeFileModified, FileModified{Path: "a", Content: []byte("x"), Size: 7}), nil},
+		{"wrong hash", l.add(TypeFileModified, FileModified{Path: "a", SHA256: "00", Size: 1}), nil},
+		{"upper-case hash", l.add(TypeFileModified, FileModified{Path: "a", SHA256: strings.ToUpper(fmt.Sprintf("%x", sha256.Sum256([]byte("file a")))), Size: 6}), nil},
+		{"negative size", l.add(TypeFileModified, FileModified{Path: "a", SHA256: fmt.Sprintf("%x", sha256.Sum256(nil)), Size: -1}), nil},
+		{"size of an earlier version of the same content", l.add(TypeFileModified, FileModified{Path: "a", SHA256: fmt.Sprintf("%x", sha256.Sum256([]byte("x"))), Size: 7}), nil},
+		{"old event, wrong hash", l.add(TypeFileModified, legacyModified{Path: "a", Content: []byte("x"), SHA256: "00", Size: 1}), nil},
+		{"old event, wrong size", l.add(TypeFileModified, legacyModified{Path: "a", Content: []byte("x"), SHA256: fmt.Sprintf("%x", sha256.Sum256([]byte("x"))), Size: 7}), nil},
 		{"not json", l.add(TypeFileModified, "just a string"), nil},
 	}
 	for _, tc := range bad {
@@ -134,7 +139,7 @@ func TestFileBecomesDirectory(t *testing.T) {
 	l.put("x", "file")
 	l.del("x")
 	l.put("x/y", "nested")
-	p := New(Options{})
+	p := newP(Options{})
 	replay(t, p, l.events)
 	v1, _ := p.At(1)
 	if e, ok := v1.Stat("x"); !ok || e.Kind != KindFile {
@@ -151,10 +156,10 @@ func TestBlobsShared(t *testing.T) {
 	for i := range 10 {
 		l.put(fmt.Sprintf("copy%d", i), string(content))
 	}
-	p := New(Options{})
+	p := newP(Options{})
 	replay(t, p, l.events)
-	if len(p.blobs) != 1 {
-		t.Errorf("%d blobs for 10 identical contents, want 1", len(p.blobs))
+	if len(p.blobSize) != 1 {
+		t.Errorf("%d blobs for 10 identical contents, want 1", len(p.blobSize))
 	}
 }
 
@@ -163,7 +168,7 @@ func TestRecentRing(t *testing.T) {
 	for i := range 7 {
 		l.put(fmt.Sprintf("f%d", i), "secret content")
 	}
-	p := New(Options{RecentEvents: 3})
+	p := newP(Options{RecentEvents: 3})
 	replay(t, p, l.events)
 	rec := p.Recent()
 	if len(rec) != 3 || rec[0].Seq != 5 || rec[2].Seq != 7 {
@@ -214,17 +219,17 @@ func randomLog(t testing.TB, n int, seed uint64) *log {
 // full replay, at every sequence.
 func TestRestartEquivalence(t *testing.T) {
 	l := randomLog(t, 400, 7)
-	full := New(Options{RecentEvents: 50})
+	full := newP(Options{RecentEvents: 50})
 	replay(t, full, l.events)
 
 	for _, k := range []int{0, 1, 137, 399, 400} {
-		part := New(Options{RecentEvents: 50})
+		part := newP(Options{RecentEvents: 50})
 		replay(t, part, l.events[:k])
 		snap, err := part.MarshalSnapshot()
 		if err != nil {
 			t.Fatal(err)
 		}
-		restored := New(Options{RecentEvents: 50})
+		restored := newP(Options{RecentEvents: 50})
 		if err := restored.RestoreSnapshot(snap); err != nil {
 			t.Fatalf("k=%d: restore: %v", k, err)
 		}
@@ -253,7 +258,7 @@ func TestRestartEquivalence(t *testing.T) {
 
 func TestRestoreRejectsDamage(t *testing.T) {
 	l := randomLog(t, 100, 3)
-	p := New(Options{})
+	p := newP(Options{})
 	replay(t, p, l.events)
 	snap, _ := p.MarshalSnapshot()
 	before := tree(p.Current())
@@ -273,7 +278,7 @@ func TestRestoreRejectsDamage(t *testing.T) {
 // TestConcurrentReaders runs readers against Apply; run with -race.
 func TestConcurrentReaders(t *testing.T) {
 	l := randomLog(t, 2000, 11)
-	p := New(Options{})
+	p := newP(Options{})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 3 {
@@ -290,7 +295,9 @@ func TestConcurrentReaders(t *testing.T) {
 				cur.Walk(func(File) {})
 				cur.ReadDir("d1")
 				if v, err := p.At(p.LastSeq() / 2); err == nil {
-					v.Read("d0/f1")
+					if f, err := v.Open("d0/f1"); err == nil {
+						f.ReadAt(make([]byte, 8), 0)
+					}
 				}
 				p.Recent()
 			}
@@ -299,4 +306,44 @@ func TestConcurrentReaders(t *testing.T) {
 	replay(t, p, l.events)
 	close(stop)
 	wg.Wait()
+}
+
+// ReadDirAfter reads a listing in parts that join up to ReadDir, and a
+// part read after new entries arrive continues after the last name read.
+func TestReadDirAfter(t *testing.T) {
+	l := &log{t: t}
+	for i := range 10 {
+		l.put(fmt.Sprintf("d/f%02d", i*2), "x")
+	}
+	p := newP(Options{})
+	replay(t, p, l.events)
+	all, _ := p.Current().ReadDir("d")
+	var got []Entry
+	after := ""
+	for {
+		part, ok := p.Current().ReadDirAfter("d", after, 3)
+		if !ok {
+			t.Fatal("d not a directory")
+		}
+		if len(part) == 0 {
+			break
+		}
+		got = append(got, part...)
+		after = part[len(part)-1].Name
+	}
+	if diff := cmp.Diff(all, got); diff != "" {
+		t.Fatalf("parts differ from the whole listing:\n%s", diff)
+	}
+	part, _ := p.Current().ReadDirAfter("d", "f05", 2) // f05 does not exist
+	if len(part) != 2 || part[0].Name != "f06" || part[1].Name != "f08" {
+		t.Fatalf("after a missing name: %+v", part)
+	}
+	replay(t, p, []store.Event{l.put("d/f07", "new"), l.put("d/f03", "new")})
+	part, _ = p.Current().ReadDirAfter("d", "f06", 2)
+	if len(part) != 2 || part[0].Name != "f07" || part[1].Name != "f08" {
+		t.Fatalf("after new entries: %+v", part)
+	}
+	if _, ok := p.Current().ReadDirAfter("nope", "", 5); ok {
+		t.Fatal("a missing directory listed")
+	}
 }

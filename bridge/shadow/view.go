@@ -1,8 +1,11 @@
 package shadow
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -25,12 +28,43 @@ type Entry struct {
 	SHA256  [32]byte  // files only
 }
 
-// File is one version of a shadow file. Content is shared with the
-// projection and other versions and must not be modified.
+// ErrMissingContent is wrapped by the error of reading a version whose
+// content the store does not hold (a damaged store), or of a projection
+// without Options.Blobs.
+var ErrMissingContent = errors.New("shadow content missing from the event store")
+
+// File is one version of a shadow file. It reads its content from the
+// store (ReadAt) on demand: nothing of it is held in memory.
 type File struct {
 	Entry
-	Path    string
-	Content []byte
+	Path  string
+	blobs Blobs
+}
+
+// ReadAt reads the version's content at off, as io.ReaderAt does. Each
+// call reads only what p can hold.
+func (f File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read %q: negative offset %d", f.Path, off)
+	}
+	if off >= f.Size {
+		return 0, io.EOF
+	}
+	if f.blobs == nil {
+		return 0, fmt.Errorf("%w: %q (no content store)", ErrMissingContent, f.Path)
+	}
+	want := min(int64(len(p)), f.Size-off)
+	n, err := f.blobs.ReadBlobAt(f.SHA256, p[:want], off)
+	switch {
+	case int64(n) == want && int64(len(p)) > want:
+		return n, io.EOF
+	case int64(n) == want:
+		return n, nil
+	case err == nil || errors.Is(err, io.EOF):
+		return n, fmt.Errorf("%w: %q: content shorter than its %d bytes", ErrMissingContent, f.Path, f.Size)
+	default:
+		return n, fmt.Errorf("%w: %q at sequence %d: %w", ErrMissingContent, f.Path, f.Seq, err)
+	}
 }
 
 // View is the project as of one sequence (At) or always the latest state
@@ -89,40 +123,76 @@ func (v View) fileEntry(p string, ver version) Entry {
 	return Entry{
 		Name:    baseName(p),
 		Kind:    KindFile,
-		Size:    int64(len(v.p.blobs[ver.blob])),
+		Size:    v.p.blobSize[ver.blob],
 		ModTime: time.Unix(0, ver.time).UTC(),
 		Seq:     ver.seq,
 		SHA256:  v.p.blobHash[ver.blob],
 	}
 }
 
-// Read returns the file at the cleaned path p.
-func (v View) Read(p string) (File, bool) {
+// Open returns the file at the cleaned path p for reading, after
+// checking that the store holds its content: an error wrapping
+// ErrNotFound when p is no file in this view, ErrMissingContent when the
+// content is missing or of another size.
+func (v View) Open(p string) (File, error) {
 	v.p.mu.RLock()
-	defer v.p.mu.RUnlock()
 	ver, ok := v.p.versionAt(p, v.at)
 	if !ok || ver.deleted {
-		return File{}, false
+		v.p.mu.RUnlock()
+		return File{}, fmt.Errorf("%w: %q as of sequence %d", ErrNotFound, p, v.Seq())
 	}
-	return File{Entry: v.fileEntry(p, ver), Path: p, Content: v.p.blobs[ver.blob]}, true
+	f := File{Entry: v.fileEntry(p, ver), Path: p, blobs: v.p.store}
+	v.p.mu.RUnlock()
+	if f.Size == 0 {
+		return f, nil // nothing to read, nothing that could be missing
+	}
+	if f.blobs == nil {
+		return File{}, fmt.Errorf("%w: %q (no content store)", ErrMissingContent, p)
+	}
+	n, err := f.blobs.BlobSize(f.SHA256)
+	if err != nil {
+		return File{}, fmt.Errorf("%w: %q at sequence %d: %w", ErrMissingContent, p, f.Seq, err)
+	}
+	if n != f.Size {
+		return File{}, fmt.Errorf("%w: %q at sequence %d: the store holds %d bytes, the version %d", ErrMissingContent, p, f.Seq, n, f.Size)
+	}
+	return f, nil
 }
 
 // ReadDir lists the directory at the cleaned path dir ("" is the root),
 // sorted by name. The second result is false if dir is not a directory in
 // this view.
 func (v View) ReadDir(dir string) ([]Entry, bool) {
+	return v.ReadDirAfter(dir, "", math.MaxInt)
+}
+
+// ReadDirAfter is ReadDir from the first name after after ("" for the
+// start), at most n entries: a listing read in parts holds only a part in
+// memory, and picks up where it stopped even if entries came or went
+// meanwhile (names are sorted).
+func (v View) ReadDirAfter(dir, after string, n int) ([]Entry, bool) {
 	v.p.mu.RLock()
 	defer v.p.mu.RUnlock()
 	if dir != "" && !v.p.dirAlive(dir, v.at) {
 		return nil, false
 	}
 	dh := v.p.dirs[dir]
-	out := make([]Entry, 0, len(dh.names))
+	i := 0
+	if after != "" {
+		i = sort.SearchStrings(dh.names, after)
+		if i < len(dh.names) && dh.names[i] == after {
+			i++
+		}
+	}
+	out := make([]Entry, 0, min(n, len(dh.names)-i))
 	prefix := dir + "/"
 	if dir == "" {
 		prefix = ""
 	}
-	for _, name := range dh.names {
+	for _, name := range dh.names[i:] {
+		if len(out) >= n {
+			break
+		}
 		if e, ok := v.statLocked(prefix + name); ok {
 			out = append(out, e)
 		}
@@ -150,7 +220,7 @@ func (v View) walkLocked(dir string, fn func(File)) {
 	for _, name := range dh.names {
 		fp := prefix + name
 		if ver, ok := v.p.versionAt(fp, v.at); ok && !ver.deleted {
-			fn(File{Entry: v.fileEntry(fp, ver), Path: fp, Content: v.p.blobs[ver.blob]})
+			fn(File{Entry: v.fileEntry(fp, ver), Path: fp, blobs: v.p.store})
 		} else if v.p.dirAlive(fp, v.at) {
 			v.walkLocked(fp, fn)
 		}

@@ -37,7 +37,7 @@ func events(tb testing.TB, n, paths int, seed uint64) []store.Event {
 			fd, _ := shadow.NewFileDeleted(p)
 			ev.Type, data, live[k] = shadow.TypeFileDeleted, fd, false
 		default:
-			fm, _ := shadow.NewFileModified(p, fmt.Appendf(nil, "package pkg\n\n// version %d of %s\n", seq, p))
+			fm, _, _ := shadow.NewFileModified(p, fmt.Appendf(nil, "package pkg\n\n// version %d of %s\n", seq, p))
 			ev.Type, data, live[k] = shadow.TypeFileModified, fm, true
 		}
 		raw, err := json.Marshal(data)
@@ -68,9 +68,12 @@ func apply(tb testing.TB, p *shadow.Projection, evs []store.Event) {
 	}
 }
 
+// files is a view's files and the identity of each one's content (its
+// SHA-256 and size: contents are blobs of the event store, not needed
+// here).
 func files(v shadow.View) map[string]string {
 	out := map[string]string{}
-	v.Walk(func(f shadow.File) { out[f.Path] = string(f.Content) })
+	v.Walk(func(f shadow.File) { out[f.Path] = fmt.Sprintf("%x:%d", f.SHA256, f.Size) })
 	return out
 }
 

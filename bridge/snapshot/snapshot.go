@@ -17,17 +17,23 @@ import (
 
 // File layout (all integers big-endian):
 //
-//	0   8  magic "LHSNAP" + format version (0x00 0x02)
+//	0   8  magic "LHSNAP" + format version (0x00 0x03)
 //	8   8  sequence covered: every event up to and including it
 //	16  8  creation time, Unix nanoseconds
 //	24  8  payload length in bytes
 //	32 32  SHA-256 of bytes 8..32 followed by the payload
 //	64  -  payload: uvarint log identity length, log identity (format 2
-//	       only), uvarint section count, then per section
-//	       uvarint name length, name, uvarint data length, data
+//	       and 3), uvarint origin length, origin (format 3), uvarint
+//	       section count, then per section uvarint name length, name,
+//	       uvarint data length, data
 //
-// Format 1 files (no log identity) are still read, with an empty LogID,
-// and Restore skips them.
+// Format 3 arrived with shadow contents moving into the event store: its
+// sections are of that release (the shadow section refers to contents by
+// hash, layout 2 of the shadow codec) and it records the log's origin.
+// Older files are still read (format 1 with an empty LogID, format 2 with
+// an empty Origin), so CheckLog can still tell an emptied log from them,
+// but Restore skips them with a warning: their shadow section copies
+// every content, and the log is replayed instead.
 const (
 	headerLen = 64
 	filePref  = "snapshot-"
@@ -35,8 +41,12 @@ const (
 	tempPat   = ".snapshot-*.tmp"
 )
 
+// Format is the format version Write writes and Restore uses.
+const Format = 3
+
 var (
-	magic   = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 2}
+	magic   = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, Format}
+	magicV2 = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 2}
 	magicV1 = [8]byte{'L', 'H', 'S', 'N', 'A', 'P', 0, 1}
 )
 
@@ -52,7 +62,14 @@ type Snapshot struct {
 	// copy keeps them, so a snapshot is restored only onto the log it
 	// describes (or a copy of it), never onto another store's log that
 	// merely reaches the same sequence. Empty for format 1 files.
-	LogID    string
+	LogID string
+	// Origin is the ID of the log's first event (sequence 1): it names
+	// the log whatever its length, so a snapshot can tell its own log
+	// (or a backup of it, even an older one) from another store's or an
+	// emptied one (see CheckLog). Empty for format 1 and 2 files.
+	Origin string
+	// Format is the file's format version (1 to Format).
+	Format   int
 	Created  time.Time
 	Sections map[string][]byte // by component name
 	Path     string            // the file it was read from or written to
@@ -124,6 +141,8 @@ func (s *Store) Write(snap *Snapshot) (string, error) {
 	{
 		b := binary.AppendUvarint(nil, uint64(len(snap.LogID)))
 		b = append(b, snap.LogID...)
+		b = binary.AppendUvarint(b, uint64(len(snap.Origin)))
+		b = append(b, snap.Origin...)
 		b = binary.AppendUvarint(b, uint64(len(names)))
 		pre.Write(b)
 		payloadLen += int64(len(b))
@@ -189,7 +208,7 @@ func (s *Store) Write(snap *Snapshot) (string, error) {
 	if err := syncDir(s.dir); err != nil {
 		return "", err
 	}
-	snap.Path = final
+	snap.Path, snap.Format = final, Format
 	return final, nil
 }
 
@@ -245,8 +264,8 @@ func Read(path string) (*Snapshot, error) {
 	if len(b) < headerLen {
 		return corrupt("%d bytes, shorter than the header", len(b))
 	}
-	v1 := bytes.Equal(b[:8], magicV1[:])
-	if !v1 && !bytes.Equal(b[:8], magic[:]) {
+	v1, v2 := bytes.Equal(b[:8], magicV1[:]), bytes.Equal(b[:8], magicV2[:])
+	if !v1 && !v2 && !bytes.Equal(b[:8], magic[:]) {
 		return corrupt("not a lighthouse snapshot (or another format version)")
 	}
 	payloadLen := binary.BigEndian.Uint64(b[24:])
@@ -260,6 +279,7 @@ func Read(path string) (*Snapshot, error) {
 		return corrupt("checksum mismatch")
 	}
 	snap := &Snapshot{
+		Format:   int(b[7]),
 		Seq:      binary.BigEndian.Uint64(b[8:]),
 		Created:  time.Unix(0, int64(binary.BigEndian.Uint64(b[16:]))).UTC(),
 		Sections: map[string][]byte{},
@@ -281,6 +301,13 @@ func Read(path string) (*Snapshot, error) {
 			return corrupt("malformed log identity")
 		}
 		snap.LogID = string(id)
+	}
+	if !v1 && !v2 {
+		origin, ok := next()
+		if !ok {
+			return corrupt("malformed log origin")
+		}
+		snap.Origin = string(origin)
 	}
 	count, k := binary.Uvarint(p)
 	if k <= 0 {
@@ -397,8 +424,17 @@ func (e entry) load(maxSeq uint64, idAt LogIdentity) (*Snapshot, error) {
 		return nil, fmt.Errorf("skipping snapshot %s: %w: taken from another event log (its event %d is %q, the event store's is %q)",
 			e.path, ErrOtherLog, snap.Seq, snap.LogID, id)
 	}
+	if snap.Format < Format {
+		return nil, fmt.Errorf("skipping snapshot %s: %w: format %d, written before shadow contents moved to the event store "+
+			"(its shadow section copies every content) and before snapshots recorded their log's first event; "+
+			"the log is replayed instead, and the next snapshot is format %d", e.path, ErrOldFormat, snap.Format, Format)
+	}
 	return snap, nil
 }
+
+// ErrOldFormat is wrapped by the warning about a snapshot of this log
+// written in a format before Format, which Restore does not use.
+var ErrOldFormat = errors.New("snapshot of an older format")
 
 // Prune removes all but the newest keep snapshot files and any temporary
 // file left by an interrupted Write. It must not run concurrently with

@@ -277,3 +277,65 @@ func TestSnapshotsOfAnotherLogAreSkipped(t *testing.T) {
 		t.Errorf("Restore with an unreadable store = %d, %v", seq, warnings)
 	}
 }
+
+// writeV2 writes a snapshot file of format 2 (a log identity, no origin),
+// as the version before shadow contents moved to the event store did.
+func writeV2(t *testing.T, path string, seq uint64, logID string, sections map[string][]byte) {
+	t.Helper()
+	payload := binary.AppendUvarint(nil, uint64(len(logID)))
+	payload = append(payload, logID...)
+	payload = binary.AppendUvarint(payload, uint64(len(sections)))
+	for n, d := range sections {
+		payload = binary.AppendUvarint(payload, uint64(len(n)))
+		payload = append(payload, n...)
+		payload = binary.AppendUvarint(payload, uint64(len(d)))
+		payload = append(payload, d...)
+	}
+	hdr := make([]byte, headerLen)
+	copy(hdr, magicV2[:])
+	binary.BigEndian.PutUint64(hdr[8:], seq)
+	binary.BigEndian.PutUint64(hdr[16:], 1)
+	binary.BigEndian.PutUint64(hdr[24:], uint64(len(payload)))
+	sum := sha256.Sum256(append(append([]byte(nil), hdr[8:32]...), payload...))
+	copy(hdr[32:], sum[:])
+	if err := os.WriteFile(path, append(hdr, payload...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOlderFormatsAreReadButNotRestored: a format 2 file of this very log
+// (its sections from before shadow contents moved to the event store) is
+// read, with its log identity and no origin, so CheckLog still knows a
+// log existed; Restore and Inspect skip it with a warning naming the
+// format, and an older format 3 file (or a full replay) is used instead.
+func TestOlderFormatsAreReadButNotRestored(t *testing.T) {
+	s, _ := Open(t.TempDir(), 10)
+	if _, err := s.Write(sample(10)); err != nil {
+		t.Fatal(err)
+	}
+	writeV2(t, filepath.Join(s.Dir(), fileName(20)), 20, logID(20), sample(20).Sections)
+	old, err := Read(filepath.Join(s.Dir(), fileName(20)))
+	if err != nil || old.Format != 2 || old.LogID != logID(20) || old.Origin != "" {
+		t.Fatalf("format 2 file: %+v, %v", old, err)
+	}
+	if cur, err := Read(filepath.Join(s.Dir(), fileName(10))); err != nil || cur.Format != Format {
+		t.Fatalf("written file: %+v, %v", cur, err)
+	}
+	c := &blob{}
+	seq, warnings, err := s.Restore(1000, thisLog, c)
+	if err != nil || seq != 10 || string(c.data) != "shadow state at 10" {
+		t.Fatalf("Restore = %d, %q, %v; want the format %d snapshot of 10", seq, c.data, err, Format)
+	}
+	if len(warnings) != 1 || !errors.Is(warnings[0], ErrOldFormat) || !strings.Contains(warnings[0].Error(), "format 2") {
+		t.Errorf("warnings = %v, want one about format 2", warnings)
+	}
+	files, _, err := Inspect(s.Dir(), Log{Last: 1000, Origin: ""}, thisLog)
+	if err != nil || len(files) != 2 || !errors.Is(files[0].Problem, ErrOldFormat) || files[1].Problem != nil {
+		t.Errorf("Inspect = %+v, %v; want 20 skipped for its format, 10 usable", files, err)
+	}
+	// An emptied log is still refused on the strength of the format 2 file.
+	os.Remove(filepath.Join(s.Dir(), fileName(10)))
+	if _, err := s.CheckLog(Log{}); !errors.Is(err, ErrNotThisLog) {
+		t.Errorf("CheckLog of an empty log next to a format 2 snapshot: %v", err)
+	}
+}

@@ -20,6 +20,10 @@ type Event struct {
 	Timestamp     time.Time       `json:"timestamp"`
 	Data          json.RawMessage `json:"data"`
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	// Blobs are stored content-addressed in the same transaction as the
+	// event (see Blob); Data refers to them by hash. They are not part of
+	// the event's JSON and are never read back into an Event.
+	Blobs []Blob `json:"-"`
 }
 
 // Projection is state derived from the log. Start-up replays every event

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -11,7 +12,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -71,6 +74,16 @@ type Options struct {
 	// OnCommit, if set, is called after each durable batch with its size and
 	// the time the commit took (for metrics).
 	OnCommit func(events int, took time.Duration)
+	// ProbeInterval is how often, after a failed commit, the store probes
+	// whether it can commit again (see Healthy). Default 1s.
+	ProbeInterval time.Duration
+	// HighWaterInterval is how often the high-water mark (HighWaterFile)
+	// is brought up to date while events are appended. Default 1s.
+	HighWaterInterval time.Duration
+	// MaxBlobBytes bounds the distinct blob content stored (see Blob): an
+	// append whose new blobs would pass it fails with a *BlobSpaceError
+	// and stores nothing. 0 means no limit.
+	MaxBlobBytes int64
 }
 
 // Store is the append-only event log. All methods are safe for concurrent
@@ -85,6 +98,13 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	commit func(int, time.Duration)
+	// maxBlob is Options.MaxBlobBytes.
+	maxBlob int64
+	// mapRead counts bytes read out of the map since the last sweep;
+	// sweeping is set while one runs (see mapped).
+	mapRead  atomic.Int64
+	sweeping atomic.Bool
+	sweepAt  int64 // tests: sweep after this many bytes instead of sweepEvery
 
 	queue   chan *request
 	applyCh chan applied  // committed (or failed) batches, in commit order
@@ -100,29 +120,57 @@ type Store struct {
 	last        uint64
 	projections []Projection
 	notify      chan struct{} // closed and replaced on every commit
-	writeErr    error         // last commit failure, nil once a commit succeeds
+	writeErr    error         // last commit failure, nil once a commit or a probe succeeds
+	failures    uint64        // commit failures so far: a probe clears writeErr only if none came after it began
+	failedBytes int           // size of the last failed batch's values (the probe's headroom)
+	lastID      string        // ID of the event at last
+	origin      string        // ID of the event at sequence 1
+	hwmWritten  uint64        // sequence of the last high-water mark written
+	blobBytes   int64         // distinct blob bytes stored, as of the last commit
+
+	// damage is the damage found at run time (ErrDamaged): appends are
+	// refused. Its own lock: reads that find damage may run under mu.
+	damageMu sync.Mutex
+	damage   error
+
+	probeEvery time.Duration
+	probeWake  chan struct{} // a commit failed: start probing
+	hwmEvery   time.Duration
+	stop       chan struct{} // closed by Close: background loops end
+	background sync.WaitGroup
 
 	closeOnce sync.Once
+	closed2   chan struct{} // closed when Close has finished
+	closeErr  error
 }
 
 type request struct {
 	events []Event
 	parts  []encoded // per event, encoded by the caller before queueing
-	err    error
-	done   chan struct{}
+	// blobs are the events' blobs (or PutBlobs'), written in the same
+	// transaction; unlimited exempts them from MaxBlobBytes.
+	blobs     []Blob
+	unlimited bool
+	err       error
+	done      chan struct{}
 }
 
 // applied is one batch handed from the writer to the applier: its
 // requests (those that committed, or all of them with err set) and the
 // last sequence it took.
 type applied struct {
-	batch []*request
-	last  uint64
-	err   error
+	batch     []*request
+	last      uint64
+	blobBytes int64
+	err       error
+	size      int // bytes of the values of a failed batch
 }
 
 // Open opens (creating if needed) the event store in directory dir and
-// takes its exclusive lock. A second process gets ErrLocked quickly.
+// takes its exclusive lock. A second process gets ErrLocked quickly. A
+// file bbolt cannot open, or panics on, is an error wrapping ErrDamaged;
+// a log that ends before its high-water mark (HighWaterFile) is an error
+// wrapping ErrLost.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 500 * time.Millisecond
@@ -133,45 +181,165 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = time.Second
+	}
+	if opts.HighWaterInterval <= 0 {
+		opts.HighWaterInterval = time.Second
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("event store directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, lockedError{path}
+	emptyFile := false
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		emptyFile = true
 	}
+	db, err := openBolt(path, &bolt.Options{Timeout: opts.LockTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("open event store %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{
-		db:      db,
-		path:    path,
-		log:     opts.Logger,
-		now:     opts.Now,
-		commit:  opts.OnCommit,
-		queue:   make(chan *request, MaxBatch),
-		applyCh: make(chan applied, 1),
-		done:    make(chan struct{}),
-		notify:  make(chan struct{}),
+		db:         db,
+		path:       path,
+		log:        opts.Logger,
+		now:        opts.Now,
+		commit:     opts.OnCommit,
+		maxBlob:    max(opts.MaxBlobBytes, 0),
+		queue:      make(chan *request, MaxBatch),
+		applyCh:    make(chan applied, 1),
+		done:       make(chan struct{}),
+		notify:     make(chan struct{}),
+		probeEvery: opts.ProbeInterval,
+		probeWake:  make(chan struct{}, 1),
+		hwmEvery:   opts.HighWaterInterval,
+		stop:       make(chan struct{}),
+		closed2:    make(chan struct{}),
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketEvents)
-		if err != nil {
+	err = s.update(func(tx *bolt.Tx) error {
+		// Nothing in here does I/O (the commit does): an error is about
+		// what the file holds.
+		if err := s.load(tx); err != nil && !errors.Is(err, ErrDamaged) {
+			return damaged(path, err, "%v", err)
+		} else if err != nil {
 			return err
 		}
-		if k, _ := b.Cursor().Last(); k != nil {
-			s.last = binary.BigEndian.Uint64(k)
-		}
-		return ensureIndexes(tx)
+		return nil
 	})
+	if err == nil {
+		err = s.checkHighWater(dir)
+	}
 	if err != nil {
 		db.Close()
+		if !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrLost) {
+			err = fmt.Errorf("open event store %s: %w", path, err)
+		}
+		return nil, err
+	}
+	if emptyFile {
+		s.log.Warn("the event store file was empty (0 bytes): it was initialised as a new, empty event log", "path", path)
+	}
+	removeScratch(dir)
+	go s.writer(s.last, s.blobBytes)
+	go s.applier()
+	s.background.Add(2)
+	go s.prober(dir)
+	go s.highWaterLoop(dir)
+	return s, nil
+}
+
+// load reads the log's ends (last sequence and ID, first ID) and
+// creates what a new or older store lacks (the events bucket, indexes).
+func (s *Store) load(tx *bolt.Tx) error {
+	if tx.Bucket(bucketEvents) == nil {
+		// A new store has no bucket at all; a bbolt file with buckets but
+		// no event log is someone else's.
+		var others []string
+		tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			others = append(others, fmt.Sprintf("%q", name))
+			return nil
+		})
+		if len(others) > 0 {
+			return fmt.Errorf("it is a bbolt file, but not an event store: no %q bucket, only %s", bucketEvents, strings.Join(others, ", "))
+		}
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketEvents)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucketEvents, err)
+	}
+	if k, v := b.Cursor().Last(); k != nil {
+		var e Event
+		if err := decodeEvent(k, v, &e); err != nil {
+			return err
+		}
+		s.last, s.lastID = e.Sequence, e.ID
+	}
+	if v := b.Get(seqKey(1)); v != nil {
+		var e Event
+		if err := decodeEvent(seqKey(1), v, &e); err != nil {
+			return err
+		}
+		s.origin = e.ID
+	}
+	if err := ensureIndexes(tx, s.path); err != nil {
+		return err
+	}
+	s.blobBytes, err = openBlobs(tx)
+	return err
+}
+
+// openBolt opens the bbolt file at path, turning a locked file into
+// lockedError and a file bbolt refuses or panics on into ErrDamaged.
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := guarded(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, opts)
+		return err
+	})
+	if err == nil {
+		// With the lock held, nobody writes the file while it is checked.
+		if serr := checkFileStructure(path, false); serr != nil {
+			db.Close()
+			return nil, damaged(path, serr, "%v", serr)
+		}
+		return db, nil
+	}
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, lockedError{path}
+	case errors.Is(err, ErrDamaged):
+		// bbolt panicked (its lock is held: nobody else writes). The
+		// structure check usually says more precisely what is wrong.
+		if serr := checkFileStructure(path, false); serr != nil {
+			return nil, damaged(path, serr, "%v", serr)
+		}
+		return nil, err
+	case errors.Is(err, bolt.ErrInvalid):
+		return nil, damaged(path, err, "bbolt cannot open it: neither meta page is valid (not a bbolt file, or both meta pages overwritten)")
+	case errors.Is(err, bolt.ErrChecksum):
+		return nil, damaged(path, err, "bbolt cannot open it: both meta pages fail their checksum")
+	case errors.Is(err, bolt.ErrVersionMismatch):
+		return nil, damaged(path, err, "bbolt cannot open it: a bbolt format version it does not know")
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
-	go s.writer(s.last)
-	go s.applier()
-	return s, nil
+	// bbolt's other refusals are about the content (a page size it cannot
+	// read, a file too short for its meta pages, a bad mapping).
+	return nil, damaged(path, err, "bbolt cannot open it: %v", err)
+}
+
+// eventID is the event_id of a stored event.
+func eventID(v []byte) (string, error) {
+	var e struct {
+		ID string `json:"event_id"`
+	}
+	if err := json.Unmarshal(v, &e); err != nil {
+		return "", err
+	}
+	return e.ID, nil
 }
 
 // Path is the bbolt file's path.
@@ -179,7 +347,9 @@ func (s *Store) Path() string { return s.path }
 
 // Append makes events durable and returns them with Sequence, ID and
 // Timestamp assigned, in order. It returns only after the fsync of the
-// transaction that holds them; all of them are stored or none is.
+// transaction that holds them; all of them are stored or none is, with
+// their Blobs. The returned events (and those the projections see) have
+// no Blobs: content is read back with ReadBlobAt.
 func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -189,9 +359,20 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 	// caller's goroutine, so the single writer only splices bytes. An event
 	// that cannot be encoded fails alone and takes no sequence.
 	for i := range r.events {
-		if err := r.parts[i].encode(&r.events[i]); err != nil {
+		e := &r.events[i]
+		for _, b := range e.Blobs {
+			if len(b.data) > MaxBlobLen {
+				return nil, fmt.Errorf("event %q: blob of %d bytes is larger than the store's largest value (%d)", e.Type, len(b.data), MaxBlobLen)
+			}
+		}
+		r.blobs = append(r.blobs, e.Blobs...)
+		e.Blobs = nil
+		if err := r.parts[i].encode(e); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.damageErr(); err != nil {
+		return nil, err
 	}
 	s.sendMu.RLock()
 	if s.sendClosed {
@@ -218,9 +399,9 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]Event, error) {
 // drains whatever else is queued (up to MaxBatch events) and commits them
 // in one transaction, then hands the batch to the applier and starts on
 // the next one: projections and answers of batch N overlap the commit
-// (and fsync) of batch N+1. last is the newest committed sequence; the
-// writer alone owns it.
-func (s *Store) writer(last uint64) {
+// (and fsync) of batch N+1. last is the newest committed sequence and
+// blobBytes the distinct blob bytes committed; the writer alone owns them.
+func (s *Store) writer(last uint64, blobBytes int64) {
 	defer close(s.applyCh)
 	batch := make([]*request, 0, 64)
 	for {
@@ -243,9 +424,9 @@ func (s *Store) writer(last uint64) {
 				break drain
 			}
 		}
-		a := s.commitBatch(batch, n, last)
+		a := s.commitBatch(batch, n, last, blobBytes)
 		if a.err == nil {
-			last = a.last
+			last, blobBytes = a.last, a.blobBytes
 		}
 		s.applyCh <- a
 		batch = make([]*request, 0, 64) // the applier owns the old one now
@@ -253,17 +434,21 @@ func (s *Store) writer(last uint64) {
 }
 
 // commitBatch assigns sequences after last and the batch's time, splices
-// each event's encoded parts and commits them all in one transaction.
-func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
+// each event's encoded parts and commits them all in one transaction,
+// with their blobs. A request whose new blobs would pass MaxBlobBytes
+// (blobBytes already used) is left out of the transaction with its err
+// set; the others commit.
+func (s *Store) commitBatch(batch []*request, n int, last uint64, blobBytes int64) applied {
 	start := time.Now()
 	seq := last
+	used := blobBytes
 	ts := s.now().UTC()
 	tsJSON, err := ts.MarshalJSON()
 	if err != nil {
 		// A time outside JSON's range (a broken clock): nothing is stored.
 		return applied{batch: batch, err: fmt.Errorf("event time %v: %w", ts, err)}
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		// Sequences only grow, so pages are filled completely: fewer pages
 		// to write and fsync per commit.
@@ -272,7 +457,23 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 		for i, ix := range indexes {
 			ixs[i] = tx.Bucket(ix.bucket)
 		}
+		var blobs *blobWriter
 		for _, r := range batch {
+			r.err = nil
+			if len(r.blobs) > 0 {
+				if blobs == nil {
+					blobs = newBlobWriter(tx)
+				}
+				added, err := blobs.put(r, used, s.maxBlob)
+				if errors.Is(err, ErrBlobSpace) {
+					r.err = err // this request only: nothing of it is written
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				used += added
+			}
 			for j := range r.events {
 				seq++
 				e := &r.events[j]
@@ -287,15 +488,27 @@ func (s *Store) commitBatch(batch []*request, n int, last uint64) applied {
 				}
 			}
 		}
+		if blobs != nil {
+			return blobs.finish(used, blobBytes)
+		}
 		return nil
 	})
 	if err != nil {
-		return applied{batch: batch, err: err}
+		size := 0
+		for _, r := range batch {
+			for j := range r.parts {
+				size += len(r.parts[j].head) + len(r.parts[j].tail) + 128
+			}
+			for _, bl := range r.blobs {
+				size += len(bl.data) + (len(bl.data)/blobChunk+1)*32
+			}
+		}
+		return applied{batch: batch, err: err, size: size}
 	}
 	if s.commit != nil {
 		s.commit(n, time.Since(start))
 	}
-	return applied{batch: batch, last: seq}
+	return applied{batch: batch, last: seq, blobBytes: used}
 }
 
 // applier feeds committed batches to the projections in commit order and
@@ -306,8 +519,14 @@ func (s *Store) applier() {
 		if a.err != nil {
 			s.mu.Lock()
 			s.writeErr = a.err
+			s.failures++
+			s.failedBytes = a.size
 			s.mu.Unlock()
-			s.log.Error("event store commit failed", "error", a.err)
+			s.log.Error("event store commit failed; probing until a commit can succeed", "error", a.err)
+			select {
+			case s.probeWake <- struct{}{}:
+			default:
+			}
 			for _, r := range a.batch {
 				r.err = fmt.Errorf("event store commit: %w", a.err)
 				close(r.done)
@@ -316,8 +535,18 @@ func (s *Store) applier() {
 		}
 		s.mu.Lock()
 		s.last = a.last
+		s.blobBytes = a.blobBytes
 		s.writeErr = nil
 		for _, r := range a.batch {
+			// A request refused alone (blob space) took no sequence, and
+			// one of PutBlobs carries no event: neither moves the log's ends.
+			if r.err != nil || len(r.events) == 0 {
+				continue
+			}
+			if s.origin == "" && r.events[0].Sequence == 1 {
+				s.origin = r.events[0].ID
+			}
+			s.lastID = r.events[len(r.events)-1].ID
 			for _, e := range r.events {
 				s.applyLocked(e)
 			}
@@ -411,24 +640,10 @@ func (s *Store) Wait(ctx context.Context, after uint64) error {
 	}
 }
 
-// Healthy reports whether the store is open and its last commit succeeded:
-// the readiness check behind /status.
-func (s *Store) Healthy() error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if s.writeErr != nil {
-		return fmt.Errorf("last commit failed: %w", s.writeErr)
-	}
-	return nil
-}
-
 // Size is the size of the bbolt file in bytes.
 func (s *Store) Size() int64 {
 	var n int64
-	if err := s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil }); err != nil {
+	if err := s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil }); err != nil {
 		return 0
 	}
 	return n
@@ -448,17 +663,23 @@ func (s *Store) readFrom(from, upTo uint64, fn func(Event) error) error {
 	if from == math.MaxUint64 {
 		return nil // nothing can follow the largest sequence
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
+		prev := from
 		for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
 			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+			if err := decodeEvent(k, v, &e); err != nil {
+				return damaged(s.path, err, "%v", err)
 			}
+			if e.Sequence <= prev {
+				// A damaged tree can lead a cursor in circles.
+				return damaged(s.path, nil, "event %d comes after event %d: the tree is out of order", e.Sequence, prev)
+			}
+			prev = e.Sequence
 			if upTo > 0 && e.Sequence > upTo {
 				return ErrStop
 			}
-			if err := fn(e); err != nil {
+			if err := call(fn, e); err != nil {
 				return err
 			}
 		}
@@ -478,6 +699,25 @@ type Filter struct {
 	Since       uint64    // only events with a greater sequence
 	Start, End  time.Time // inclusive time bounds
 	Limit       int       // at most this many; 0 means no limit
+	// Keep, when set, further selects among the events that match (the
+	// HTTP layer's visibility rule). It must not call back into the Store.
+	Keep func(*Event) bool
+	// Admit, when set, is asked before each selected event joins the
+	// result, with the bytes of its data and metadata; false ends the
+	// result before it. Callers bound the memory a result holds with it.
+	Admit func(bytes int) bool
+}
+
+// take reports whether e joins a result of f, and stop whether the read
+// ends before it (Admit refused it).
+func (f Filter) take(e *Event) (keep, stop bool) {
+	if !f.Match(*e) || (f.Keep != nil && !f.Keep(e)) {
+		return false, false
+	}
+	if f.Admit != nil && !f.Admit(len(e.Data)+len(e.Metadata)) {
+		return false, true
+	}
+	return true, false
 }
 
 // Match reports whether e passes every filter but Since and Limit.
@@ -514,7 +754,11 @@ func (s *Store) Query(f Filter) ([]Event, error) {
 	}
 	out := []Event{}
 	err := s.ReadFrom(f.Since, func(e Event) error {
-		if !f.Match(e) {
+		keep, stop := f.take(&e)
+		if stop {
+			return ErrStop
+		}
+		if !keep {
 			return nil
 		}
 		out = append(out, e)
@@ -532,26 +776,40 @@ func (s *Store) queryIndex(bucket []byte, value string, f Filter) ([]Event, erro
 		return out, nil
 	}
 	prefix := append([]byte(value), 0)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		c := tx.Bucket(bucket).Cursor()
+		var prev []byte
 		for k, _ := c.Seek(append(append([]byte(nil), prefix...), seqKey(f.Since+1)...)); k != nil; k, _ = c.Next() {
 			if len(k) < len(prefix) || string(k[:len(prefix)]) != string(prefix) {
 				break
 			}
+			if prev != nil && bytes.Compare(k, prev) <= 0 {
+				return damaged(s.path, nil, "index %s is out of order at %q", bucket, k)
+			}
+			prev = k
 			if len(k) != len(prefix)+8 {
 				continue // a longer value that shares the prefix
 			}
 			seq := binary.BigEndian.Uint64(k[len(prefix):])
 			v := events.Get(k[len(prefix):])
 			if v == nil {
-				return fmt.Errorf("index %s lists missing event %d", bucket, seq)
+				return damaged(s.path, nil, "index %s lists missing event %d", bucket, seq)
 			}
 			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode event %d: %w", seq, err)
+			if err := decodeEvent(k[len(prefix):], v, &e); err != nil {
+				return damaged(s.path, err, "%v", err)
 			}
-			if !f.Match(e) {
+			// Keep and Admit are the caller's: a panic in them is the
+			// caller's too, not damage (call).
+			var keep, stop bool
+			if err := call(func(e *Event) error { keep, stop = f.take(e); return nil }, &e); err != nil {
+				return err
+			}
+			if stop {
+				return nil
+			}
+			if !keep {
 				continue
 			}
 			out = append(out, e)
@@ -593,7 +851,7 @@ func indexInto(bs []*bolt.Bucket, e *Event) error {
 
 // ensureIndexes creates missing index buckets and fills them from the
 // log, so a store written before the indexes existed is indexed on open.
-func ensureIndexes(tx *bolt.Tx) error {
+func ensureIndexes(tx *bolt.Tx, path string) error {
 	missing := false
 	for _, ix := range indexes {
 		if tx.Bucket(ix.bucket) == nil {
@@ -614,11 +872,16 @@ func ensureIndexes(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return tx.Bucket(bucketEvents).ForEach(func(_, v []byte) error {
+	var prev uint64
+	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
 		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
-			return err
+		if err := decodeEvent(k, v, &e); err != nil {
+			return &damagedError{path: path, detail: err.Error(), err: err}
 		}
+		if e.Sequence <= prev {
+			return damaged(path, nil, "event %d comes after event %d: the tree is out of order", e.Sequence, prev)
+		}
+		prev = e.Sequence
 		return index(tx, &e)
 	})
 }
@@ -628,7 +891,7 @@ func ensureIndexes(tx *bolt.Tx) error {
 // store restores it.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -636,24 +899,60 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// Close stops accepting appends, commits what is queued, and closes the
-// file, releasing the lock.
-func (s *Store) Close() error {
-	var err error
+// Close stops accepting appends, commits what is queued, records the
+// high-water mark and closes the file, releasing the lock.
+func (s *Store) Close() error { return s.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx: when ctx ends first (a commit
+// stuck in I/O) it returns an error and the close goes on in the
+// background; the lock is released when it ends or the process exits.
+func (s *Store) CloseContext(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		s.sendMu.Lock()
-		s.sendClosed = true
-		s.sendMu.Unlock()
-		close(s.queue)
-		<-s.done
-		s.mu.Lock()
-		s.closed = true
-		close(s.notify)
-		s.notify = make(chan struct{})
-		s.mu.Unlock()
-		err = s.db.Close()
+		go func() {
+			s.closeErr = s.close()
+			close(s.closed2)
+		}()
 	})
-	return err
+	select {
+	case <-s.closed2:
+		return s.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("event store %s did not close in time (a commit is still in progress): %w", s.path, ctx.Err())
+	}
+}
+
+func (s *Store) close() error {
+	s.sendMu.Lock()
+	s.sendClosed = true
+	s.sendMu.Unlock()
+	close(s.queue)
+	<-s.done
+	close(s.stop)
+	s.background.Wait()
+	s.mu.Lock()
+	s.closed = true
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+	s.writeHighWater(filepath.Dir(s.path))
+	return s.db.Close()
+}
+
+// decodeEvent decodes the stored event v under key k and checks that
+// the two agree: an event stored under another sequence than its own is
+// damage too.
+func decodeEvent(k, v []byte, e *Event) error {
+	if len(k) != 8 {
+		return fmt.Errorf("event key %x is not a sequence", k)
+	}
+	seq := binary.BigEndian.Uint64(k)
+	if err := json.Unmarshal(v, e); err != nil {
+		return fmt.Errorf("event %d does not decode: %w", seq, err)
+	}
+	if e.Sequence != seq {
+		return fmt.Errorf("event stored under sequence %d says it is %d", seq, e.Sequence)
+	}
+	return nil
 }
 
 func seqKey(seq uint64) []byte {

@@ -18,7 +18,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/server"
 )
 
-const testSecret = "cli-test-secret-cli-test-secret-cli"
+var testSecret = testSecretFor("cli")
 
 func run(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
@@ -52,6 +52,8 @@ func TestToken(t *testing.T) {
 		{env, []string{"token"}, "--agent is required"},
 		{env, []string{"token", "--agent", "a:b"}, "agent id must be"},
 		{env, []string{"token", "--agent", "a", "--role", "root"}, "--role must be"},
+		{map[string]string{config.EnvAuthSecret: strings.Repeat(" ", 32)}, []string{"token", "--agent", "a"}, "LIGHTHOUSE_AUTH_SECRET is guessable"},
+		{map[string]string{config.EnvAuthSecret: strings.Repeat("ab", 20)}, []string{"serve"}, "head -c 32 /dev/urandom | base64"},
 	} {
 		if _, err := run(t, tc.env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)

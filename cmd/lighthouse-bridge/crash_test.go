@@ -31,7 +31,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	secret := "crash-test-secret-crash-test-secret"
+	secret := testSecretFor("crash")
 	key, _ := auth.AgentKey([]byte(secret), "crasher", false)
 
 	acked := map[uint64]ack{}

@@ -31,7 +31,7 @@ func TestKill9LeavesAStaleMountTheNextBridgeClears(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	secret := "fuse-test-secret-fuse-test-secret-fuse"
+	secret := testSecretFor("fuse")
 	key, _ := auth.AgentKey([]byte(secret), "crasher", false)
 	mnt := filepath.Join(dir, "mnt")
 	env := "LIGHTHOUSE_MOUNT_POINT=" + mnt

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -11,6 +12,10 @@ func main() {
 	root := newRootCmd(os.Getenv)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lighthouse-bridge:", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

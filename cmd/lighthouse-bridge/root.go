@@ -29,6 +29,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		newServeCmd(getenv),
 		newHealthcheckCmd(getenv),
 		newTokenCmd(getenv),
+		newCheckCmd(getenv),
 		version.NewCommand("lighthouse-bridge"),
 	)
 	return root

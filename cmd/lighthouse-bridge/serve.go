@@ -16,16 +16,25 @@ const serveLong = `Serve the Bridge's HTTP API until SIGTERM or SIGINT, then fin
 requests within the grace period, unmount the FUSE view, close the event
 store and exit 0.
 
-Start-up loads the newest valid snapshot from LIGHTHOUSE_SNAPSHOT_PATH and
-replays only the events after it (damaged snapshots are skipped with a
-warning); a snapshot is written every 10,000 events. With
+Start-up checks the event store (a damaged file, a log that ends before
+its high-water mark, an empty or another store's log next to snapshots of a
+log: each stops start-up with what to do; see lighthouse-bridge check),
+loads the newest valid snapshot from LIGHTHOUSE_SNAPSHOT_PATH and replays
+only the events after it (damaged snapshots are skipped with a warning); a
+snapshot is written every 10,000 events. Shutdown takes at most the 10 s
+grace period, even with the FUSE view busy. With
 LIGHTHOUSE_MOUNT_POINT set, the read-only FUSE view (current/, history/,
 events/) is mounted there, a stale mount left by a killed bridge is cleared
 first, and /status is ready only once the view answers.
 
 LIGHTHOUSE_EVENT_STORE_PATH, LIGHTHOUSE_SNAPSHOT_PATH and LIGHTHOUSE_AUTH_SECRET
-(at least 32 bytes) are required; start-up stops naming any that is missing
-or invalid. Logs are JSON on stderr.
+(32 to 1,024 bytes, not guessable: at least 80 bits by the estimate) are
+required; start-up stops naming any that is missing or invalid. The limits
+(LIGHTHOUSE_MAX_CONNECTIONS, _MAX_CONNECTIONS_PER_CLIENT, _MAX_BYTES_IN_FLIGHT,
+_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _READ_TIMEOUT, _IDLE_TIMEOUT,
+_MAX_STREAMS, _MAX_STREAMS_PER_AGENT, _SHADOW_MAX_FILE_BYTES,
+_SHADOW_MAX_TOTAL_BYTES) default to sizes that fit the deploy's 1 GiB; the
+README's Operations section lists each. Logs are JSON on stderr.
 
 Example:
   export LIGHTHOUSE_AUTH_SECRET="$(head -c 32 /dev/urandom | base64)"

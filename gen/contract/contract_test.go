@@ -72,6 +72,9 @@ func TestEnvDefaultsAgree(t *testing.T) {
 		config.EnvHost:     config.DefaultHost,
 		config.EnvPort:     strconv.Itoa(config.DefaultPort),
 		config.EnvLogLevel: config.DefaultLogLevel,
+
+		config.EnvShadowMaxFileBytes:  strconv.Itoa(config.DefaultShadowMaxFileBytes),
+		config.EnvShadowMaxTotalBytes: strconv.Itoa(config.DefaultShadowMaxTotalBytes),
 	}
 	for _, e := range s.Env {
 		if w, ok := want[e.Name]; ok && e.Value != w {
@@ -79,6 +82,26 @@ func TestEnvDefaultsAgree(t *testing.T) {
 		}
 		if e.Name == config.EnvAuthSecret && (!e.Secret || e.HasValue) {
 			t.Errorf("%s must be a secret without a value in the spec", e.Name)
+		}
+	}
+	// The limits: the spec's values, read as the binary reads them, are
+	// the binary's defaults.
+	specEnv := map[string]string{}
+	for _, e := range s.Env {
+		specEnv[e.Name] = e.Value
+	}
+	lim, errs := config.LoadLimits(func(k string) string { return specEnv[k] })
+	if len(errs) > 0 {
+		t.Errorf("the spec's limits do not load: %v", errs)
+	}
+	if d := cmp.Diff(config.DefaultLimits(), lim); d != "" {
+		t.Errorf("the binary's default limits (-) versus the spec's (+):\n%s", d)
+	}
+	for _, name := range config.Variables() {
+		if strings.HasPrefix(name, "LIGHTHOUSE_MAX_") || strings.HasSuffix(name, "_TIMEOUT") {
+			if _, ok := specEnv[name]; !ok || specEnv[name] == "" {
+				t.Errorf("spec gives limit %s no value: state the default the artifacts carry", name)
+			}
 		}
 	}
 	if p, ok := s.Port(s.Health.Port); !ok || p.Number != config.DefaultPort {

@@ -46,6 +46,18 @@ func TestBridgeSpecMatchesContract(t *testing.T) {
 		{"LIGHTHOUSE_SNAPSHOT_PATH", "/var/lib/lighthouse/snapshots", true, false, true},
 		{"LIGHTHOUSE_MOUNT_POINT", "/mnt/lighthouse/project", false, false, true},
 		{"LIGHTHOUSE_AUTH_SECRET", "", true, true, false},
+		{"LIGHTHOUSE_SHADOW_MAX_FILE_BYTES", "1048576", false, false, true},
+		{"LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES", "536870912", false, false, true},
+		// The limits (issue #11), each with the bridge's default.
+		{"LIGHTHOUSE_MAX_CONNECTIONS", "4096", false, false, true},
+		{"LIGHTHOUSE_MAX_CONNECTIONS_PER_CLIENT", "256", false, false, true},
+		{"LIGHTHOUSE_MAX_BYTES_IN_FLIGHT", "67108864", false, false, true},
+		{"LIGHTHOUSE_MAX_HEADER_BYTES", "16384", false, false, true},
+		{"LIGHTHOUSE_HEADER_TIMEOUT", "10s", false, false, true},
+		{"LIGHTHOUSE_READ_TIMEOUT", "60s", false, false, true},
+		{"LIGHTHOUSE_IDLE_TIMEOUT", "60s", false, false, true},
+		{"LIGHTHOUSE_MAX_STREAMS", "512", false, false, true},
+		{"LIGHTHOUSE_MAX_STREAMS_PER_AGENT", "8", false, false, true},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("env (-want +got):\n%s", d)

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
+)
+
+// gatherer collects the events a query (or a stream catching up) gives
+// one reader: those matching its filter that the reader may read, in
+// sequence order, at most Limit of them, their data bounded by maxBytes
+// per answer and charged to the bytes in flight until release.
+type gatherer struct {
+	s        *Server
+	id       auth.Identity
+	f        store.Filter
+	maxBytes int64
+
+	data    int64 // event data and metadata bytes gathered
+	held    int64 // charged to the bytes in flight
+	refused int64 // data bytes of the event Admit refused
+	stopped bool  // Admit refused an event
+	busy    bool  // ... because the bytes in flight are spent
+}
+
+// eventCharge is what one gathered event of n data bytes is charged:
+// the decoded event and its encoding in the answer.
+func eventCharge(n int64) int64 { return 2*n + 512 }
+
+func (s *Server) gather(id auth.Identity, f store.Filter, maxBytes int64) *gatherer {
+	return &gatherer{s: s, id: id, f: f, maxBytes: maxBytes}
+}
+
+// release returns the charge; call it once the answer is written.
+func (g *gatherer) release() {
+	g.s.bodies.give(g.held)
+	g.held = 0
+}
+
+func (g *gatherer) admit(n int) bool {
+	size := int64(n)
+	if g.data > 0 && g.data+size > g.maxBytes {
+		g.stopped, g.refused = true, size
+		return false
+	}
+	if !g.s.bodies.take(eventCharge(size)) {
+		g.stopped, g.busy, g.refused = true, true, size
+		return false
+	}
+	g.held += eventCharge(size)
+	g.data += size
+	return true
+}
+
+func (g *gatherer) drop(e *store.Event) {
+	size := int64(len(e.Data) + len(e.Metadata))
+	g.data -= size
+	g.held -= eventCharge(size)
+	g.s.bodies.give(eventCharge(size))
+}
+
+// run reads pages from the store until Limit visible events are
+// gathered, the log ends, or a bound stops it (Truncated, NextSince).
+// Inside the store's read only cached visibility is applied (Keep must
+// not read the store); an event whose parties are not cached is resolved
+// after the read and dropped then if the reader may not see it.
+func (g *gatherer) run() (EventQueryResponse, error) {
+	out := EventQueryResponse{Events: []store.Event{}}
+	page := g.f
+	page.Keep = func(e *store.Event) bool {
+		a, resolved := g.s.quickAudience(e)
+		return !resolved || a.allows(g.id)
+	}
+	page.Admit = g.admit
+	for len(out.Events) < g.f.Limit {
+		page.Limit = g.f.Limit - len(out.Events)
+		g.stopped, g.busy = false, false
+		evs, err := g.s.store.Query(page)
+		if err != nil {
+			return out, fmt.Errorf("query: %w", err)
+		}
+		for i := range evs {
+			page.Since = evs[i].Sequence
+			if g.s.audienceOf(&evs[i]).allows(g.id) {
+				out.Events = append(out.Events, evs[i])
+			} else {
+				g.drop(&evs[i])
+			}
+		}
+		if !g.stopped {
+			if len(evs) < page.Limit {
+				break // the log holds no more
+			}
+			continue
+		}
+		if g.busy && len(out.Events) == 0 {
+			return out, &Error{Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterBusy,
+				Message: fmt.Sprintf("the bridge holds too many request and answer bytes at once (more than %d); retry shortly", g.s.bodies.max)}
+		}
+		if !g.busy && g.data+g.refused <= g.maxBytes {
+			continue // dropped events made room for the refused one
+		}
+		out.Truncated, out.NextSince = true, page.Since
+		break
+	}
+	out.Count = len(out.Events)
+	return out, nil
+}
