@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/schema"
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
@@ -127,19 +128,27 @@ func (c *Compose) RawEnv(service, name string) (string, bool) {
 	return v, ok
 }
 
+// rawVars are the variables a raw value interpolates, as compose-go's
+// template reads it ($$ is a literal $, not an interpolation).
+func rawVars(raw string) map[string]template.Variable {
+	return template.ExtractVariables(map[string]any{"v": raw}, nil)
+}
+
 // isInterpolation reports whether a raw value takes its content from the
 // operator's environment rather than carrying it literally.
 func isInterpolation(raw string) bool {
-	return strings.Contains(raw, "${") || strings.HasPrefix(raw, "$")
+	return len(rawVars(raw)) > 0
 }
-
-// defaultRE matches an interpolation that falls back to a literal default.
-var defaultRE = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=][^}]`)
 
 // hasLiteralDefault reports whether an interpolation carries a literal
 // default (${NAME:-value}), which for a secret is a secret in the file.
 func hasLiteralDefault(raw string) bool {
-	return defaultRE.MatchString(raw)
+	for _, v := range rawVars(raw) {
+		if v.DefaultValue != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // composePath finds the dotted path a compose-go error talks about.

@@ -68,3 +68,22 @@ func TestComposeEnvProvided(t *testing.T) {
 		t.Errorf("TOKEN = %q", got)
 	}
 }
+
+// TestInterpolationAsComposeReadsIt: a value is taken from the
+// operator's environment when compose-go's template finds a variable in
+// it; $$ is a literal $, whatever follows.
+func TestInterpolationAsComposeReadsIt(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"${A:?set A}": true, "$A": true, "x${A}": true, "${A:-v}": true,
+		"$$:8080": false, "$$A": false, "$${A}": false, "a$$": false, "plain": false, "": false,
+	} {
+		if got := isInterpolation(raw); got != want {
+			t.Errorf("isInterpolation(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	for raw, want := range map[string]bool{"${A:-v}": true, "${A-v}": true, "${A:?m}": false, "${A}": false, "$${A:-v}": false} {
+		if got := hasLiteralDefault(raw); got != want {
+			t.Errorf("hasLiteralDefault(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

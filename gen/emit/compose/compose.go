@@ -61,12 +61,14 @@ func Emit(s *spec.Service, o emit.Options) ([]byte, error) {
 	// "="): compose-go, which docker compose loads files with, checks a
 	// mapping's keys for duplicates pair by pair, so a mapping of n
 	// labels takes time in n², a list time in n. Sorted by key, as the
-	// mapping was. They are the project's, as Project encoded them ($
-	// written $$), not read back through YAML.
+	// mapping was. They are the project's, as Project encoded them
+	// (values with $ written $$; keys hold no =), not read back through
+	// YAML. A list item is a value, interpolated whole: a $ in its key is
+	// written $$ too (a mapping's keys are not interpolated).
 	if labels := p.Services[s.Name].Labels; len(labels) > 0 {
 		list := make([]string, 0, len(labels))
 		for _, k := range slices.Sorted(maps.Keys(labels)) {
-			list = append(list, k+"="+labels[k])
+			list = append(list, strings.ReplaceAll(k, "$", "$$")+"="+labels[k])
 		}
 		svc["labels"] = list
 	}
@@ -97,6 +99,11 @@ func Project(s *spec.Service, o emit.Options) (*types.Project, error) {
 	svc.SecurityOpt = []string{"no-new-privileges:true"}
 	for k, v := range s.Labels {
 		f := encode.Field("labels", k)
+		if strings.Contains(k, "=") {
+			// Emit writes the labels as key=value items.
+			enc.Fail(f, k, "a compose label key, written key=value", "a = would end the key there, and compose would read the rest as the value")
+			continue
+		}
 		svc.Labels[enc.Name(f, k, "a compose label key")] = enc.ComposeValue(f, v)
 	}
 	for _, p := range s.Ports {

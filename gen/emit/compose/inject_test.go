@@ -49,6 +49,7 @@ func TestRefusesWhatAContextCannotCarry(t *testing.T) {
 		}},
 		{"newline in an env value", notesDir, "env.NOTES_LISTEN.value", func(s *spec.Service) { s.Env[0].Value = ":8080\nx: y" }},
 		{"bidi control in a health word", notesDir, "entry.health[0]", func(s *spec.Service) { s.Entry.Health[0] = "probe\u202e" }},
+		{"= in a label key (labels are written key=value)", notesDir, `labels."team=evil"`, func(s *spec.Service) { s.Labels["team=evil"] = "x" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadSpec(t, c.dir)
@@ -76,6 +77,7 @@ func TestDollarStaysLiteral(t *testing.T) {
 	s := loadSpec(t, notesDir)
 	s.Entry.Health = []string{"probe", "$HOME", "${PATH}"}
 	s.Labels["team"] = "$USER"
+	s.Labels["$HOME"] = "key"
 	b, err := Emit(s, testOptions)
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +101,8 @@ func TestDollarStaysLiteral(t *testing.T) {
 	}
 	if got := svc.Labels["team"]; got != "$USER" {
 		t.Errorf("label team = %q, want $USER", got)
+	}
+	if got, ok := svc.Labels["$HOME"]; !ok || got != "key" {
+		t.Errorf("labels = %q, want $HOME=key", svc.Labels)
 	}
 }
