@@ -74,18 +74,20 @@ func (d *Dockerfile) Tree() *Node {
 
 // stageRef resolves a reference made in stage i to an earlier stage, as
 // BuildKit does (by name, case aside, or by index; index is false for a
-// FROM, which names stages only): the stage's key ("#0"; no image
-// reference holds a #), else ok is false and the reference is an image.
+// FROM, which names stages only): "stage " and the stage's key ("stage
+// #0": no image reference holds a space, so a hand-written --from=#0, an
+// image BuildKit cannot pull, is not taken for the stage), else ok is
+// false and the reference is an image.
 func (d *Dockerfile) stageRef(keys []string, i int) func(v string, index bool) (string, bool) {
 	return func(v string, index bool) (string, bool) {
 		lv := strings.ToLower(v)
 		for j := i - 1; j >= 0 && lv != ""; j-- {
 			if strings.ToLower(d.Stages[j].Name) == lv {
-				return keys[j], true
+				return "stage " + keys[j], true
 			}
 		}
 		if n, err := strconv.Atoi(v); index && err == nil && n >= 0 && n < i {
-			return keys[n], true
+			return "stage " + keys[n], true
 		}
 		return v, false
 	}

@@ -37,6 +37,10 @@ func TestStageNamesAreLabels(t *testing.T) {
 		"FROM golang:1.26 AS build\nRUN go build -o /out/x .\n" +
 			"FROM build AS test\nRUN /out/x -test\n" +
 			"FROM busybox:1.37\nCOPY --from=test /out/x /x\nRUN --mount=type=bind,from=test,target=/t true\n",
+		// An image named #0 (BuildKit cannot pull it), not stage #0.
+		"FROM golang:1.26 AS build\nRUN go build -o /out/x .\n" +
+			"FROM build AS test\nRUN /out/x -test\n" +
+			"FROM busybox:1.37\nCOPY --from=#0 /out/x /x\nRUN --mount=type=bind,from=test,target=/t true\n",
 		// An image named build, not the stage.
 		"FROM golang:1.26 AS builder\nRUN go build -o /out/x .\n" +
 			"FROM build AS test\nRUN /out/x -test\n" +
