@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
@@ -23,6 +22,7 @@ type gatherer struct {
 	refused int64 // data bytes of the event Admit refused
 	stopped bool  // Admit refused an event
 	busy    bool  // ... because the bytes in flight are spent
+	busyErr error // errBusy or errShare
 }
 
 // eventCharge is what one gathered event of n data bytes is charged:
@@ -35,7 +35,7 @@ func (s *Server) gather(id auth.Identity, f store.Filter, maxBytes int64) *gathe
 
 // release returns the charge; call it once the answer is written.
 func (g *gatherer) release() {
-	g.s.bodies.give(g.held)
+	g.s.bodies.give(g.key(), g.held)
 	g.held = 0
 }
 
@@ -45,8 +45,8 @@ func (g *gatherer) admit(n int) bool {
 		g.stopped, g.refused = true, size
 		return false
 	}
-	if !g.s.bodies.take(eventCharge(size)) {
-		g.stopped, g.busy, g.refused = true, true, size
+	if err := g.s.bodies.take(g.key(), eventCharge(size)); err != nil {
+		g.stopped, g.busy, g.refused, g.busyErr = true, true, size, err
 		return false
 	}
 	g.held += eventCharge(size)
@@ -58,8 +58,11 @@ func (g *gatherer) drop(e *store.Event) {
 	size := int64(len(e.Data) + len(e.Metadata))
 	g.data -= size
 	g.held -= eventCharge(size)
-	g.s.bodies.give(eventCharge(size))
+	g.s.bodies.give(g.key(), eventCharge(size))
 }
+
+// key is the reader the charges are held against.
+func (g *gatherer) key() budgetKey { return budgetKey{id: g.id.AgentID} }
 
 // run reads pages from the store until Limit visible events are
 // gathered, the log ends, or a bound stops it (Truncated, NextSince).
@@ -96,8 +99,7 @@ func (g *gatherer) run() (EventQueryResponse, error) {
 			continue
 		}
 		if g.busy && len(out.Events) == 0 {
-			return out, &Error{Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterBusy,
-				Message: fmt.Sprintf("the bridge holds too many request and answer bytes at once (more than %d); retry shortly", g.s.bodies.max)}
+			return out, g.s.bodies.refusal(g.key(), g.busyErr)
 		}
 		if !g.busy && g.data+g.refused <= g.maxBytes {
 			continue // dropped events made room for the refused one

@@ -52,6 +52,14 @@ type Limits struct {
 	// requests together, and the bytes of events a query gathers. A body
 	// that would pass it is refused with 503 and Retry-After.
 	MaxBytesInFlight int64
+	// MaxBytesInFlightPerClient bounds what one agent (one client address
+	// on the public routes, which also have a reserve of their own) may
+	// hold of MaxBytesInFlight; beyond it 429 with Retry-After.
+	MaxBytesInFlightPerClient int64
+	// BodyStall is the longest a request body may pause (408 and the
+	// connection closed beyond it); ReadTimeout bounds a whole request.
+	// Zero: no bound of their own.
+	BodyStall, ReadTimeout time.Duration
 	// MaxStreams and MaxStreamsPerAgent bound open /event/stream answers,
 	// in all and per agent; one more is 429 with Retry-After.
 	MaxStreams, MaxStreamsPerAgent int
@@ -168,7 +176,7 @@ func New(o Options) *Server {
 		types:      map[string]declaredType{},
 		probes:     map[string]bool{},
 		stopping:   make(chan struct{}),
-		bodies:     newBodyBudget(o.Limits.MaxBytesInFlight),
+		bodies:     newBodyBudget(o.Limits.MaxBytesInFlight, o.Limits.MaxBytesInFlightPerClient),
 	}
 	s.hub = newHub(s, o.Limits)
 	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {

@@ -251,7 +251,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 	if !rt.Stream { // a stream bounds each of its writes itself
 		h = progressDeadline(s.limits.WriteTimeout, h)
 	}
-	h = s.bodies.limit(rt.bodyLimit(), rt.MaxBodyFrom, h)
+	h = s.bodies.limit(rt.bodyLimit(), rt.MaxBodyFrom, s.limits.BodyStall, s.limits.ReadTimeout, h)
 	if rt.Stream {
 		h = s.hub.admit(h)
 	}

@@ -164,6 +164,10 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): a shadow file of the largest size could never be received",
 			EnvMaxBytesInFlight, c.Limits.MaxBytesInFlight, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
 	}
+	if c.Limits.MaxBytesInFlightPerClient < c.ShadowMaxFileBytes && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): an agent could never send a shadow file of the largest size",
+			EnvMaxBytesInFlightPerClient, c.Limits.MaxBytesInFlightPerClient, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

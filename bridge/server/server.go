@@ -110,7 +110,9 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
 	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now,
-		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
+		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxBytesInFlightPerClient: cfg.Limits.MaxBytesInFlightPerClient,
+			BodyStall: cfg.Limits.HeaderTimeout, ReadTimeout: cfg.Limits.ReadTimeout,
+			MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
 	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
