@@ -23,12 +23,12 @@ import (
 // authenticated routes, one client address on the public ones
 // (Limits.MaxBytesInFlightPerClient). A body is charged as its bytes
 // arrive, never by the length it announces, and the charge is returned
-// when its handler ends; query answers charge it too. Authenticated
-// requests never take the last publicReserve bytes, so no agent, nor all
-// of them together, can keep an unauthenticated client from creating a
-// session. A read that would pass the budget fails with errBusy (503 with
-// Retry-After), one that would pass its client's share with errShare
-// (429 with Retry-After).
+// when its handler ends; query answers charge it too. The public routes
+// also have publicReserve bytes beyond the budget that agents never take,
+// so no agent, nor all of them together, can keep an unauthenticated
+// client from creating a session. A read that would pass the budget
+// fails with errBusy (503 with Retry-After), one that would pass its
+// client's share with errShare (429 with Retry-After).
 type bodyBudget struct {
 	max, perClient, reserve int64
 
@@ -51,13 +51,13 @@ func (k budgetKey) String() string {
 	return "agent " + strconv.Quote(k.id)
 }
 
-// publicReserve is the part of the bytes in flight kept for the public
-// routes (session creation and validation), whose bodies are at most
-// MaxPublicBodyBytes: 64 of them at once, at most 1/8 of the budget.
-func publicReserve(total int64) int64 { return min(64*MaxPublicBodyBytes, total/8) }
+// publicReserve is kept for the public routes (session creation and
+// validation) beyond the bytes in flight: their bodies are at most
+// MaxPublicBodyBytes, 64 of them at once.
+const publicReserve = 64 * MaxPublicBodyBytes
 
 // publicShare is what one client address may hold on the public routes.
-func publicShare(total int64) int64 { return max(4*MaxPublicBodyBytes, publicReserve(total)/4) }
+const publicShare = publicReserve / 4
 
 func newBodyBudget(max, perClient int64) *bodyBudget {
 	if max <= 0 {
@@ -66,7 +66,7 @@ func newBodyBudget(max, perClient int64) *bodyBudget {
 	if perClient <= 0 || perClient > max {
 		perClient = max
 	}
-	return &bodyBudget{max: max, perClient: perClient, reserve: publicReserve(max), byKey: map[budgetKey]int64{}}
+	return &bodyBudget{max: max, perClient: perClient, reserve: publicReserve, byKey: map[budgetKey]int64{}}
 }
 
 // take charges n bytes to k, or reports why not: errBusy when the
@@ -74,15 +74,15 @@ func newBodyBudget(max, perClient int64) *bodyBudget {
 func (b *bodyBudget) take(k budgetKey, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	limit, share := b.max-b.reserve, b.perClient
+	limit, share := b.max, b.perClient
 	if k.public {
-		limit, share = b.max, publicShare(b.max)
+		limit, share = b.max+b.reserve, publicShare
 	}
 	switch {
-	case b.byKey[k]+n > share:
-		return errShare
 	case b.used+n > limit:
 		return errBusy
+	case b.byKey[k]+n > share:
+		return errShare
 	}
 	b.used += n
 	b.byKey[k] += n
@@ -111,7 +111,7 @@ func (b *bodyBudget) InFlight() int64 {
 // share is the most k may hold.
 func (b *bodyBudget) share(k budgetKey) int64 {
 	if k.public {
-		return publicShare(b.max)
+		return publicShare
 	}
 	return b.perClient
 }

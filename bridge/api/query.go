@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
@@ -109,4 +111,40 @@ func (g *gatherer) run() (EventQueryResponse, error) {
 	}
 	out.Count = len(out.Events)
 	return out, nil
+}
+
+// writeQueryAnswer writes out as WriteJSON does, byte for byte, but one
+// event at a time: it holds one event's encoding, never the whole
+// answer's (which the charge of each event, eventCharge, does not cover).
+func writeQueryAnswer(w http.ResponseWriter, out EventQueryResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := newEncoder(&buf)
+	fmt.Fprintf(&buf, `{"count":%d,"events":[`, out.Count)
+	for i := range out.Events {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(&out.Events[i]); err != nil {
+			panic(http.ErrAbortHandler) // an event the store decoded always encodes
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		if buf.Len() >= readChunk {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return
+			}
+			buf.Reset()
+		}
+	}
+	buf.WriteByte(']')
+	if out.Truncated {
+		buf.WriteString(`,"truncated":true`)
+	}
+	if out.NextSince != 0 {
+		fmt.Fprintf(&buf, `,"next_since":%d`, out.NextSince)
+	}
+	buf.WriteString("}\n")
+	w.Write(buf.Bytes())
 }

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +133,7 @@ func TestQueryAnswerIsBounded(t *testing.T) {
 		t.Fatalf("paged through %v", got)
 	}
 	// The bytes in flight are spent: nothing gathered is 503, not an empty answer.
-	other, all := budgetKey{id: "other"}, e.srv.bodies.max-e.srv.bodies.reserve
+	other, all := budgetKey{id: "other"}, e.srv.bodies.max
 	if err := e.srv.bodies.take(other, all); err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +180,30 @@ func TestUnreadAnswerFreesItsBytes(t *testing.T) {
 			t.Fatalf("%d bytes still held by an answer nobody reads (held at all: %v)", n, held)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestQueryAnswerIsWrittenAsWriteJSON: the answer written event by event
+// is WriteJSON's, byte for byte, including HTML characters, which are
+// not escaped (an event of 1 MiB of '<' was a 6 MiB answer).
+func TestQueryAnswerIsWrittenAsWriteJSON(t *testing.T) {
+	evs := []store.Event{
+		{Sequence: 1, ID: "a", Type: "note", AgentID: "x", Data: json.RawMessage(`"<a&b>"`)},
+		{Sequence: 2, ID: "b", Type: "note", AgentID: "y", Data: json.RawMessage(`{"k":[1,2,"` + strings.Repeat("<", 40000) + `"]}`), Metadata: json.RawMessage(`{"m":"\u2028"}`)},
+	}
+	for _, out := range []EventQueryResponse{
+		{Events: []store.Event{}},
+		{Count: 2, Events: evs},
+		{Count: 1, Events: evs[:1], Truncated: true, NextSince: 7},
+	} {
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		WriteJSON(want, http.StatusOK, out)
+		writeQueryAnswer(got, out)
+		if !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+			t.Fatalf("streamed answer differs:\n%.300s\nwant\n%.300s", got.Body.Bytes(), want.Body.Bytes())
+		}
+		if bytes.Contains(got.Body.Bytes(), []byte(`\u003c`)) {
+			t.Fatalf("'<' escaped for HTML: %.200s", got.Body.Bytes())
+		}
 	}
 }

@@ -296,7 +296,7 @@ func (s *Server) handleEventQuery(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, out)
+	writeQueryAnswer(w, out)
 }
 
 // ValidateRequest is the body of POST /validate.
