@@ -203,6 +203,7 @@ func writeCoordErr(w http.ResponseWriter, err error) {
 	status := map[coord.Kind]int{
 		coord.Invalid: http.StatusBadRequest, coord.Forbidden: http.StatusForbidden, coord.NotFound: http.StatusNotFound,
 		coord.Conflict: http.StatusConflict, coord.Gone: http.StatusGone, coord.RateLimited: http.StatusTooManyRequests,
+		coord.Full: http.StatusInsufficientStorage,
 	}[ce.Kind]
 	if ce.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(ce.RetryAfter.Seconds()))))

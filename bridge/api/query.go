@@ -25,6 +25,11 @@ type gatherer struct {
 	stopped bool  // Admit refused an event
 	busy    bool  // ... because the bytes in flight are spent
 	busyErr error // errBusy or errShare
+
+	scanned   int    // events examined, the reader's or not
+	scanStop  bool   // the scan limit stopped the read ...
+	stopAt    uint64 // ... before this event
+	scanLimit int
 }
 
 // eventCharge is what one gathered event of n data bytes is charged:
@@ -32,7 +37,7 @@ type gatherer struct {
 func eventCharge(n int64) int64 { return 2*n + 512 }
 
 func (s *Server) gather(id auth.Identity, f store.Filter, maxBytes int64) *gatherer {
-	return &gatherer{s: s, id: id, f: f, maxBytes: maxBytes}
+	return &gatherer{s: s, id: id, f: f, maxBytes: maxBytes, scanLimit: s.limits.ScanLimit}
 }
 
 // release returns the charge; call it once the answer is written.
@@ -42,6 +47,10 @@ func (g *gatherer) release() {
 }
 
 func (g *gatherer) admit(n int) bool {
+	if g.stopAt != 0 {
+		g.stopped, g.scanStop = true, true
+		return false
+	}
 	size := int64(n)
 	if g.data > 0 && g.data+size > g.maxBytes {
 		g.stopped, g.refused = true, size
@@ -73,8 +82,27 @@ func (g *gatherer) key() budgetKey { return budgetKey{id: g.id.AgentID} }
 // after the read and dropped then if the reader may not see it.
 func (g *gatherer) run() (EventQueryResponse, error) {
 	out := EventQueryResponse{Events: []store.Event{}}
-	page := g.f
+	// The store reads by one index (or the whole log) and passes every
+	// event it reads to Keep, which applies the other filters and counts
+	// the scan: past the scan limit it takes the event, for Admit to
+	// refuse it, which ends the read before it.
+	page, full := store.Filter{Since: g.f.Since}, g.f
+	switch {
+	case full.AggregateID != "":
+		page.AggregateID = full.AggregateID
+	case full.AgentID != "":
+		page.AgentID = full.AgentID
+	case full.Type != "":
+		page.Type = full.Type
+	}
 	page.Keep = func(e *store.Event) bool {
+		if g.scanned++; g.scanned > g.scanLimit && g.scanLimit > 0 {
+			g.stopAt = e.Sequence
+			return true
+		}
+		if !full.Match(*e) {
+			return false
+		}
 		a, resolved := g.s.quickAudience(e)
 		return !resolved || a.allows(g.id)
 	}
@@ -93,6 +121,11 @@ func (g *gatherer) run() (EventQueryResponse, error) {
 			} else {
 				g.drop(&evs[i])
 			}
+		}
+		if g.scanStop {
+			// Every event before stopAt was examined.
+			out.Truncated, out.NextSince = true, max(page.Since, g.stopAt-1)
+			break
 		}
 		if !g.stopped {
 			if len(evs) < page.Limit {

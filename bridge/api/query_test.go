@@ -207,3 +207,42 @@ func TestQueryAnswerIsWrittenAsWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryScanIsBounded: events the reader may not see cost a query at
+// most Limits.ScanLimit of them: past it the answer is cut short with
+// next_since, and following next_since pages through to the events the
+// reader may see, with every index and with time bounds. On main one
+// query scanned the whole log (0.55-0.75 s with 100,000 hidden events).
+func TestQueryScanIsBounded(t *testing.T) {
+	e := newEnvWith(t, Limits{ScanLimit: 100})
+	e.srv.Add(notesPart())
+	carol := e.session("carol", false)
+	base := e.store.LastSequence()
+	var evs []store.Event
+	for i := range 1000 {
+		evs = append(evs, store.Event{Type: "secret_note", AgentID: "alice", AggregateID: "n", Data: json.RawMessage(`{"to":"bob"}`)})
+		if i%250 == 249 {
+			evs = append(evs, store.Event{Type: "public_note", AgentID: "alice", AggregateID: "n", Data: json.RawMessage(fmt.Sprint(i))})
+		}
+	}
+	if _, err := e.store.Append(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"limit=10", "limit=10&agent_id=alice", "limit=10&aggregate_id=n", "limit=10&start_time=0", "limit=10&agent_id=alice&event_type=public_note"} {
+		since, pages, got := base, 0, 0
+		for ; pages < 100; pages++ {
+			r := queryEvents(t, e, carol, fmt.Sprintf("%s&since=%d", q, since))
+			got += r.Count
+			if !r.Truncated {
+				break
+			}
+			if r.NextSince <= since {
+				t.Fatalf("%s: next_since %d does not move past %d", q, r.NextSince, since)
+			}
+			since = r.NextSince
+		}
+		if got != 4 || pages < 5 {
+			t.Fatalf("%s: %d of 4 public notes in %d pages, want them all over at least 5 pages of at most 100 events examined", q, got, pages)
+		}
+	}
+}

@@ -252,6 +252,9 @@ func (s *Server) wrap(rt Route) http.Handler {
 		h = progressDeadline(s.limits.WriteTimeout, h)
 	}
 	h = s.bodies.limit(rt.bodyLimit(), rt.MaxBodyFrom, s.limits.BodyStall, s.limits.ReadTimeout, h)
+	if rt.Method != http.MethodGet && rt.Method != http.MethodHead && rt.Access != Public {
+		h = s.diskGuard(h) // every authenticated write appends to the log
+	}
 	if rt.Stream {
 		h = s.hub.admit(h)
 	}
