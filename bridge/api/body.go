@@ -300,3 +300,27 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	return nil, Errorf(http.StatusBadRequest, "reading request body: %v", err)
 }
+
+// chargeAnswer charges n bytes of an answer being built to the request's
+// client, as a body is charged, until release: 503 or 429 (an *Error)
+// when the bytes in flight, or the client's share, are spent.
+func chargeAnswer(r *http.Request, n int64) (release func(), err error) {
+	lim, ok := r.Context().Value(bodyKey{}).(bodyLimit)
+	if !ok || lim.budget == nil || n <= 0 {
+		return func() {}, nil
+	}
+	if err := lim.budget.take(lim.key, n); err != nil {
+		return func() {}, lim.budget.refusal(lim.key, err)
+	}
+	return func() { lim.budget.give(lim.key, n) }, nil
+}
+
+// answerBound is the most an answer to r may hold: max, or half its
+// client's share of the bytes in flight when that is smaller, so that one
+// answer always fits while the client has another request in flight.
+func answerBound(r *http.Request, max int64) int64 {
+	if lim, ok := r.Context().Value(bodyKey{}).(bodyLimit); ok && lim.budget != nil {
+		return min(max, lim.budget.share(lim.key)/2)
+	}
+	return max
+}

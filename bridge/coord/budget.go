@@ -146,3 +146,21 @@ const (
 	EnvMaxBytes      = "LIGHTHOUSE_COORD_MAX_BYTES"
 	EnvMaxAgentBytes = "LIGHTHOUSE_COORD_MAX_AGENT_BYTES"
 )
+
+// Bytes is about the size of the item's JSON: its charges (payloads and
+// overhead), for an answer that lists it.
+func (d Delegation) Bytes() int64 { return sum(d.charges()) }
+
+// Bytes is about the size of the task's JSON.
+func (t Task) Bytes() int64 { return sum(t.charges()) }
+
+// Bytes is about the size of the question's JSON.
+func (e Elicitation) Bytes() int64 { return sum(e.charges()) }
+
+func sum(cs []charge) int64 {
+	n := int64(0)
+	for _, c := range cs {
+		n += c.n
+	}
+	return n
+}
