@@ -24,17 +24,19 @@ import (
 // (Limits.MaxBytesInFlightPerClient). A body is charged as its bytes
 // arrive, never by the length it announces, and the charge is returned
 // when its handler ends; query answers charge it too. The public routes
-// also have publicReserve bytes beyond the budget that agents never take,
-// so no agent, nor all of them together, can keep an unauthenticated
-// client from creating a session. A read that would pass the budget
-// fails with errBusy (503 with Retry-After), one that would pass its
-// client's share with errShare (429 with Retry-After).
+// have a pool of their own, publicReserve bytes beyond the budget, so no
+// agent, nor all of them together, can keep an unauthenticated client
+// from creating a session, and unauthenticated clients cannot take what
+// agents send. A read that would pass its pool fails with errBusy (503
+// with Retry-After), one that would pass its client's share with errShare
+// (429 with Retry-After).
 type bodyBudget struct {
 	max, perClient, reserve int64
 
-	mu    sync.Mutex
-	used  int64
-	byKey map[budgetKey]int64 // only clients holding bytes
+	mu         sync.Mutex
+	used       int64               // the agents' pool
+	publicUsed int64               // the public routes' pool
+	byKey      map[budgetKey]int64 // only clients holding bytes
 }
 
 // budgetKey is who a charge is held against: an agent, or for the public
@@ -56,8 +58,9 @@ func (k budgetKey) String() string {
 // MaxPublicBodyBytes, 64 of them at once.
 const publicReserve = 64 * MaxPublicBodyBytes
 
-// publicShare is what one client address may hold on the public routes.
-const publicShare = publicReserve / 4
+// publicShare is what one client address may hold on the public routes:
+// four bodies of the largest size.
+const publicShare = 4 * MaxPublicBodyBytes
 
 func newBodyBudget(max, perClient int64) *bodyBudget {
 	if max <= 0 {
@@ -74,17 +77,17 @@ func newBodyBudget(max, perClient int64) *bodyBudget {
 func (b *bodyBudget) take(k budgetKey, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	limit, share := b.max, b.perClient
+	pool, limit, share := &b.used, b.max, b.perClient
 	if k.public {
-		limit, share = b.max+b.reserve, publicShare
+		pool, limit, share = &b.publicUsed, b.reserve, publicShare
 	}
 	switch {
-	case b.used+n > limit:
+	case *pool+n > limit:
 		return errBusy
 	case b.byKey[k]+n > share:
 		return errShare
 	}
-	b.used += n
+	*pool += n
 	b.byKey[k] += n
 	return nil
 }
@@ -95,17 +98,21 @@ func (b *bodyBudget) give(k budgetKey, n int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.used -= n
+	if k.public {
+		b.publicUsed -= n
+	} else {
+		b.used -= n
+	}
 	if b.byKey[k] -= n; b.byKey[k] <= 0 {
 		delete(b.byKey, k)
 	}
 }
 
-// InFlight is the number of body bytes held now.
+// InFlight is the number of body bytes held now, in both pools.
 func (b *bodyBudget) InFlight() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.used
+	return b.used + b.publicUsed
 }
 
 // share is the most k may hold.
@@ -121,6 +128,10 @@ func (b *bodyBudget) refusal(k budgetKey, err error) *Error {
 	if errors.Is(err, errShare) {
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: RetryAfterBusy,
 			Message: fmt.Sprintf("%s holds as many request-body and query-answer bytes as one client may (%d, %s): retry when its other requests have finished", k, b.share(k), config.EnvMaxBytesInFlightPerClient)}
+	}
+	if k.public {
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterBusy,
+			Message: fmt.Sprintf("%v on the session routes (more than %d bytes in flight); retry shortly", errBusy, b.reserve)}
 	}
 	return &Error{Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterBusy,
 		Message: fmt.Sprintf("%v (more than %d bytes in flight, %s); retry shortly", errBusy, b.max, config.EnvMaxBytesInFlight)}
@@ -244,6 +255,12 @@ func (b *bodyBudget) limit(max int64, from string, stall, readTimeout time.Durat
 			ctl: http.NewResponseController(w), stall: stall}
 		if readTimeout > 0 {
 			cb.deadline = time.Now().Add(readTimeout)
+		}
+		if cb.key.public && stall > 0 && (cb.deadline.IsZero() || stall < readTimeout) {
+			// A public body is at most 16 KiB: all of it must arrive
+			// within stall, so an unauthenticated client holds its
+			// bytes no longer than that, trickling or not.
+			cb.deadline = time.Now().Add(stall)
 		}
 		lim.key = cb.key
 		defer func() { b.give(cb.key, cb.held) }()
