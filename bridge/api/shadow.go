@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -370,13 +371,65 @@ func (h *shadowRoutes) list(w http.ResponseWriter, v shadow.View, raw string) {
 		}
 		prefix = c + "/"
 	}
-	out := ShadowList{Sequence: v.Seq(), Prefix: prefix, Files: []ShadowFile{}}
-	v.Walk(func(f shadow.File) {
-		if strings.HasPrefix(f.Path, prefix) {
-			out.Files = append(out.Files, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+	writeList(w, h.p, v, prefix)
+}
+
+// listPart is how many files a listing gathers under the projection's
+// read lock at a time.
+const listPart = 1000
+
+// writeList writes the ShadowList of the files under prefix as WriteJSON
+// would, byte for byte, but in parts of listPart files, each gathered,
+// encoded and written before the next: a listing of a large project
+// holds one part in memory, not the whole answer, and never holds the
+// projection's lock while the client reads. The parts are all read from
+// the view's one sequence.
+func writeList(w http.ResponseWriter, p *shadow.Projection, v shadow.View, prefix string) {
+	seq := v.Seq()
+	if v.Live() {
+		if at, err := p.At(seq); err == nil {
+			v = at
 		}
-	})
-	WriteJSON(w, http.StatusOK, out)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := newEncoder(&buf)
+	fmt.Fprintf(&buf, `{"sequence":%d`, seq)
+	if prefix != "" {
+		buf.WriteString(`,"prefix":`)
+		enc.Encode(prefix)
+		buf.Truncate(buf.Len() - 1)
+	}
+	buf.WriteString(`,"files":[`)
+	first, after := true, ""
+	for {
+		var part []ShadowFile
+		last, more := v.WalkAfter(after, listPart, func(f shadow.File) {
+			if strings.HasPrefix(f.Path, prefix) {
+				part = append(part, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+			}
+		})
+		for i := range part {
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			enc.Encode(&part[i])
+			buf.Truncate(buf.Len() - 1)
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return
+		}
+		buf.Reset()
+		if !more || last == "" {
+			break
+		}
+		after = last
+	}
+	buf.WriteString("]}\n")
+	w.Write(buf.Bytes())
 }
 
 // writeRoomErr answers a change CheckRoom refused: 400 for a path too

@@ -194,3 +194,31 @@ func heapBytes() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// TestWalkAfterResumesWalk: walking in parts of any size, each after the
+// last path of the one before, gives Walk's files in Walk's order.
+func TestWalkAfterResumesWalk(t *testing.T) {
+	l := &log{t: t}
+	p := newP(Options{})
+	for _, fp := range []string{"a.txt", "a/b", "a/c/d", "a/c/e", "a-b", "b", "c/d/e/f", "c/g", "zz/y", "a/c.txt"} {
+		applyAs(t, p, l.put(fp, fp), "w")
+	}
+	applyAs(t, p, l.del("c/g"), "w")
+	v, _ := p.At(p.LastSeq())
+	var want []string
+	v.Walk(func(f File) { want = append(want, f.Path) })
+	for n := 1; n <= len(want)+1; n++ {
+		var got []string
+		after := ""
+		for parts := 0; parts < 100; parts++ {
+			last, more := v.WalkAfter(after, n, func(f File) { got = append(got, f.Path) })
+			if !more || last == "" {
+				break
+			}
+			after = last
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("parts of %d: %v, want %v", n, got, want)
+		}
+	}
+}
