@@ -182,7 +182,8 @@ type chargedBody struct {
 	held     int64
 	ctl      *http.ResponseController
 	stall    time.Duration
-	deadline time.Time // zero: none
+	deadline time.Time // of the whole body; zero: none
+	after    time.Time // of the request once its body is read: the server's read timeout
 	done     bool
 }
 
@@ -225,7 +226,7 @@ func (c *chargedBody) read(p []byte) (int, error) {
 	n, err := c.rc.Read(p)
 	if err != nil && c.stall > 0 && !c.done {
 		c.done = true
-		c.ctl.SetReadDeadline(c.deadline)
+		c.ctl.SetReadDeadline(c.after)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errStalled
@@ -255,6 +256,7 @@ func (b *bodyBudget) limit(max int64, from string, stall, readTimeout time.Durat
 			ctl: http.NewResponseController(w), stall: stall}
 		if readTimeout > 0 {
 			cb.deadline = time.Now().Add(readTimeout)
+			cb.after = cb.deadline
 		}
 		if cb.key.public && stall > 0 && (cb.deadline.IsZero() || stall < readTimeout) {
 			// A public body is at most 16 KiB: all of it must arrive
@@ -313,7 +315,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, lim.budget.refusal(lim.key, err)
 	case errors.Is(err, errStalled):
 		w.Header().Set("Connection", "close")
-		return nil, Errorf(http.StatusRequestTimeout, "%v: no byte for %v (%s); nothing was stored", errStalled, lim.stall, config.EnvHeaderTimeout)
+		return nil, Errorf(http.StatusRequestTimeout, "%v in time: a body may pause at most %v, and a session request's whole body must arrive within it (%s); nothing was stored", errStalled, lim.stall, config.EnvHeaderTimeout)
 	}
 	return nil, Errorf(http.StatusBadRequest, "reading request body: %v", err)
 }
