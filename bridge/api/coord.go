@@ -93,6 +93,9 @@ type (
 	DelegationListResponse struct {
 		Count       int                `json:"count"`
 		Delegations []coord.Delegation `json:"delegations"`
+		// Truncated says the oldest that fit one answer are listed
+		// (maxListBytes); the rest follow as these are settled.
+		Truncated bool `json:"truncated,omitempty"`
 	}
 	// TaskDispatchResponse is POST /task/dispatch's answer.
 	TaskDispatchResponse struct {
@@ -102,13 +105,15 @@ type (
 	}
 	// TaskListResponse is GET /task/pending's answer.
 	TaskListResponse struct {
-		Count int          `json:"count"`
-		Tasks []coord.Task `json:"tasks"`
+		Count     int          `json:"count"`
+		Tasks     []coord.Task `json:"tasks"`
+		Truncated bool         `json:"truncated,omitempty"` // as DelegationListResponse's
 	}
 	// ElicitationListResponse is GET /elicitation/pending's answer.
 	ElicitationListResponse struct {
 		Count        int                 `json:"count"`
 		Elicitations []coord.Elicitation `json:"elicitations"`
+		Truncated    bool                `json:"truncated,omitempty"` // as DelegationListResponse's
 	}
 )
 
@@ -203,6 +208,7 @@ func writeCoordErr(w http.ResponseWriter, err error) {
 	status := map[coord.Kind]int{
 		coord.Invalid: http.StatusBadRequest, coord.Forbidden: http.StatusForbidden, coord.NotFound: http.StatusNotFound,
 		coord.Conflict: http.StatusConflict, coord.Gone: http.StatusGone, coord.RateLimited: http.StatusTooManyRequests,
+		coord.Full: http.StatusInsufficientStorage,
 	}[ce.Kind]
 	if ce.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(ce.RetryAfter.Seconds()))))
@@ -312,7 +318,37 @@ func (h coordHandlers) pendingDelegations(w http.ResponseWriter, r *http.Request
 		return
 	}
 	ds, err := h.c.PendingDelegations(agent)
-	answer(w, http.StatusOK, DelegationListResponse{Delegations: ds, Count: len(ds)}, err)
+	if err != nil {
+		writeCoordErr(w, err)
+		return
+	}
+	ds, cut, release, err := boundList(r, ds, coord.Delegation.Bytes)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	defer release()
+	WriteJSON(w, http.StatusOK, DelegationListResponse{Delegations: ds, Count: len(ds), Truncated: cut})
+}
+
+// maxListBytes bounds one answer listing pending work (the oldest first),
+// as MaxQueryBytes bounds a query's.
+const maxListBytes = 16 << 20
+
+// boundList keeps the oldest items that fit one answer and charges them
+// to the caller's bytes in flight until release: an answer listing work
+// holds its items' payloads once more while it is encoded, and many
+// unread answers must not multiply that without bound.
+func boundList[T any](r *http.Request, items []T, size func(T) int64) (kept []T, truncated bool, release func(), err error) {
+	n, i, bound := int64(0), 0, answerBound(r, maxListBytes)
+	for ; i < len(items); i++ {
+		if i > 0 && n+size(items[i]) > bound {
+			break
+		}
+		n += size(items[i])
+	}
+	release, err = chargeAnswer(r, n)
+	return items[:i], i < len(items), release, err
 }
 
 func (h coordHandlers) delegation(w http.ResponseWriter, r *http.Request) {
@@ -351,8 +387,13 @@ func (h coordHandlers) pendingTasks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ts := h.c.PendingTasks(agent)
-	WriteJSON(w, http.StatusOK, TaskListResponse{Tasks: ts, Count: len(ts)})
+	ts, cut, release, err := boundList(r, h.c.PendingTasks(agent), coord.Task.Bytes)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	defer release()
+	WriteJSON(w, http.StatusOK, TaskListResponse{Tasks: ts, Count: len(ts), Truncated: cut})
 }
 
 func (h coordHandlers) task(w http.ResponseWriter, r *http.Request) {
@@ -432,8 +473,13 @@ func (h coordHandlers) pendingElicitations(w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return
 	}
-	es := h.c.PendingElicitations(agent)
-	WriteJSON(w, http.StatusOK, ElicitationListResponse{Elicitations: es, Count: len(es)})
+	es, cut, release, err := boundList(r, h.c.PendingElicitations(agent), coord.Elicitation.Bytes)
+	if err != nil {
+		WriteErr(w, err)
+		return
+	}
+	defer release()
+	WriteJSON(w, http.StatusOK, ElicitationListResponse{Elicitations: es, Count: len(es), Truncated: cut})
 }
 
 func (h coordHandlers) respond(w http.ResponseWriter, r *http.Request) {

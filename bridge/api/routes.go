@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -272,8 +273,11 @@ type EventQueryResponse struct {
 	Events []store.Event `json:"events"`
 	// Truncated says the answer stopped before limit events because
 	// their data reached the bound on one answer (Limits.MaxQueryBytes)
-	// or the bridge's bytes in flight; NextSince, the sequence of the
-	// last event given, continues it as since.
+	// or the bridge's bytes in flight, or because it examined as many
+	// events as one answer may (Limits.ScanLimit, most of them perhaps
+	// events the reader may not see, LIGHTHOUSE_QUERY_SCAN_LIMIT);
+	// NextSince, the sequence of the last event examined, continues it
+	// as since.
 	Truncated bool   `json:"truncated,omitempty"`
 	NextSince uint64 `json:"next_since,omitempty"`
 }
@@ -296,7 +300,7 @@ func (s *Server) handleEventQuery(w http.ResponseWriter, r *http.Request) {
 		WriteErr(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, out)
+	writeQueryAnswer(w, out)
 }
 
 // ValidateRequest is the body of POST /validate.
@@ -396,11 +400,13 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	req.AgentID = id.AgentID
 	d := s.validator.Validate(r.Context(), req)
 	took := float64(time.Since(start).Microseconds()) / 1000
-	data, _ := json.Marshal(map[string]any{
+	var buf bytes.Buffer
+	newEncoder(&buf).Encode(map[string]any{
 		"tool_name": req.ToolName, "tool_input": req.ToolInput, "decision": d.Decision, "reasoning": d.Reasoning,
 		"confidence": d.Confidence, "risk_level": d.RiskLevel, "rule": d.Rule, "expert_required": d.ExpertRequired,
 		"expert": d.Expert, "processing_time_ms": took, "legacy": legacy != nil,
 	})
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	evs, err := s.store.Append(r.Context(), store.Event{
 		Type: EventValidationDecision, AggregateType: "validation", AgentID: id.AgentID, Data: data,
 	})

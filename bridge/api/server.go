@@ -43,6 +43,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// Limits bound what requests may hold; zero fields take the defaults.
 	Limits Limits
+	// FreeSpace reports the bytes free on the event store's volume, for
+	// Limits.MinFreeBytes; nil: no such guard.
+	FreeSpace func() (int64, error)
 }
 
 // Limits bound the memory and the streams requests may hold. The server
@@ -52,6 +55,14 @@ type Limits struct {
 	// requests together, and the bytes of events a query gathers. A body
 	// that would pass it is refused with 503 and Retry-After.
 	MaxBytesInFlight int64
+	// MaxBytesInFlightPerClient bounds what one agent (one client address
+	// on the public routes, which also have a reserve of their own) may
+	// hold of MaxBytesInFlight; beyond it 429 with Retry-After.
+	MaxBytesInFlightPerClient int64
+	// BodyStall is the longest a request body may pause (408 and the
+	// connection closed beyond it); ReadTimeout bounds a whole request.
+	// Zero: no bound of their own.
+	BodyStall, ReadTimeout time.Duration
 	// MaxStreams and MaxStreamsPerAgent bound open /event/stream answers,
 	// in all and per agent; one more is 429 with Retry-After.
 	MaxStreams, MaxStreamsPerAgent int
@@ -66,6 +77,13 @@ type Limits struct {
 	// WriteTimeout bounds how long one write of an answer may wait for
 	// the client to read it (streams: streamWriteTimeout).
 	WriteTimeout time.Duration
+	// MinFreeBytes is the space kept free on the event store's volume:
+	// below it every authenticated write is 507 (diskGuard). Zero: none.
+	MinFreeBytes int64
+	// ScanLimit bounds the events one query (or one catch-up batch of a
+	// stream) examines, the reader's or not: past it the answer is cut
+	// short (truncated, next_since).
+	ScanLimit int
 }
 
 // Default limits (the environment overrides the first three through
@@ -78,6 +96,7 @@ const (
 	DefaultStreamBufferEvents = 8192
 	DefaultMaxQueryBytes      = 16 << 20
 	DefaultWriteTimeout       = 60 * time.Second
+	DefaultScanLimit          = 10000
 )
 
 func (l Limits) withDefaults() Limits {
@@ -102,6 +121,9 @@ func (l Limits) withDefaults() Limits {
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = DefaultWriteTimeout
 	}
+	if l.ScanLimit <= 0 {
+		l.ScanLimit = DefaultScanLimit
+	}
 	return l
 }
 
@@ -123,11 +145,12 @@ type Server struct {
 	patterns    sync.Map
 	requireAuth func(http.Handler) http.Handler
 
-	bodies   *bodyBudget
-	hub      *hub
-	origins  originCache
-	promOnce sync.Once
-	prom     http.Handler
+	bodies    *bodyBudget
+	freeSpace func() (int64, error)
+	hub       *hub
+	origins   originCache
+	promOnce  sync.Once
+	prom      http.Handler
 
 	mu         sync.RWMutex
 	components map[string]component
@@ -168,7 +191,8 @@ func New(o Options) *Server {
 		types:      map[string]declaredType{},
 		probes:     map[string]bool{},
 		stopping:   make(chan struct{}),
-		bodies:     newBodyBudget(o.Limits.MaxBytesInFlight),
+		bodies:     newBodyBudget(o.Limits.MaxBytesInFlight, o.Limits.MaxBytesInFlightPerClient),
+		freeSpace:  o.FreeSpace,
 	}
 	s.hub = newHub(s, o.Limits)
 	s.requireAuth = o.Auth.Middleware(func(w http.ResponseWriter, _ *http.Request, status int, msg string) {

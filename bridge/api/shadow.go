@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -151,9 +152,14 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 		tooLarge()
 		return
 	}
-	// Refuse a conflicting path before receiving any content.
+	// Refuse a conflicting path, or one too deep, before receiving any
+	// content (the room for the content is checked once it is known).
 	if err := h.p.CheckWrite(p); err != nil {
 		WriteError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err := h.p.CheckRoom(id.AgentID, p, false, [32]byte{}, 0); errors.Is(err, shadow.ErrTooDeep) {
+		writeRoomErr(w, p, err)
 		return
 	}
 	release, err := h.reserve(r.Context(), r.ContentLength, limit)
@@ -181,6 +187,10 @@ func (h *shadowRoutes) put(w http.ResponseWriter, r *http.Request) {
 	ev, err := shadow.ModifiedEvent(p, id.AgentID, content)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := h.p.CheckRoom(id.AgentID, p, false, ev.Blobs[0].Sum(), int64(len(content))); err != nil {
+		writeRoomErr(w, p, err)
 		return
 	}
 	stored, ok := h.append(w, r, ev)
@@ -240,6 +250,10 @@ func (h *shadowRoutes) delete(w http.ResponseWriter, r *http.Request) {
 	ev, err := shadow.DeletedEvent(p, id.AgentID)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := h.p.CheckRoom(id.AgentID, p, true, [32]byte{}, 0); err != nil {
+		writeRoomErr(w, p, err)
 		return
 	}
 	stored, ok := h.append(w, r, ev)
@@ -357,11 +371,91 @@ func (h *shadowRoutes) list(w http.ResponseWriter, v shadow.View, raw string) {
 		}
 		prefix = c + "/"
 	}
-	out := ShadowList{Sequence: v.Seq(), Prefix: prefix, Files: []ShadowFile{}}
-	v.Walk(func(f shadow.File) {
-		if strings.HasPrefix(f.Path, prefix) {
-			out.Files = append(out.Files, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+	writeList(w, h.p, v, prefix)
+}
+
+// listPart is how many files a listing gathers under the projection's
+// read lock at a time.
+const listPart = 1000
+
+// writeList writes the ShadowList of the files under prefix as WriteJSON
+// would, byte for byte, but in parts of listPart files, each gathered,
+// encoded and written before the next: a listing of a large project
+// holds one part in memory, not the whole answer, and never holds the
+// projection's lock while the client reads. The parts are all read from
+// the view's one sequence.
+func writeList(w http.ResponseWriter, p *shadow.Projection, v shadow.View, prefix string) {
+	seq := v.Seq()
+	if v.Live() {
+		if at, err := p.At(seq); err == nil {
+			v = at
 		}
-	})
-	WriteJSON(w, http.StatusOK, out)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := newEncoder(&buf)
+	fmt.Fprintf(&buf, `{"sequence":%d`, seq)
+	if prefix != "" {
+		buf.WriteString(`,"prefix":`)
+		enc.Encode(prefix)
+		buf.Truncate(buf.Len() - 1)
+	}
+	buf.WriteString(`,"files":[`)
+	first, after := true, ""
+	for {
+		var part []ShadowFile
+		last, more := v.WalkAfter(after, listPart, func(f shadow.File) {
+			if strings.HasPrefix(f.Path, prefix) {
+				part = append(part, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+			}
+		})
+		for i := range part {
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			enc.Encode(&part[i])
+			buf.Truncate(buf.Len() - 1)
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return
+		}
+		buf.Reset()
+		if !more || last == "" {
+			break
+		}
+		after = last
+	}
+	buf.WriteString("]}\n")
+	w.Write(buf.Bytes())
+}
+
+// writeRoomErr answers a change CheckRoom refused: 400 for a path too
+// deep, 507 for a full index or an agent's spent share, each naming the
+// variable that sets the bound. Nothing was stored.
+func writeRoomErr(w http.ResponseWriter, p string, err error) {
+	var re *shadow.RoomError
+	if !errors.As(err, &re) {
+		WriteErr(w, err)
+		return
+	}
+	switch {
+	case errors.Is(err, shadow.ErrTooDeep):
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("shadow path %q is %d directories deep; at most %d are accepted (%s)",
+			p, re.Adding, re.Limit, config.EnvShadowMaxPathDepth))
+	case errors.Is(err, shadow.ErrIndexFull):
+		WriteError(w, http.StatusInsufficientStorage, fmt.Sprintf(
+			"the shadow's index is full: the bridge keeps every path, version and directory change in memory for history/, about %d bytes now; this change adds %d and the limit is %d (%s). Nothing was stored; an operator can raise the limit (within the memory limit)",
+			re.Used, re.Adding, re.Limit, config.EnvShadowMaxIndexBytes))
+	default:
+		what := "of the shadow's index (" + config.EnvShadowMaxIndexBytes + ")"
+		if re.What == "agent content" {
+			what = "of the distinct shadow content (" + config.EnvShadowMaxTotalBytes + ")"
+		}
+		WriteError(w, http.StatusInsufficientStorage, fmt.Sprintf(
+			"agent %q has used its share %s: its changes hold %d bytes, this one adds %d, one agent may hold %d (%s percent). Nothing was stored; history keeps what is stored for good, so an operator must raise the limits",
+			re.Agent, what, re.Used, re.Adding, re.Limit, config.EnvShadowAgentShare))
+	}
 }

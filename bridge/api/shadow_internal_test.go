@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
+	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
 
 // While the contents of PUTs in progress fill the upload budget, another
@@ -57,5 +61,42 @@ func TestShadowUploadBudget(t *testing.T) {
 	}
 	if !h.uploads.TryAcquire(100) {
 		t.Fatal("the budget was not given back")
+	}
+}
+
+// TestListIsWrittenInParts: the listing written part by part is the
+// ShadowList WriteJSON would write, byte for byte, for the whole project
+// and under a prefix, across more than one part.
+func TestListIsWrittenInParts(t *testing.T) {
+	p := shadow.New(shadow.Options{})
+	seq := uint64(0)
+	for i := range 2*listPart + 7 {
+		fp := fmt.Sprintf("d%d/f%04d.txt", i%3, i)
+		if i%5 == 0 {
+			fp = fmt.Sprintf("top-%d.txt", i)
+		}
+		fm, _, err := shadow.NewFileModified(fp, []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(fm)
+		seq++
+		if err := p.Apply(store.Event{Sequence: seq, Type: shadow.TypeFileModified, AgentID: "w", Timestamp: time.Unix(int64(seq), 0), Data: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, prefix := range []string{"", "d1/"} {
+		want := ShadowList{Sequence: p.LastSeq(), Prefix: prefix, Files: []ShadowFile{}}
+		p.Current().Walk(func(f shadow.File) {
+			if strings.HasPrefix(f.Path, prefix) {
+				want.Files = append(want.Files, ShadowFile{Path: f.Path, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]), Sequence: f.Seq, Modified: f.ModTime.UTC()})
+			}
+		})
+		a, b := httptest.NewRecorder(), httptest.NewRecorder()
+		WriteJSON(a, http.StatusOK, want)
+		writeList(b, p, p.Current(), prefix)
+		if a.Body.String() != b.Body.String() {
+			t.Fatalf("prefix %q: parts differ from WriteJSON (%d and %d bytes)", prefix, b.Body.Len(), a.Body.Len())
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,12 +59,22 @@ type hub struct {
 // errStopping ends a stream's wait when the Bridge shuts down.
 var errStopping = errors.New("the bridge is shutting down")
 
-// frame is one event, encoded once for every stream.
+// frame is one event, encoded once for every stream: "id: …\nevent:
+// …\ndata: …\n\n", in chunks of at most frameChunk bytes, each its own
+// allocation. A stream writes a large frame chunk by chunk and holds
+// only the chunk it is writing: a reader that stops reading pins at most
+// one chunk, not the frame (see sendLarge), so the memory streams hold
+// is the ring's bound plus a chunk and a batch buffer per stream.
 type frame struct {
-	seq  uint64
-	aud  audience
-	data []byte // "id: …\nevent: …\ndata: …\n\n"
+	seq    uint64
+	aud    audience
+	size   int64
+	chunks [][]byte
 }
+
+// frameChunk is the largest piece of a frame a stream holds while
+// writing, and the largest frame copied into a stream's batch buffer.
+const frameChunk = streamBatchBytes
 
 // Stream tunables.
 const (
@@ -194,7 +205,7 @@ func (h *hub) pump() {
 				if evs[i].Sequence > applied {
 					break // committed, not applied yet: next round
 				}
-				frames = append(frames, &frame{seq: evs[i].Sequence, aud: h.s.audienceOf(&evs[i]), data: encodeFrame(&evs[i])})
+				frames = append(frames, newFrame(&evs[i], h.s.audienceOf(&evs[i])))
 				h.encoded.Add(1)
 			}
 			if len(frames) > 0 {
@@ -242,17 +253,17 @@ func (h *hub) publish(frames []*frame) {
 			// in it see a new epoch and read the gap from the store.
 			h.restartLocked(f.seq - 1)
 		}
-		for h.n > 0 && (h.n == len(h.ring) || h.bytes+int64(len(f.data)) > h.limits.StreamBufferBytes) {
+		for h.n > 0 && (h.n == len(h.ring) || h.bytes+f.size > h.limits.StreamBufferBytes) {
 			old := h.ring[h.head]
 			h.ring[h.head] = nil
 			h.head = (h.head + 1) % len(h.ring)
 			h.n--
-			h.bytes -= int64(len(old.data))
+			h.bytes -= old.size
 			h.base = old.seq
 		}
 		h.ring[(h.head+h.n)%len(h.ring)] = f
 		h.n++
-		h.bytes += int64(len(f.data))
+		h.bytes += f.size
 		h.last = f.seq
 	}
 	close(h.wake)
@@ -280,11 +291,11 @@ func (h *hub) read(cursor uint64) ringRead {
 	var size int64
 	for i := cursor - h.base; i < uint64(h.n); i++ {
 		f := h.ring[(h.head+int(i))%len(h.ring)]
-		if len(rr.frames) > 0 && size+int64(len(f.data)) > streamBatchBytes {
+		if len(rr.frames) > 0 && size+f.size > streamBatchBytes {
 			break
 		}
 		rr.frames = append(rr.frames, f)
-		size += int64(len(f.data))
+		size += f.size
 	}
 	return rr
 }
@@ -301,15 +312,37 @@ func sseName(t string) string {
 	return "event"
 }
 
+// encodeFrame is e's SSE frame. The data line is e as JSON without HTML
+// escaping: an event stream is not HTML, and escaping would make each
+// '<', '>' and '&' of the event six bytes (a 1 MiB event a 6 MiB frame).
+// JSON never holds a raw newline, so the frame stays one data line.
 func encodeFrame(e *store.Event) []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		b = fmt.Appendf(nil, `{"sequence":%d,"error":%q}`, e.Sequence, err.Error())
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: ", e.Sequence, sseName(e.Type))
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil { // Encode ends it with '\n'
+		buf.Truncate(0)
+		fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: {\"sequence\":%d,\"error\":%q}\n", e.Sequence, sseName(e.Type), e.Sequence, err.Error())
 	}
-	out := make([]byte, 0, len(b)+64)
-	out = fmt.Appendf(out, "id: %d\nevent: %s\ndata: ", e.Sequence, sseName(e.Type))
-	out = append(out, b...)
-	return append(out, '\n', '\n')
+	buf.WriteByte('\n')
+	return buf.Bytes()
+}
+
+// newFrame encodes e for every stream, in chunks.
+func newFrame(e *store.Event, aud audience) *frame {
+	b := encodeFrame(e)
+	f := &frame{seq: e.Sequence, aud: aud, size: int64(len(b))}
+	if len(b) <= frameChunk {
+		f.chunks = [][]byte{b}
+		return f
+	}
+	for len(b) > 0 {
+		n := min(len(b), frameChunk)
+		f.chunks = append(f.chunks, bytes.Clone(b[:n]))
+		b = b[n:]
+	}
+	return f
 }
 
 // streamer is one /event/stream answer.
@@ -457,11 +490,31 @@ func (st *streamer) send(frames []*frame) bool {
 		}
 	}()
 	b := (*buf)[:0]
-	for _, f := range frames {
-		if f.aud.allows(st.id) {
-			b = append(b, f.data...)
+	for i, f := range frames {
+		frames[i] = nil // what is sent is no longer held
+		if !f.aud.allows(st.id) {
+			st.cursor = f.seq
+			continue
 		}
-		st.cursor = f.seq
+		if f.size <= frameChunk {
+			b = append(b, f.chunks[0]...)
+			st.cursor = f.seq
+			continue
+		}
+		// A large frame: what is batched goes first, then the frame
+		// chunk by chunk, holding no reference to the frame itself.
+		if len(b) > 0 {
+			if _, err := st.w.Write(b); err != nil {
+				return false
+			}
+			b = b[:0]
+		}
+		seq := f.seq
+		f = nil
+		if !st.sendLarge(seq) {
+			return false
+		}
+		st.cursor = seq
 	}
 	*buf = b
 	if len(b) > 0 {
@@ -470,6 +523,47 @@ func (st *streamer) send(frames []*frame) bool {
 		}
 	}
 	return st.flush() == nil
+}
+
+// sendLarge writes the frame of seq one chunk at a time, looking each
+// chunk up in the ring, so a write that blocks on a reader who does not
+// read holds one chunk, and the frame leaves the ring on time. If it
+// leaves before the stream has sent it, the stream falls behind in the
+// middle of a frame: its connection is closed, and the reader (which
+// drops the incomplete event) reconnects from its Last-Event-ID.
+func (st *streamer) sendLarge(seq uint64) bool {
+	for k := 0; ; k++ {
+		chunk, more, ok := st.s.hub.chunk(seq, k)
+		switch {
+		case !ok && k == 0:
+			st.fellBehind() // nothing of it sent: a reconnect event
+			return false
+		case !ok:
+			panic(http.ErrAbortHandler) // closes the connection mid-frame
+		}
+		st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := st.w.Write(chunk); err != nil {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// chunk is chunk k of the ring's frame of seq, and whether more follow;
+// ok is false once the frame has left the ring.
+func (h *hub) chunk(seq uint64, k int) (chunk []byte, more, ok bool) {
+	h.rmu.RLock()
+	defer h.rmu.RUnlock()
+	if seq <= h.base || seq > h.last {
+		return nil, false, false
+	}
+	f := h.ring[(h.head+int(seq-h.base-1))%len(h.ring)]
+	if f == nil || f.seq != seq || k >= len(f.chunks) {
+		return nil, false, false
+	}
+	return f.chunks[k], k+1 < len(f.chunks), true
 }
 
 // writeBufs are the streams' batch buffers, held only while writing.
@@ -485,10 +579,11 @@ func (st *streamer) catchUp() bool {
 	if !st.sessionValid() {
 		return false
 	}
-	batch, cursor, err := st.gatherBatch(applied)
+	batch, cursor, release, err := st.gatherBatch(applied)
+	defer release() // the batch stays charged until it is written
 	if err != nil {
-		if e, ok := err.(*Error); ok && e.Status == http.StatusServiceUnavailable {
-			return st.pause(RetryAfterBusy) // the bridge is busy: try again shortly
+		if e, ok := err.(*Error); ok && (e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests) {
+			return st.pause(RetryAfterBusy) // the bridge (or this agent) holds too much: try again shortly
 		}
 		if st.r.Context().Err() != nil || st.s.isStopping() {
 			return false
@@ -510,21 +605,24 @@ func (st *streamer) catchUp() bool {
 // gatherBatch reads and encodes the next catch-up batch, taking one of
 // the hub's catch-up turns for the read and the encoding only (not for
 // the write, which a slow reader could hold). It returns the frames and
-// the cursor after them, delivering nothing after applied.
-func (st *streamer) gatherBatch(applied uint64) ([]byte, uint64, error) {
+// the cursor after them, delivering nothing after applied, and the
+// release of their charge to the bytes in flight, which the caller
+// holds until the batch is written: a reader that does not read keeps
+// its batch charged to its agent.
+func (st *streamer) gatherBatch(applied uint64) ([]byte, uint64, func(), error) {
 	select {
 	case st.s.hub.catchUps <- struct{}{}:
 		defer func() { <-st.s.hub.catchUps }()
 	case <-st.r.Context().Done():
-		return nil, st.cursor, st.r.Context().Err()
+		return nil, st.cursor, func() {}, st.r.Context().Err()
 	case <-st.s.stopping:
-		return nil, st.cursor, errStopping
+		return nil, st.cursor, func() {}, errStopping
 	}
 	g := st.s.gather(st.id, store.Filter{Since: st.cursor, Limit: streamBatch}, streamBatchBytes)
-	defer g.release()
 	out, err := g.run()
 	if err != nil {
-		return nil, st.cursor, err
+		g.release()
+		return nil, st.cursor, func() {}, err
 	}
 	cursor := st.cursor
 	var batch []byte
@@ -537,10 +635,13 @@ func (st *streamer) gatherBatch(applied uint64) ([]byte, uint64, error) {
 		st.s.hub.caughtUp.Add(1)
 		cursor = e.Sequence
 	}
-	if !out.Truncated && len(out.Events) < streamBatch {
+	switch {
+	case !out.Truncated && len(out.Events) < streamBatch:
 		cursor = max(cursor, applied) // every event up to applied was examined
+	case out.Truncated && len(out.Events) == 0:
+		cursor = max(cursor, min(out.NextSince, applied)) // examined, none for this reader
 	}
-	return batch, cursor, nil
+	return batch, cursor, g.release, nil
 }
 
 // fellBehind ends a stream whose frames left the ring before it sent

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,7 +236,7 @@ func TestStreamHeadAnswersAtOnce(t *testing.T) {
 func TestRingSurvivesAGapInTheLog(t *testing.T) {
 	h := newHub(nil, Limits{}.withDefaults())
 	h.restart(10)
-	f := func(seq uint64) *frame { return &frame{seq: seq, data: []byte("x")} }
+	f := func(seq uint64) *frame { return &frame{seq: seq, size: 1, chunks: [][]byte{[]byte("x")}} }
 	h.publish([]*frame{f(11), f(12), f(15), f(16), f(16)})
 	if got := h.read(14); got.before || len(got.frames) != 2 || got.frames[0].seq != 15 || got.frames[1].seq != 16 {
 		t.Fatalf("after the gap: %+v", got)
@@ -241,4 +244,63 @@ func TestRingSurvivesAGapInTheLog(t *testing.T) {
 	if got := h.read(11); !got.before || got.epoch != 2 {
 		t.Fatalf("a cursor before the gap: %+v, want before the ring in a new epoch", got)
 	}
+}
+
+// TestStreamsThatDoNotReadHoldNoCopies: 48 streams whose readers never
+// read, then three events of 1 MiB of '<'. A stream writes the shared
+// frame in chunks and holds at most one chunk and its batch buffer, and
+// the frame is not escaped for HTML, so the heap grows by about the
+// frames, not by streams × frames (on main each stream copied each
+// 6 MiB frame: 288 MiB here; the reviewer's 512 streams were OOM-killed
+// in 1 GiB).
+func TestStreamsThatDoNotReadHoldNoCopies(t *testing.T) {
+	e := newEnvWith(t, Limits{MaxStreams: 64, MaxStreamsPerAgent: 8})
+	var conns []net.Conn
+	for a := range 6 {
+		tok := e.session(fmt.Sprintf("reader-%d", a), false)
+		for range 8 {
+			d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+				return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			}}
+			c, err := d.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			fmt.Fprintf(c, "GET /event/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", tok)
+			conns = append(conns, c)
+		}
+	}
+	waitUntil(t, func() bool { return e.srv.Streams() == len(conns) })
+	before := heapBytes()
+	w := e.session("writer", false)
+	body := fmt.Sprintf(`{"event_type":"note","data":%q}`, strings.Repeat("<", 1<<20-64))
+	for i := range 3 {
+		if code, b := e.do("POST", "/event/store", w, body); code != 200 {
+			t.Fatalf("append %d: %d %s", i, code, b)
+		}
+	}
+	time.Sleep(time.Second) // every stream is blocked in a write
+	grown := int64(heapBytes()) - int64(before)
+	t.Logf("heap grew %d MiB with %d streams not reading 3 events of 1 MiB", grown>>20, len(conns))
+	if grown > 48<<20 {
+		t.Fatalf("heap grew %d MiB: streams hold copies of the frames", grown>>20)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
+
+// heapBytes is the heap's live objects after a collection.
+func heapBytes() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -251,7 +251,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 	if !rt.Stream { // a stream bounds each of its writes itself
 		h = progressDeadline(s.limits.WriteTimeout, h)
 	}
-	h = s.bodies.limit(rt.bodyLimit(), rt.MaxBodyFrom, h)
+	h = s.bodies.limit(rt.bodyLimit(), rt.MaxBodyFrom, s.limits.BodyStall, s.limits.ReadTimeout, h)
+	if rt.Method != http.MethodGet && rt.Method != http.MethodHead && rt.Access != Public {
+		h = s.diskGuard(h) // every authenticated write appends to the log
+	}
 	if rt.Stream {
 		h = s.hub.admit(h)
 	}

@@ -28,6 +28,15 @@ const (
 
 	EnvShadowMaxFileBytes  = "LIGHTHOUSE_SHADOW_MAX_FILE_BYTES"
 	EnvShadowMaxTotalBytes = "LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES"
+	EnvShadowMaxPathDepth  = "LIGHTHOUSE_SHADOW_MAX_PATH_DEPTH"
+	EnvShadowMaxIndexBytes = "LIGHTHOUSE_SHADOW_MAX_INDEX_BYTES"
+	EnvShadowAgentShare    = "LIGHTHOUSE_SHADOW_AGENT_SHARE"
+
+	EnvCoordMaxBytes      = "LIGHTHOUSE_COORD_MAX_BYTES"
+	EnvCoordMaxAgentBytes = "LIGHTHOUSE_COORD_MAX_AGENT_BYTES"
+	EnvEventStoreMinFree  = "LIGHTHOUSE_EVENT_STORE_MIN_FREE_BYTES"
+	EnvQueryScanLimit     = "LIGHTHOUSE_QUERY_SCAN_LIMIT"
+	EnvMemoryLimit        = "LIGHTHOUSE_MEMORY_LIMIT"
 )
 
 // Defaults of the optional variables.
@@ -46,6 +55,42 @@ const (
 	// it): 512 MiB, half the deploy's 1 GiB event-store volume, which also
 	// holds the event log and bbolt's free pages.
 	DefaultShadowMaxTotalBytes = 512 << 20
+	// DefaultShadowMaxPathDepth bounds a shadow path's directories: each
+	// file appearing or vanishing costs every ancestor an entry of
+	// history.
+	DefaultShadowMaxPathDepth = 64
+	// DefaultShadowMaxIndexBytes bounds the memory the shadow's paths,
+	// versions and directory histories take (an estimate): 128 MiB of
+	// the deploy's 1 GiB.
+	DefaultShadowMaxIndexBytes = 128 << 20
+	// DefaultShadowAgentShare is the percent of the index and of the
+	// total content one agent's changes may take.
+	DefaultShadowAgentShare = 50
+
+	// DefaultCoordMaxBytes and DefaultCoordMaxAgentBytes bound the
+	// coordination work (tasks, delegations, collaborations, questions
+	// and their results) held in memory, in all and per agent.
+	DefaultCoordMaxBytes      = 64 << 20
+	DefaultCoordMaxAgentBytes = 16 << 20
+	// DefaultEventStoreMinFree is the space kept free on the event
+	// store's file system: appends are refused (507) below it, before
+	// the disk is full.
+	DefaultEventStoreMinFree = 64 << 20
+	// DefaultQueryScanLimit bounds the events one query or stream
+	// catch-up examines; past it the answer is cut short with
+	// next_since, so events the reader may not see cost it a page each.
+	DefaultQueryScanLimit = 10000
+)
+
+// Bounds of those: numbers their consumers can take.
+const (
+	MaxShadowPathDepth  = MaxPathElems
+	MaxShadowIndexBytes = 1 << 36
+	MaxCoordBytes       = 1 << 36
+	MaxEventStoreFree   = 1 << 40
+	MaxQueryScanLimit   = 1 << 24
+	// MaxPathElems is the most elements a shadow path of 4,095 bytes has.
+	MaxPathElems = 2048
 )
 
 // Bounds of the shadow limits. A file's content is held in memory while
@@ -75,6 +120,14 @@ func Variables() []string {
 		EnvPort,
 		EnvShadowMaxFileBytes,
 		EnvShadowMaxTotalBytes,
+		EnvShadowMaxPathDepth,
+		EnvShadowMaxIndexBytes,
+		EnvShadowAgentShare,
+		EnvCoordMaxBytes,
+		EnvCoordMaxAgentBytes,
+		EnvEventStoreMinFree,
+		EnvQueryScanLimit,
+		EnvMemoryLimit,
 		EnvSnapshotPath,
 	}, limitVariables...)
 	slices.Sort(vars)
@@ -94,6 +147,21 @@ type Config struct {
 	ShadowMaxFileBytes int64
 	// ShadowMaxTotalBytes bounds the distinct shadow content stored.
 	ShadowMaxTotalBytes int64
+	// ShadowMaxPathDepth, ShadowMaxIndexBytes and ShadowAgentShare bound
+	// the shadow's index in memory (bridge/shadow, budget.go).
+	ShadowMaxPathDepth  int
+	ShadowMaxIndexBytes int64
+	ShadowAgentShare    int
+	// CoordMaxBytes and CoordMaxAgentBytes bound the coordination state.
+	CoordMaxBytes, CoordMaxAgentBytes int64
+	// EventStoreMinFree is the space kept free on the store's volume.
+	EventStoreMinFree int64
+	// QueryScanLimit bounds the events one query examines.
+	QueryScanLimit int
+	// MemoryLimit is the process's memory limit in bytes, of which the
+	// Go runtime's soft limit is set (lighthouse-bridge serve); zero:
+	// the cgroup's.
+	MemoryLimit int64
 	// Limits bound connections, request bytes, time and streams; zero
 	// fields take their defaults (Limits.WithDefaults).
 	Limits Limits
@@ -157,12 +225,17 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): no file of the largest size could ever be stored",
 			EnvShadowMaxTotalBytes, c.ShadowMaxTotalBytes, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
 	}
+	loadBudgets(getenv, &c, &errs)
 	var lerrs []error
 	c.Limits, lerrs = LoadLimits(getenv)
 	errs = append(errs, lerrs...)
 	if c.Limits.MaxBytesInFlight < c.ShadowMaxFileBytes && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): a shadow file of the largest size could never be received",
 			EnvMaxBytesInFlight, c.Limits.MaxBytesInFlight, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
+	}
+	if c.Limits.MaxBytesInFlightPerClient < c.ShadowMaxFileBytes && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d): an agent could never send a shadow file of the largest size",
+			EnvMaxBytesInFlightPerClient, c.Limits.MaxBytesInFlightPerClient, EnvShadowMaxFileBytes, c.ShadowMaxFileBytes))
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

@@ -107,8 +107,8 @@ func TestLoadReadsOnlyDeclaredVariables(t *testing.T) {
 	for _, v := range Variables() {
 		declared[v] = true
 	}
-	if len(declared) != 9+len(limitVariables) {
-		t.Fatalf("Variables() = %v, want the contract's 7, the 2 shadow limits and the limits' %d", Variables(), len(limitVariables))
+	if len(declared) != 9+8+len(limitVariables) {
+		t.Fatalf("Variables() = %v, want the contract's 7, the 2 shadow limits, the 8 budgets and the limits' %d", Variables(), len(limitVariables))
 	}
 	m := validEnv()
 	read := map[string]bool{}
@@ -135,5 +135,37 @@ func TestHealthcheckAndTokenNeedLittle(t *testing.T) {
 	}
 	if _, err := LoadSecret(env(map[string]string{EnvAuthSecret: validEnv()[EnvAuthSecret]})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBudgetsFromTheEnvironment(t *testing.T) {
+	m := validEnv()
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ShadowMaxPathDepth != 64 || c.ShadowMaxIndexBytes != 128<<20 || c.ShadowAgentShare != 50 || c.CoordMaxBytes != 64<<20 ||
+		c.CoordMaxAgentBytes != 16<<20 || c.EventStoreMinFree != 64<<20 || c.QueryScanLimit != 10000 || c.MemoryLimit != 0 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	for k, v := range map[string]string{EnvShadowMaxPathDepth: "8", EnvShadowMaxIndexBytes: "2097152", EnvShadowAgentShare: "100",
+		EnvCoordMaxBytes: "4194304", EnvCoordMaxAgentBytes: "1048576", EnvEventStoreMinFree: "0", EnvQueryScanLimit: "500", EnvMemoryLimit: "1073741824"} {
+		m[k] = v
+	}
+	c, err = Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ShadowMaxPathDepth != 8 || c.ShadowMaxIndexBytes != 2<<20 || c.ShadowAgentShare != 100 || c.CoordMaxBytes != 4<<20 ||
+		c.CoordMaxAgentBytes != 1<<20 || c.EventStoreMinFree != 0 || c.QueryScanLimit != 500 || c.MemoryLimit != 1<<30 {
+		t.Fatalf("set: %+v", c)
+	}
+	for k, v := range map[string]string{EnvShadowMaxPathDepth: "0", EnvShadowAgentShare: "101", EnvCoordMaxAgentBytes: "134217728",
+		EnvQueryScanLimit: "10", EnvMemoryLimit: "1Gi", EnvShadowMaxIndexBytes: "-1"} {
+		m := validEnv()
+		m[k] = v
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
 	}
 }

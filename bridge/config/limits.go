@@ -11,20 +11,21 @@ import (
 // default sized to the deploy (1 GiB of memory, the file-descriptor
 // limit); README's operations section explains each.
 const (
-	EnvMaxConnections          = "LIGHTHOUSE_MAX_CONNECTIONS"
-	EnvMaxConnectionsPerClient = "LIGHTHOUSE_MAX_CONNECTIONS_PER_CLIENT"
-	EnvMaxBytesInFlight        = "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT"
-	EnvMaxHeaderBytes          = "LIGHTHOUSE_MAX_HEADER_BYTES"
-	EnvHeaderTimeout           = "LIGHTHOUSE_HEADER_TIMEOUT"
-	EnvReadTimeout             = "LIGHTHOUSE_READ_TIMEOUT"
-	EnvIdleTimeout             = "LIGHTHOUSE_IDLE_TIMEOUT"
-	EnvMaxStreams              = "LIGHTHOUSE_MAX_STREAMS"
-	EnvMaxStreamsPerAgent      = "LIGHTHOUSE_MAX_STREAMS_PER_AGENT"
+	EnvMaxConnections            = "LIGHTHOUSE_MAX_CONNECTIONS"
+	EnvMaxConnectionsPerClient   = "LIGHTHOUSE_MAX_CONNECTIONS_PER_CLIENT"
+	EnvMaxBytesInFlight          = "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT"
+	EnvMaxBytesInFlightPerClient = "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT_PER_CLIENT"
+	EnvMaxHeaderBytes            = "LIGHTHOUSE_MAX_HEADER_BYTES"
+	EnvHeaderTimeout             = "LIGHTHOUSE_HEADER_TIMEOUT"
+	EnvReadTimeout               = "LIGHTHOUSE_READ_TIMEOUT"
+	EnvIdleTimeout               = "LIGHTHOUSE_IDLE_TIMEOUT"
+	EnvMaxStreams                = "LIGHTHOUSE_MAX_STREAMS"
+	EnvMaxStreamsPerAgent        = "LIGHTHOUSE_MAX_STREAMS_PER_AGENT"
 )
 
 // limitVariables are the limits' variables, sorted.
 var limitVariables = []string{
-	EnvHeaderTimeout, EnvIdleTimeout, EnvMaxBytesInFlight, EnvMaxConnections,
+	EnvHeaderTimeout, EnvIdleTimeout, EnvMaxBytesInFlight, EnvMaxBytesInFlightPerClient, EnvMaxConnections,
 	EnvMaxConnectionsPerClient, EnvMaxHeaderBytes, EnvMaxStreams, EnvMaxStreamsPerAgent, EnvReadTimeout,
 }
 
@@ -44,11 +45,18 @@ type Limits struct {
 	// MaxBytesInFlight bounds the request-body bytes (and query-answer
 	// bytes) held by all requests at once; beyond it 503 with Retry-After.
 	MaxBytesInFlight int64
+	// MaxBytesInFlightPerClient bounds those held by one agent (one
+	// client address on the public routes); beyond it 429 with
+	// Retry-After. The public routes also keep a reserve of
+	// MaxBytesInFlight that agents never take.
+	MaxBytesInFlightPerClient int64
 	// MaxHeaderBytes bounds one request's header.
 	MaxHeaderBytes int
-	// HeaderTimeout bounds reading one request's header; ReadTimeout the
-	// whole request with its body; IdleTimeout a kept-alive connection
-	// waiting for its next request.
+	// HeaderTimeout bounds reading one request's header, and any pause
+	// within its body (408 beyond it: a client cannot hold its share of
+	// the bytes in flight by stalling); ReadTimeout the whole request
+	// with its body; IdleTimeout a kept-alive connection waiting for its
+	// next request.
 	HeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	// MaxStreams and MaxStreamsPerAgent bound open /event/stream answers,
 	// in all and per agent; one more is 429 with Retry-After.
@@ -66,12 +74,15 @@ const (
 	DefaultMaxConnections          = 4096
 	DefaultMaxConnectionsPerClient = 256
 	DefaultMaxBytesInFlight        = 64 << 20
-	DefaultMaxHeaderBytes          = 16 << 10
-	DefaultHeaderTimeout           = 10 * time.Second
-	DefaultReadTimeout             = 60 * time.Second
-	DefaultIdleTimeout             = 60 * time.Second
-	DefaultMaxStreams              = 512
-	DefaultMaxStreamsPerAgent      = 8
+	// DefaultMaxBytesInFlightPerClient is a quarter of the default bytes
+	// in flight (and never more than the bytes in flight set).
+	DefaultMaxBytesInFlightPerClient = 16 << 20
+	DefaultMaxHeaderBytes            = 16 << 10
+	DefaultHeaderTimeout             = 10 * time.Second
+	DefaultReadTimeout               = 60 * time.Second
+	DefaultIdleTimeout               = 60 * time.Second
+	DefaultMaxStreams                = 512
+	DefaultMaxStreamsPerAgent        = 8
 )
 
 // DefaultLimits are the limits with every default.
@@ -93,6 +104,9 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxConnectionsPerClient, min(DefaultMaxConnectionsPerClient, l.MaxConnections))
 	if l.MaxBytesInFlight <= 0 {
 		l.MaxBytesInFlight = DefaultMaxBytesInFlight
+	}
+	if l.MaxBytesInFlightPerClient <= 0 {
+		l.MaxBytesInFlightPerClient = min(DefaultMaxBytesInFlightPerClient, l.MaxBytesInFlight)
 	}
 	set(&l.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setD(&l.HeaderTimeout, DefaultHeaderTimeout)
@@ -145,10 +159,11 @@ func LoadLimits(getenv func(string) string) (Limits, []error) {
 		}
 		*dst = d
 	}
-	var conns, perClient, inFlight, header, streams, perAgent int64
+	var conns, perClient, inFlight, inFlightClient, header, streams, perAgent int64
 	intVar(EnvMaxConnections, 1, maxConnectionsBound, &conns)
 	intVar(EnvMaxConnectionsPerClient, 1, maxConnectionsBound, &perClient)
 	intVar(EnvMaxBytesInFlight, minBytesInFlight, maxBytesInFlight, &inFlight)
+	intVar(EnvMaxBytesInFlightPerClient, minBytesInFlight, maxBytesInFlight, &inFlightClient)
 	intVar(EnvMaxHeaderBytes, minHeaderBytes, maxHeaderBytes, &header)
 	intVar(EnvMaxStreams, 1, maxStreamsBound, &streams)
 	intVar(EnvMaxStreamsPerAgent, 1, maxStreamsBound, &perAgent)
@@ -156,11 +171,14 @@ func LoadLimits(getenv func(string) string) (Limits, []error) {
 	durVar(EnvReadTimeout, &l.ReadTimeout)
 	durVar(EnvIdleTimeout, &l.IdleTimeout)
 	l.MaxConnections, l.MaxConnectionsPerClient = int(conns), int(perClient)
-	l.MaxBytesInFlight, l.MaxHeaderBytes = inFlight, int(header)
+	l.MaxBytesInFlight, l.MaxBytesInFlightPerClient, l.MaxHeaderBytes = inFlight, inFlightClient, int(header)
 	l.MaxStreams, l.MaxStreamsPerAgent = int(streams), int(perAgent)
 	l = l.WithDefaults()
 	if l.MaxConnectionsPerClient > l.MaxConnections {
 		errs = append(errs, fmt.Errorf("%s (%d) must not exceed %s (%d)", EnvMaxConnectionsPerClient, l.MaxConnectionsPerClient, EnvMaxConnections, l.MaxConnections))
+	}
+	if l.MaxBytesInFlightPerClient > l.MaxBytesInFlight {
+		errs = append(errs, fmt.Errorf("%s (%d) must not exceed %s (%d)", EnvMaxBytesInFlightPerClient, l.MaxBytesInFlightPerClient, EnvMaxBytesInFlight, l.MaxBytesInFlight))
 	}
 	if l.MaxStreamsPerAgent > l.MaxStreams {
 		errs = append(errs, fmt.Errorf("%s (%d) must not exceed %s (%d)", EnvMaxStreamsPerAgent, l.MaxStreamsPerAgent, EnvMaxStreams, l.MaxStreams))

@@ -11,7 +11,7 @@ func TestLimitsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{MaxConnections: 4096, MaxConnectionsPerClient: 256, MaxBytesInFlight: 64 << 20, MaxHeaderBytes: 16 << 10,
+	want := Limits{MaxConnections: 4096, MaxConnectionsPerClient: 256, MaxBytesInFlight: 64 << 20, MaxBytesInFlightPerClient: 16 << 20, MaxHeaderBytes: 16 << 10,
 		HeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: time.Minute, MaxStreams: 512, MaxStreamsPerAgent: 8}
 	if c.Limits != want || DefaultLimits() != want {
 		t.Fatalf("limits %+v, defaults %+v, want %+v", c.Limits, DefaultLimits(), want)
@@ -31,7 +31,7 @@ func TestLimitsFromTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{MaxConnections: 100, MaxConnectionsPerClient: 10, MaxBytesInFlight: 2 << 20, MaxHeaderBytes: 8192,
+	want := Limits{MaxConnections: 100, MaxConnectionsPerClient: 10, MaxBytesInFlight: 2 << 20, MaxBytesInFlightPerClient: 2 << 20, MaxHeaderBytes: 8192,
 		HeaderTimeout: 2 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, MaxStreams: 20, MaxStreamsPerAgent: 2}
 	if c.Limits != want {
 		t.Fatalf("limits %+v, want %+v", c.Limits, want)
@@ -53,6 +53,8 @@ func TestLimitsRefuseNonsense(t *testing.T) {
 		{EnvMaxConnectionsPerClient, "5000", "LIGHTHOUSE_MAX_CONNECTIONS_PER_CLIENT (5000) must not exceed LIGHTHOUSE_MAX_CONNECTIONS"},
 		{EnvMaxBytesInFlight, "1000", "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT must be a whole number from 1048576"},
 		{EnvMaxBytesInFlight, "64Mi", "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT must be"},
+		{EnvMaxBytesInFlightPerClient, "1000", "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT_PER_CLIENT must be a whole number from 1048576"},
+		{EnvMaxBytesInFlightPerClient, "134217728", "LIGHTHOUSE_MAX_BYTES_IN_FLIGHT_PER_CLIENT (134217728) must not exceed LIGHTHOUSE_MAX_BYTES_IN_FLIGHT"},
 		{EnvMaxHeaderBytes, "100", "LIGHTHOUSE_MAX_HEADER_BYTES must be"},
 		{EnvHeaderTimeout, "10", "LIGHTHOUSE_HEADER_TIMEOUT must be a duration"},
 		{EnvHeaderTimeout, "0s", "LIGHTHOUSE_HEADER_TIMEOUT must be a duration"},

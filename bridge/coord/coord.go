@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,7 @@ const (
 	Conflict                // 409
 	Gone                    // 410
 	RateLimited             // 429
+	Full                    // 507: the coordination state is at its bound (Limits)
 )
 
 // Error is a refusal the caller can act on. RetryAfter is set for
@@ -88,6 +90,8 @@ type Options struct {
 	// escalation wait at once (the caller gets the safe default), so no
 	// validation holds the shutdown for its whole timeout.
 	Stopping <-chan struct{}
+	// Limits bound the bytes of state; zero fields take the defaults.
+	Limits Limits
 }
 
 // Coordinator owns the coordination state. It is a store.Projection (add
@@ -97,6 +101,7 @@ type Coordinator struct {
 	store    Appender
 	now      func() time.Time
 	stopping <-chan struct{}
+	limits   Limits
 
 	// writeMu serialises check-then-append, so two requests cannot both
 	// pass a check (a queue bound, a rate limit, a pending status) that only
@@ -113,7 +118,7 @@ func New(o Options) *Coordinator {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Coordinator{store: o.Store, now: o.Now, stopping: o.Stopping, st: newState(), waiters: map[string]chan struct{}{}}
+	return &Coordinator{store: o.Store, now: o.Now, stopping: o.Stopping, limits: o.Limits.withDefaults(), st: newState(), waiters: map[string]chan struct{}{}}
 }
 
 // Apply implements store.Projection.
@@ -138,7 +143,14 @@ func (c *Coordinator) Apply(e store.Event) error {
 func (c *Coordinator) MarshalState() ([]byte, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return json.Marshal(c.st)
+	// Not escaped for HTML: each '<' of a payload would take six bytes.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c.st); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // RestoreState replaces the projection with a snapshot section written by
@@ -168,10 +180,14 @@ func (c *Coordinator) RestoreState(b []byte) error {
 
 // append writes one event acted by agent.
 func (c *Coordinator) append(ctx context.Context, agent, typ, aggType, aggID string, data any) (store.Event, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
+	// Not escaped for HTML: a payload's '<' would take six bytes.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		return store.Event{}, err
 	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	evs, err := c.store.Append(ctx, store.Event{Type: typ, AgentID: agent, AggregateType: aggType, AggregateID: aggID, Data: raw})
 	if err != nil {
 		return store.Event{}, err
@@ -385,6 +401,11 @@ func (c *Coordinator) Delegate(ctx context.Context, agent string, r DelegateRequ
 // createDelegationWith appends a delegation_created event; writeMu is
 // held. before, if set, sees the new id before the event is appended.
 func (c *Coordinator) createDelegationWith(ctx context.Context, agent, target, kind string, r DelegateRequest, before func(id string)) (Delegation, error) {
+	caps := normaliseCaps(r.Capabilities)
+	size := (&Delegation{Requester: agent, ToolName: r.ToolName, ToolInput: r.ToolInput, Capabilities: caps}).charges()[0].n
+	if err := c.roomFor(agent, size, "delegation"); err != nil {
+		return Delegation{}, err
+	}
 	id := uuid.NewString()
 	if before != nil {
 		before(id)
@@ -487,6 +508,9 @@ func (c *Coordinator) Complete(ctx context.Context, agent, id string, result jso
 		if _, err := parseDecision(result); err != nil {
 			return Delegation{}, err
 		}
+	}
+	if err := c.roomFor(agent, int64(len(result)), "result"); err != nil {
+		return Delegation{}, err
 	}
 	if _, err := c.append(ctx, agent, EventDelegationCompleted, "delegation", id, delegationCompleted{DelegationID: id, Result: result}); err != nil {
 		return Delegation{}, err

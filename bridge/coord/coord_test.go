@@ -29,6 +29,8 @@ type env struct {
 	clock *clock
 	st    *store.Store
 	c     *Coordinator
+	// limits bound the state (zero: the defaults).
+	limits Limits
 }
 
 // newEnv opens a real store in a fresh directory with a fake clock and
@@ -48,7 +50,7 @@ func (e *env) open() {
 	}
 	e.st = st
 	e.t.Cleanup(func() { st.Close() })
-	e.c = New(Options{Store: st, Now: e.clock.now})
+	e.c = New(Options{Store: st, Now: e.clock.now, Limits: e.limits})
 	if err := st.Attach(0, e.c); err != nil {
 		e.t.Fatal(err)
 	}

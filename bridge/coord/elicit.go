@@ -73,6 +73,9 @@ func (c *Coordinator) CreateElicitation(ctx context.Context, agent string, r Eli
 		return Elicitation{}, &Error{Kind: RateLimited, RetryAfter: 30 * time.Second,
 			Message: fmt.Sprintf("agent %q already has %d open questions; retry later", r.To, pending)}
 	}
+	if err := c.roomFor(agent, (&Elicitation{From: agent, Message: r.Message, Schema: r.Schema}).charges()[0].n, "elicitation"); err != nil {
+		return Elicitation{}, err
+	}
 	id := uuid.NewString()
 	_, err := c.append(ctx, agent, EventElicitationCreated, "elicitation", id, elicitationCreated{
 		ElicitationID: id, To: r.To, Message: r.Message, Schema: r.Schema, ExpiresAt: now.Add(timeout).UTC(),
@@ -193,6 +196,9 @@ func (c *Coordinator) Respond(ctx context.Context, agent, id, responseType strin
 	if limited {
 		return Elicitation{}, &Error{Kind: RateLimited, RetryAfter: retry,
 			Message: fmt.Sprintf("agent %q may respond at most %d times per minute", agent, MaxResponsesPerWindow)}
+	}
+	if err := c.roomFor(agent, int64(len(data)), "answer"); err != nil {
+		return Elicitation{}, err
 	}
 	typ := EventElicitationResponded
 	if responseType == ResponseCancel {

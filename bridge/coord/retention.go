@@ -64,19 +64,23 @@ func (st *State) prune(now time.Time) {
 		switch r.kind {
 		case itemDelegation:
 			if d := st.Delegations[r.id]; d != nil && d.Status != StatusPending {
+				st.hold(-1, d.charges())
 				delete(st.Delegations, r.id)
 			}
 		case itemTask:
 			if t := st.Tasks[r.id]; t != nil && t.Status != StatusPending {
+				st.hold(-1, t.charges())
 				delete(st.Tasks, r.id)
 			}
 		case itemCollaboration:
 			if c := st.Collaborations[r.id]; c != nil && c.Status != StatusActive {
+				st.hold(-1, c.charges())
 				delete(st.Collaborations, r.id)
 			}
 		case itemElicitation:
 			if e := st.Elicitations[r.id]; e != nil && (e.Status != StatusPending || !now.Before(e.ExpiresAt)) {
 				setDel(st.openElicit, e.To, r.id)
+				st.hold(-1, e.charges())
 				delete(st.Elicitations, r.id)
 			}
 		}

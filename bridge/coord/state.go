@@ -149,6 +149,10 @@ type State struct {
 	pendingDel, pendingTask, openElicit map[string]map[string]bool
 	// due is the retention queue (retention.go), derived likewise.
 	due dueHeap
+	// held are the bytes of the items charged to each agent, heldTotal
+	// their sum (budget.go), derived likewise.
+	held      map[string]int64
+	heldTotal int64
 }
 
 func newState() *State {
@@ -180,6 +184,7 @@ func (st *State) reindex() {
 		}
 	}
 	st.rebuildDue()
+	st.recount()
 }
 
 func setAdd(m map[string]map[string]bool, key, id string) {
@@ -296,10 +301,12 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if kind != KindValidation {
 			kind = KindDelegation
 		}
-		st.Delegations[d.DelegationID] = &Delegation{
+		dl := &Delegation{
 			ID: d.DelegationID, Kind: kind, Requester: actor, Target: d.Target, ToolName: d.ToolName,
 			ToolInput: d.ToolInput, Capabilities: d.Capabilities, Status: StatusPending, CreatedAt: at, Sequence: e.Sequence,
 		}
+		st.Delegations[d.DelegationID] = dl
+		st.hold(1, dl.charges())
 		setAdd(st.pendingDel, d.Target, d.DelegationID)
 	case EventDelegationCompleted:
 		var d delegationCompleted
@@ -310,7 +317,9 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if dl == nil || dl.Status != StatusPending || dl.Target != actor {
 			return "", nil
 		}
+		st.hold(-1, dl.charges())
 		dl.Status, dl.Result, dl.CompletedAt = StatusCompleted, d.Result, &at
+		st.hold(1, dl.charges())
 		setDel(st.pendingDel, dl.Target, dl.ID)
 		st.forgetAfter(itemDelegation, dl.ID, at)
 		if x := st.Experts[actor]; x != nil {
@@ -338,8 +347,10 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if d.TaskID == "" || st.Tasks[d.TaskID] != nil {
 			return "", nil
 		}
-		st.Tasks[d.TaskID] = &Task{ID: d.TaskID, From: actor, To: d.To, Description: d.Description, Data: d.Data,
+		t := &Task{ID: d.TaskID, From: actor, To: d.To, Description: d.Description, Data: d.Data,
 			Status: StatusPending, CreatedAt: at, Sequence: e.Sequence}
+		st.Tasks[d.TaskID] = t
+		st.hold(1, t.charges())
 		setAdd(st.pendingTask, d.To, d.TaskID)
 	case EventTaskCompleted:
 		var d taskCompleted
@@ -347,7 +358,9 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 			return "", err
 		}
 		if t := st.Tasks[d.TaskID]; t != nil && t.Status == StatusPending && t.To == actor {
+			st.hold(-1, t.charges())
 			t.Status, t.Result, t.CompletedAt = StatusCompleted, d.Result, &at
+			st.hold(1, t.charges())
 			setDel(st.pendingTask, t.To, t.ID)
 			st.forgetAfter(itemTask, t.ID, at)
 		}
@@ -359,15 +372,19 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if d.CollaborationID == "" || st.Collaborations[d.CollaborationID] != nil {
 			return "", nil
 		}
-		st.Collaborations[d.CollaborationID] = &Collaboration{ID: d.CollaborationID, Starter: actor,
+		c := &Collaboration{ID: d.CollaborationID, Starter: actor,
 			Participants: participants(actor, d.Participants), Topic: d.Topic, Status: StatusActive, StartedAt: at}
+		st.Collaborations[d.CollaborationID] = c
+		st.hold(1, c.charges())
 	case EventCollaborationEnded:
 		var d collaborationEnded
 		if err := decode(&d); err != nil {
 			return "", err
 		}
 		if c := st.Collaborations[d.CollaborationID]; c != nil && c.Status == StatusActive && slices.Contains(c.Participants, actor) {
+			st.hold(-1, c.charges())
 			c.Status, c.Summary, c.EndedBy, c.EndedAt = StatusEnded, d.Summary, actor, &at
+			st.hold(1, c.charges())
 			st.forgetAfter(itemCollaboration, c.ID, at)
 		}
 	case EventElicitationCreated:
@@ -378,8 +395,10 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		if d.ElicitationID == "" || st.Elicitations[d.ElicitationID] != nil {
 			return "", nil
 		}
-		st.Elicitations[d.ElicitationID] = &Elicitation{ID: d.ElicitationID, From: actor, To: d.To, Message: d.Message,
+		el := &Elicitation{ID: d.ElicitationID, From: actor, To: d.To, Message: d.Message,
 			Schema: d.Schema, Status: StatusPending, CreatedAt: at, ExpiresAt: d.ExpiresAt, Sequence: e.Sequence}
+		st.Elicitations[d.ElicitationID] = el
+		st.hold(1, el.charges())
 		// Questions to this addressee that expired unanswered leave its index.
 		for id := range st.openElicit[d.To] {
 			if !at.Before(st.Elicitations[id].ExpiresAt) {
@@ -409,7 +428,9 @@ func (st *State) apply(e store.Event) (settled string, err error) {
 		default:
 			return "", nil
 		}
+		st.hold(-1, el.charges())
 		el.Status, el.ResponseType, el.Data, el.RespondedAt = status, d.ResponseType, d.Data, &at
+		st.hold(1, el.charges())
 		setDel(st.openElicit, el.To, el.ID)
 		st.forgetAfter(itemElicitation, el.ID, at)
 		st.Responses[actor] = window(append(st.Responses[actor], at), at)

@@ -61,6 +61,9 @@ func (c *Coordinator) Dispatch(ctx context.Context, agent string, r TaskRequest)
 	if rerr != nil {
 		return Task{}, rerr
 	}
+	if err := c.roomFor(agent, (&Task{From: agent, Description: r.Description, Data: r.Data}).charges()[0].n, "task"); err != nil {
+		return Task{}, err
+	}
 	id := uuid.NewString()
 	if _, err := c.append(ctx, agent, EventTaskDispatched, "task", id, taskDispatched{TaskID: id, To: to, Description: r.Description, Data: r.Data}); err != nil {
 		return Task{}, err
@@ -114,6 +117,9 @@ func (c *Coordinator) CompleteTask(ctx context.Context, agent, id string, result
 	case t.Status != StatusPending:
 		return Task{}, errorf(Conflict, "task %q is already %s", id, t.Status)
 	}
+	if err := c.roomFor(agent, int64(len(result)), "result"); err != nil {
+		return Task{}, err
+	}
 	if _, err := c.append(ctx, agent, EventTaskCompleted, "task", id, taskCompleted{TaskID: id, Result: result}); err != nil {
 		return Task{}, err
 	}
@@ -136,6 +142,9 @@ func (c *Coordinator) StartCollaboration(ctx context.Context, agent string, part
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if err := c.roomFor(agent, (&Collaboration{Starter: agent, Topic: topic, Participants: participants}).charges()[0].n, "collaboration"); err != nil {
+		return Collaboration{}, err
+	}
 	id := uuid.NewString()
 	if _, err := c.append(ctx, agent, EventCollaborationStarted, "collaboration", id, collaborationStarted{CollaborationID: id, Participants: participants, Topic: topic}); err != nil {
 		return Collaboration{}, err
@@ -176,6 +185,9 @@ func (c *Coordinator) EndCollaboration(ctx context.Context, agent, id, summary s
 	}
 	if x.Status != StatusActive {
 		return Collaboration{}, errorf(Conflict, "collaboration %q has already ended", id)
+	}
+	if err := c.roomFor(agent, int64(len(summary)), "summary"); err != nil {
+		return Collaboration{}, err
 	}
 	if _, err := c.append(ctx, agent, EventCollaborationEnded, "collaboration", id, collaborationEnded{CollaborationID: id, Summary: summary}); err != nil {
 		return Collaboration{}, err

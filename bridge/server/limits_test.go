@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -242,4 +243,59 @@ func TestHealthAnswersAtTheConnectionLimits(t *testing.T) {
 	if code, _, body := probe("127.0.0.6", "/event/query?limit=1", tok); code != 200 {
 		t.Fatalf("a new client among idle connections: %d %s", code, body)
 	}
+}
+
+// TestOneAgentCannotSpendTheBytesInFlight: one agent's stalled bodies
+// hold at most its share (LIGHTHOUSE_MAX_BYTES_IN_FLIGHT_PER_CLIENT; 429
+// beyond it), so another agent's append and an unauthenticated session
+// creation still go through; a body that stops arriving for
+// LIGHTHOUSE_HEADER_TIMEOUT is dropped with 408 and its bytes returned.
+// On main one agent spent the whole budget (every other body 503) for
+// the 60 s read timeout.
+func TestOneAgentCannotSpendTheBytesInFlight(t *testing.T) {
+	r, addr := startLimited(t, config.Limits{MaxBytesInFlight: 8 << 20, MaxBytesInFlightPerClient: 2 << 20,
+		HeaderTimeout: 2 * time.Second, ReadTimeout: time.Minute})
+	mallory, alice := session(t, r.url, "mallory"), session(t, r.url, "alice")
+	chunk := strings.Repeat("x", 900_000)
+	var conns []net.Conn
+	for range 10 {
+		conns = append(conns, rawConn(t, "127.0.0.1", addr, announce("/event/store", mallory, 1_000_000, `{"event_type":"big","data":"`+chunk)))
+	}
+	time.Sleep(500 * time.Millisecond)
+	refused := 0
+	for _, c := range conns {
+		resp, body, err := readReply(c, 100*time.Millisecond)
+		if err != nil {
+			continue // holding its bytes
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, config.EnvMaxBytesInFlightPerClient) {
+			t.Fatalf("over mallory's share: %d %v %s", resp.StatusCode, resp.Header, body)
+		}
+		refused++
+	}
+	if refused < 7 {
+		t.Fatalf("%d of mallory's 10 bodies of 900 KB refused with a 2 MiB share, want at least 7", refused)
+	}
+	if code, body := post(t, r.url+"/event/store", alice, `{"event_type":"note","data":"`+strings.Repeat("y", 500_000)+`"}`); code != 200 {
+		t.Fatalf("alice while mallory holds her share: %d %v", code, body)
+	}
+	if tok := session(t, r.url, "bob"); tok == "" {
+		t.Fatal("no session for bob")
+	}
+	// The held bodies stall: 408 after the header timeout (or the
+	// connection closed), bytes returned.
+	for _, c := range conns {
+		resp, body, err := readReply(c, 5*time.Second)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("a stalled body is still held: %v", err)
+		}
+		if err == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("stalled body: %d %s", resp.StatusCode, body)
+		}
+	}
+	waitFor(t, "mallory's bytes to be returned", func() bool {
+		code, _ := post(t, r.url+"/event/store", mallory, `{"event_type":"small","data":1}`)
+		return code == 200
+	})
 }

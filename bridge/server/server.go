@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
@@ -110,11 +112,17 @@ func New(cfg config.Config, opts Options) (*Bridge, error) {
 	b.auth = auth.NewManager(cfg.AuthSecret, b.sessions, st, opts.Now)
 	b.validator = validate.New(validate.Options{EscalationTimeout: opts.EscalationTimeout})
 	b.api = api.New(api.Options{Store: st, Auth: b.auth, Validator: b.validator, Metrics: m, Logger: opts.Logger, Now: opts.Now,
-		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent}})
-	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping()})
+		Limits: api.Limits{MaxBytesInFlight: cfg.Limits.MaxBytesInFlight, MaxBytesInFlightPerClient: cfg.Limits.MaxBytesInFlightPerClient,
+			BodyStall: cfg.Limits.HeaderTimeout, ReadTimeout: cfg.Limits.ReadTimeout,
+			MaxStreams: cfg.Limits.MaxStreams, MaxStreamsPerAgent: cfg.Limits.MaxStreamsPerAgent,
+			MinFreeBytes: cfg.EventStoreMinFree, ScanLimit: cfg.QueryScanLimit},
+		FreeSpace: func() (int64, error) { return freeSpace(cfg.EventStorePath) }})
+	b.coord = coord.New(coord.Options{Store: st, Now: opts.Now, Stopping: b.api.Stopping(),
+		Limits: coord.Limits{MaxBytes: cfg.CoordMaxBytes, MaxAgentBytes: cfg.CoordMaxAgentBytes}})
 	b.api.AddCoordination(b.coord)
 	b.validator.SetEscalator(b.coord)
-	b.shadow = shadow.New(shadow.Options{Blobs: st, MaxFileBytes: cfg.ShadowMaxFileBytes})
+	b.shadow = shadow.New(shadow.Options{Blobs: st, MaxFileBytes: cfg.ShadowMaxFileBytes, MaxContentBytes: cfg.ShadowMaxTotalBytes,
+		MaxPathDepth: cfg.ShadowMaxPathDepth, MaxIndexBytes: cfg.ShadowMaxIndexBytes, AgentShare: cfg.ShadowAgentShare})
 	b.projections = []store.Projection{b.sessions, b.coord, b.shadow}
 	b.snapComps = []snapshot.Component{sessionsSection{b.sessions}, coordSection{b.coord}, b.shadow}
 	b.api.EnableShadow(b.shadow)
@@ -338,4 +346,14 @@ func storeError(cfg config.Config, err error) error {
 			filepath.Join(cfg.EventStorePath, store.HighWaterFile))
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// freeSpace is the space an unprivileged writer may still use on the file
+// system holding dir (the event store's volume).
+func freeSpace(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }

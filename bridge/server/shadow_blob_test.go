@@ -12,6 +12,8 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
+
+	"github.com/lighthouse-project/lighthouse/bridge/config"
 )
 
 // liveHeap is the heap the last full collection found live, after two
@@ -92,6 +94,7 @@ func TestShadowSizeLimits(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.ShadowMaxFileBytes = 1000
 	cfg.ShadowMaxTotalBytes = 2500
+	cfg.ShadowAgentShare = 100 // one agent fills the whole total here (TestShadowAgentShare: a share)
 	r, _ := startOpts(t, cfg, Options{})
 	tok := session(t, r.url, "builder")
 	last := func() uint64 { return r.b.Store().LastSequence() }
@@ -203,5 +206,45 @@ func TestShadowGetStreamsRanges(t *testing.T) {
 	resp, body = get("GET", map[string]string{"Range": "bytes=0-1", "If-Range": `"other"`})
 	if resp.StatusCode != 200 || body != content {
 		t.Errorf("If-Range with another ETag: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// TestShadowAgentShare: one agent fills at most its share of the total
+// shadow content (LIGHTHOUSE_SHADOW_AGENT_SHARE of
+// LIGHTHOUSE_SHADOW_MAX_TOTAL_BYTES), then gets 507 naming both, and
+// another agent's new file is still accepted; a path deeper than
+// LIGHTHOUSE_SHADOW_MAX_PATH_DEPTH is 400 before its body is read. On
+// main one agent's junk filled the total for good.
+func TestShadowAgentShare(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.ShadowMaxFileBytes = 1000
+	cfg.ShadowMaxTotalBytes = 4000
+	cfg.ShadowMaxPathDepth = 4
+	r, _ := startOpts(t, cfg, Options{})
+	mallory, alice := session(t, r.url, "mallory"), session(t, r.url, "alice")
+	n := 0
+	for ; n < 10; n++ {
+		code, body, _ := do(t, "PUT", r.url+"/shadow/junk.bin", mallory, []byte(strings.Repeat(fmt.Sprint(n), 900)))
+		if code == 507 {
+			if !strings.Contains(string(body), config.EnvShadowAgentShare) || !strings.Contains(string(body), config.EnvShadowMaxTotalBytes) {
+				t.Fatalf("over mallory's share: %s", body)
+			}
+			break
+		}
+		if code != 200 {
+			t.Fatalf("mallory's PUT %d: %d %s", n, code, body)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("mallory stored %d versions of 900 bytes with a share of 2000", n)
+	}
+	if code, body, _ := do(t, "PUT", r.url+"/shadow/src/main.go", alice, []byte("package main // alice's work\n")); code != 200 {
+		t.Fatalf("alice after mallory's share is spent: %d %s", code, body)
+	}
+	if code, body, _ := do(t, "PUT", r.url+"/shadow/a/b/c/d/e", alice, []byte("deep")); code != 400 || !strings.Contains(string(body), config.EnvShadowMaxPathDepth) {
+		t.Fatalf("a path 5 deep with a limit of 4: %d %s", code, body)
+	}
+	if code, body, _ := do(t, "PUT", r.url+"/shadow/a/b/c/d", alice, []byte("deep")); code != 200 {
+		t.Fatalf("a path 4 deep: %d %s", code, body)
 	}
 }

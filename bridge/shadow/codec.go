@@ -19,8 +19,9 @@ const SnapshotSection = "shadow"
 // codecVersion changes whenever the binary layout below changes; an older
 // or newer layout is refused, and the caller falls back to a full replay.
 // Version 1 carried every distinct content; version 2 only its hash and
-// size (the content is a blob of the event store).
-const codecVersion = 2
+// size (the content is a blob of the event store); version 3 adds what
+// each agent's changes added (budget.go).
+const codecVersion = 3
 
 var errShort = errors.New("shadow snapshot: truncated")
 
@@ -58,6 +59,8 @@ type frozen struct {
 	dirs     []frozenDir
 	changes  []change
 	ring     []RecentEvent // oldest first
+	agents   []string      // sorted
+	usage    []usage       // of each agent
 }
 
 type frozenFile struct {
@@ -91,6 +94,10 @@ func (p *Projection) capture() *frozen {
 		f.dirs = append(f.dirs, frozenDir{d, slices.Clone(dh.names), dh.counts[:len(dh.counts):len(dh.counts)]})
 	}
 	f.ring = append(f.ring, p.ring...)
+	f.agents = sortedAgents(p.agents)
+	for _, a := range f.agents {
+		f.usage = append(f.usage, *p.agents[a])
+	}
 	return f
 }
 
@@ -159,6 +166,13 @@ func (f *frozen) encode() []byte {
 		buf = u(buf, uint64(len(re.JSON)))
 		buf = append(buf, re.JSON...)
 	}
+
+	buf = u(buf, uint64(len(f.agents)))
+	for i, a := range f.agents {
+		buf = s(buf, a)
+		buf = u(buf, uint64(f.usage[i].index))
+		buf = u(buf, uint64(f.usage[i].content))
+	}
 	return buf
 }
 
@@ -171,10 +185,14 @@ func (f *frozen) encode() []byte {
 // whose old events MigrateInline then moves into blobs.
 func (p *Projection) RestoreSnapshot(data []byte) error {
 	d := decoder{buf: data}
-	np := New(Options{RecentEvents: p.ringCap, RecentBytes: p.ringMax, Blobs: p.store, MaxFileBytes: p.maxFile})
+	np := New(Options{RecentEvents: p.ringCap, RecentBytes: p.ringMax, Blobs: p.store, MaxFileBytes: p.maxFile,
+		MaxPathDepth: p.maxDepth, MaxIndexBytes: p.maxIndex, MaxContentBytes: p.maxContent, AgentShare: p.share})
 	if v := d.uvarint(); d.err == nil && v != codecVersion {
 		if v == 1 {
 			return fmt.Errorf("shadow snapshot: layout version 1 (contents inline, written before contents moved to the event store's blobs); this build reads %d: the log is replayed instead", codecVersion)
+		}
+		if v == 2 {
+			return fmt.Errorf("shadow snapshot: layout version 2 (without what each agent's changes hold); this build reads %d: the log is replayed instead", codecVersion)
 		}
 		return fmt.Errorf("shadow snapshot: layout version %d, this build reads %d", v, codecVersion)
 	}
@@ -283,12 +301,22 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 		re.Type = recentType(re.JSON)
 		np.pushRecentEvent(re)
 	}
+	na := d.count(3)
+	for j := 0; j < na && d.err == nil; j++ {
+		a := d.str()
+		u := usage{index: int64(d.uvarint()), content: int64(d.uvarint())}
+		if _, dup := np.agents[a]; d.err == nil && (dup || a == "" || u.index < 0 || u.content < 0) {
+			d.fail(fmt.Errorf("shadow snapshot: agent usage %q listed twice, unnamed or out of range", a))
+		}
+		np.agents[a] = &u
+	}
 	if d.err == nil && len(d.buf) != 0 {
 		d.fail(fmt.Errorf("shadow snapshot: %d unexpected trailing bytes", len(d.buf)))
 	}
 	if d.err != nil {
 		return d.err
 	}
+	np.index = np.indexBytesLocked()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -296,6 +324,7 @@ func (p *Projection) RestoreSnapshot(data []byte) error {
 	p.blobSize, p.blobHash, p.blobIdx, p.inline = np.blobSize, np.blobHash, np.blobIdx, np.inline
 	p.files, p.dirs, p.changes = np.files, np.dirs, np.changes
 	p.ring, p.ringBytes = np.ring, np.ringBytes
+	p.index, p.agents = np.index, np.agents
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -200,11 +201,15 @@ func eventJSON(ev store.Event) []byte {
 	if len(ev.Metadata) > 0 && !json.Valid(ev.Metadata) {
 		ev.Metadata = nil
 	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		b = fmt.Appendf(nil, `{"sequence":%d,"error":%q}`, ev.Sequence, err.Error())
+	// Not escaped for HTML (each '<' would take six bytes); Encode ends
+	// the line.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return fmt.Appendf(nil, "{\"sequence\":%d,\"error\":%q}\n", ev.Sequence, err.Error())
 	}
-	return append(b, '\n')
+	return buf.Bytes()
 }
 
 // summary is what events/ shows of a file_modified event.

@@ -61,6 +61,14 @@ type Options struct {
 	// answers 413 beyond it); 0 means DefaultMaxFileBytes. Versions
 	// already in the log are kept whatever their size.
 	MaxFileBytes int64
+	// MaxPathDepth, MaxIndexBytes and AgentShare (a percent) bound new
+	// changes (CheckRoom, budget.go); MaxContentBytes is the distinct
+	// content the store keeps, of which an agent may add its share (0:
+	// no bound of the share). Zero fields take the defaults.
+	MaxPathDepth    int
+	MaxIndexBytes   int64
+	MaxContentBytes int64
+	AgentShare      int
 }
 
 // Projection is the shadow-file state derived from the log. It implements
@@ -82,6 +90,14 @@ type Projection struct {
 
 	store   Blobs
 	maxFile int64
+
+	// The bounds of budget.go, the index estimate and each agent's usage.
+	maxDepth   int
+	maxIndex   int64
+	maxContent int64
+	share      int
+	index      int64
+	agents     map[string]*usage
 
 	files   map[string]*fileHist
 	dirs    map[string]*dirHist // "" is the project root
@@ -185,15 +201,30 @@ func New(opts Options) *Projection {
 	if opts.RecentBytes <= 0 {
 		opts.RecentBytes = DefaultRecentBytes
 	}
+	if opts.MaxPathDepth <= 0 {
+		opts.MaxPathDepth = DefaultMaxPathDepth
+	}
+	if opts.MaxIndexBytes <= 0 {
+		opts.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	if opts.AgentShare <= 0 || opts.AgentShare > 100 {
+		opts.AgentShare = DefaultAgentShare
+	}
 	return &Projection{
-		blobIdx: map[[32]byte]uint32{},
-		inline:  map[uint32]uint64{},
-		files:   map[string]*fileHist{},
-		dirs:    map[string]*dirHist{"": {}},
-		ringCap: opts.RecentEvents,
-		ringMax: opts.RecentBytes,
-		store:   opts.Blobs,
-		maxFile: opts.MaxFileBytes,
+		maxDepth:   opts.MaxPathDepth,
+		maxIndex:   opts.MaxIndexBytes,
+		maxContent: opts.MaxContentBytes,
+		share:      opts.AgentShare,
+		index:      costDir, // the root
+		agents:     map[string]*usage{},
+		blobIdx:    map[[32]byte]uint32{},
+		inline:     map[uint32]uint64{},
+		files:      map[string]*fileHist{},
+		dirs:       map[string]*dirHist{"": {}},
+		ringCap:    opts.RecentEvents,
+		ringMax:    opts.RecentBytes,
+		store:      opts.Blobs,
+		maxFile:    opts.MaxFileBytes,
 	}
 }
 
@@ -239,10 +270,18 @@ func (p *Projection) applyLocked(ev store.Event) (Change, error) {
 		if err := p.checkWriteLocked(fm.Path); err != nil {
 			return Change{}, fmt.Errorf("event %d: %w", ev.Sequence, err)
 		}
+		_, known := p.blobIdx[sum]
+		newBlob := !known
+		cost := p.costLocked(fm.Path, false, newBlob)
 		bi, err := p.blob(sum, fm.Size)
 		if err != nil {
 			return Change{}, fmt.Errorf("event %d: file_modified %q: %w", ev.Sequence, fm.Path, err)
 		}
+		content := int64(0)
+		if newBlob {
+			content = fm.Size
+		}
+		p.charge(ev.AgentID, cost, content)
 		if inline != nil && fm.Size > 0 {
 			if _, ok := p.inline[bi]; !ok {
 				p.inline[bi] = ev.Sequence
@@ -259,6 +298,7 @@ func (p *Projection) applyLocked(ev store.Event) (Change, error) {
 		if !p.fileAlive(fd.Path, math.MaxUint64) {
 			return Change{}, fmt.Errorf("event %d: %w: %q", ev.Sequence, ErrNotFound, fd.Path)
 		}
+		p.charge(ev.AgentID, p.costLocked(fd.Path, true, false), 0)
 		p.put(ev.Sequence, p.lastTime, fd.Path, 0, true)
 		return Change{Seq: ev.Sequence, Path: fd.Path, Tree: true}, nil
 	default:

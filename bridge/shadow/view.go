@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -224,6 +225,65 @@ func (v View) walkLocked(dir string, fn func(File)) {
 		} else if v.p.dirAlive(fp, v.at) {
 			v.walkLocked(fp, fn)
 		}
+	}
+}
+
+// WalkAfter is Walk from the first file after the path after ("" for
+// the start), in Walk's order, stopping after n files; it returns the
+// last path given ("" when none) and whether files may follow. It holds
+// the read lock only for these n, so a long walk is done in parts, each
+// picking up where the last stopped. Use it on a view of one sequence
+// (At): the live view may change between parts.
+func (v View) WalkAfter(after string, n int, fn func(File)) (last string, more bool) {
+	v.p.mu.RLock()
+	defer v.p.mu.RUnlock()
+	var rest []string
+	if after != "" {
+		rest = strings.Split(after, "/")
+	}
+	left := n
+	v.walkAfterLocked("", rest, &left, &last, fn)
+	return last, left == 0
+}
+
+// walkAfterLocked walks dir's files after the path elements rest (below
+// dir), while left is positive.
+func (v View) walkAfterLocked(dir string, rest []string, left *int, last *string, fn func(File)) {
+	dh := v.p.dirs[dir]
+	if dh == nil {
+		return
+	}
+	prefix := dir + "/"
+	if dir == "" {
+		prefix = ""
+	}
+	names := dh.names
+	if len(rest) > 0 {
+		names = names[sort.SearchStrings(names, rest[0]):]
+	}
+	for _, name := range names {
+		if *left <= 0 {
+			return
+		}
+		fp := prefix + name
+		var below []string
+		if len(rest) > 0 && name == rest[0] {
+			if len(rest) == 1 {
+				continue // after itself
+			}
+			below = rest[1:]
+		}
+		if ver, ok := v.p.versionAt(fp, v.at); ok && !ver.deleted {
+			if below != nil {
+				continue // was a directory when after was given
+			}
+			fn(File{Entry: v.fileEntry(fp, ver), Path: fp, blobs: v.p.store})
+			*left--
+			*last = fp
+		} else if v.p.dirAlive(fp, v.at) {
+			v.walkAfterLocked(fp, below, left, last, fn)
+		}
+		rest = nil // past the first name: everything after it
 	}
 }
 

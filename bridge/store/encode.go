@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -40,11 +41,11 @@ func (p *encoded) encode(e *Event) error {
 	if len(e.Data) == 0 {
 		e.Data = json.RawMessage("null")
 	}
-	h, err := json.Marshal(eventHead{Type: e.Type, AggregateID: e.AggregateID, AggregateType: e.AggregateType, AgentID: e.AgentID})
+	h, err := marshalPlain(eventHead{Type: e.Type, AggregateID: e.AggregateID, AggregateType: e.AggregateType, AgentID: e.AgentID})
 	if err != nil {
 		return fmt.Errorf("encode event %q: %w", e.Type, err)
 	}
-	t, err := json.Marshal(eventTail{Data: e.Data, Metadata: e.Metadata})
+	t, err := marshalPlain(eventTail{Data: e.Data, Metadata: e.Metadata})
 	if err != nil {
 		return fmt.Errorf("encode event %q: %w", e.Type, err)
 	}
@@ -65,4 +66,17 @@ func (p *encoded) value(seq uint64, ts []byte) []byte {
 	v = append(v, ts...)
 	v = append(v, ',')
 	return append(v, p.tail...)
+}
+
+// marshalPlain is json.Marshal without escaping for HTML: each '<', '>'
+// and '&' would take six bytes, so an event of 1 MiB could be stored (and
+// read back into memory) as 6 MiB. Event JSON is never HTML.
+func marshalPlain(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

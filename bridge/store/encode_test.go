@@ -8,7 +8,8 @@ import (
 )
 
 // The writer splices pre-encoded parts instead of marshalling the whole
-// event; the stored bytes must be exactly json.Marshal's.
+// event; the stored bytes must be exactly json.Marshal's without HTML
+// escaping (marshalPlain).
 func TestEncodedMatchesMarshal(t *testing.T) {
 	ts := time.Date(2026, 11, 26, 18, 30, 0, 123456000, time.UTC)
 	for _, e := range []Event{
@@ -24,12 +25,15 @@ func TestEncodedMatchesMarshal(t *testing.T) {
 		e.Sequence, e.Timestamp = 18446744073709551615, ts
 		tsJSON, _ := ts.MarshalJSON()
 		got := p.value(e.Sequence, tsJSON)
-		want, err := json.Marshal(e)
+		want, err := marshalPlain(e)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("spliced value differs from json.Marshal:\n got %s\nwant %s", got, want)
+		}
+		if bytes.Contains(got, []byte(`\u003c`)) {
+			t.Errorf("escaped for HTML: %s", got)
 		}
 		var back Event
 		if err := json.Unmarshal(got, &back); err != nil || back.ID != e.ID || back.Sequence != e.Sequence {

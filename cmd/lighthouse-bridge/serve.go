@@ -33,8 +33,14 @@ required; start-up stops naming any that is missing or invalid. The limits
 (LIGHTHOUSE_MAX_CONNECTIONS, _MAX_CONNECTIONS_PER_CLIENT, _MAX_BYTES_IN_FLIGHT,
 _MAX_HEADER_BYTES, _HEADER_TIMEOUT, _READ_TIMEOUT, _IDLE_TIMEOUT,
 _MAX_STREAMS, _MAX_STREAMS_PER_AGENT, _SHADOW_MAX_FILE_BYTES,
-_SHADOW_MAX_TOTAL_BYTES) default to sizes that fit the deploy's 1 GiB; the
-README's Operations section lists each. Logs are JSON on stderr.
+_SHADOW_MAX_TOTAL_BYTES and the budgets _MAX_BYTES_IN_FLIGHT_PER_CLIENT,
+_SHADOW_MAX_PATH_DEPTH, _SHADOW_MAX_INDEX_BYTES, _SHADOW_AGENT_SHARE,
+_COORD_MAX_BYTES, _COORD_MAX_AGENT_BYTES, _EVENT_STORE_MIN_FREE_BYTES,
+_QUERY_SCAN_LIMIT) default to sizes that fit the deploy's 1 GiB; the
+README's Operations section lists each. The Go runtime's soft memory limit
+is set to 90% of LIGHTHOUSE_MEMORY_LIMIT, or of the cgroup's memory limit
+when that is unset (a GOMEMLIMIT in the environment wins). Logs are JSON
+on stderr.
 
 Example:
   export LIGHTHOUSE_AUTH_SECRET="$(head -c 32 /dev/urandom | base64)"
@@ -54,6 +60,7 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 			}
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: cfg.LogLevel}))
 			slog.SetDefault(logger)
+			setMemoryLimit(cfg.MemoryLimit, cgroupMemoryLimit, logger)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := server.Run(ctx, cfg, server.Options{Logger: logger}); err != nil {
