@@ -53,7 +53,7 @@ func (c *Client) readiness(ctx context.Context, path string) (api.StatusResponse
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := &Error{Method: r.method, Path: path, Status: resp.StatusCode, Code: "service_unavailable",
-			Message: fmt.Sprintf("not ready: mode %s, components %v", clean(st.Mode, 64), st.Components),
+			Message:    fmt.Sprintf("not ready: mode %s, components %v", clean(st.Mode, 64), st.Components),
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		return st, e
 	}
