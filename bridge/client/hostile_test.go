@@ -186,3 +186,24 @@ func TestPathsAreData(t *testing.T) {
 		t.Error("an empty shadow path was sent")
 	}
 }
+
+// TestARangeIsTheRangeAskedFor: a 206 whose Content-Range is not the
+// range asked for, or disagrees with its length, is refused rather than
+// handed over as that range.
+func TestARangeIsTheRangeAskedFor(t *testing.T) {
+	for name, cr := range map[string]string{"another offset": "bytes 0-3/13", "another length": "bytes 8-12/13", "garbage": "bytes x"} {
+		srv, _ := fakeBridge(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(api.HeaderSequence, "1")
+			w.Header().Set(api.HeaderViewSequence, "1")
+			w.Header().Set("ETag", `"`+strings.Repeat("ab", 32)+`"`)
+			w.Header().Set("Content-Range", cr)
+			w.Header().Set("Content-Length", "4")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write([]byte("main"))
+		})
+		c := fakeClient(t, srv.URL, client.Options{})
+		if sc, err := c.GetShadow(context.Background(), "f", client.ShadowRead{Offset: 8, Length: 4}); err == nil {
+			t.Errorf("%s: %+v taken", name, sc)
+		}
+	}
+}

@@ -142,7 +142,10 @@ func (c *Client) GetShadow(ctx context.Context, path string, rd ShadowRead) (Sha
 		ViewSequence: info.ViewSequence, Modified: info.Modified}
 	want := resp.ContentLength
 	if resp.StatusCode == http.StatusPartialContent {
-		first, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+		first, last, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+		if err == nil && (!ranged || first != rd.Offset || want >= 0 && want != last-first+1) {
+			err = fmt.Errorf("a range %d-%d of %d bytes, announced as %d bytes, for the range asked from %d", first, last, total, want, rd.Offset)
+		}
 		if err != nil {
 			return ShadowContent{}, fmt.Errorf("lighthouse bridge: GET %s: %w", r.path, err)
 		}
@@ -161,6 +164,9 @@ func (c *Client) GetShadow(ctx context.Context, path string, rd ShadowRead) (Sha
 	}
 	if want >= 0 && int64(len(b)) != want {
 		return ShadowContent{}, fmt.Errorf("lighthouse bridge: GET %s: %d bytes of %d", r.path, len(b), want)
+	}
+	if resp.StatusCode == http.StatusOK {
+		out.Size = int64(len(b))
 	}
 	out.Content = b
 	return out, nil

@@ -16,7 +16,7 @@ Configuration comes from the environment:
   LIGHTHOUSE_BRIDGE_TIMEOUT    bound of each call to the Bridge (default 30s)
   LIGHTHOUSE_VALIDATE_TIMEOUT  bound of a /validate call (default 45s)
   LIGHTHOUSE_HOOK_UNREACHABLE  the hook's answer when the Bridge cannot decide: deny (default), ask, allow
-  LIGHTHOUSE_HOOK_SKIP_TOOLS   tools the hook leaves to Claude Code's own rules (names, or prefixes with *)
+  LIGHTHOUSE_HOOK_SKIP_TOOLS   MCP tools the hook leaves to Claude Code's own rules (mcp__SERVER__TOOL, mcp__SERVER__*)
 
 Examples:
   lighthouse-mcp serve                  the MCP server on stdin/stdout

@@ -36,9 +36,11 @@
 //   - When the Bridge cannot decide (no answer within the timeout, 429,
 //     502, 503, 504) the answer is LIGHTHOUSE_HOOK_UNREACHABLE: deny by
 //     default; ask or allow only when an operator chose them.
-//   - LIGHTHOUSE_HOOK_SKIP_TOOLS names tools the hook abstains on (no
+//   - LIGHTHOUSE_HOOK_SKIP_TOOLS names MCP tools the hook abstains on (no
 //     output): Claude Code's own permission rules decide them. It grants
-//     nothing itself; an empty list (the default) sends every tool.
+//     nothing itself; an empty list (the default) sends every tool. Only
+//     MCP tools of a named server may be skipped (checkSkip): the tools
+//     that act on the host always go to the Bridge.
 package hook
 
 import (
@@ -120,15 +122,33 @@ func LoadPolicy(getenv func(string) string) (Policy, error) {
 	}
 	for _, s := range strings.Split(getenv(hostenv.EnvHookSkipTools), ",") {
 		s = strings.TrimSpace(s)
-		switch {
-		case s == "":
-		case s == "*" || strings.Contains(strings.TrimSuffix(s, "*"), "*"):
-			return Policy{Unreachable: Deny}, fmt.Errorf("%s: %q: name tools, or a prefix followed by one *; skipping every tool is not a policy", hostenv.EnvHookSkipTools, s)
-		default:
-			p.Skip = append(p.Skip, s)
+		if s == "" {
+			continue
 		}
+		if err := checkSkip(s); err != nil {
+			return Policy{Unreachable: Deny}, fmt.Errorf("%s: %q: %w", hostenv.EnvHookSkipTools, s, err)
+		}
+		p.Skip = append(p.Skip, s)
 	}
 	return p, nil
+}
+
+// checkSkip admits only MCP tools ("mcp__SERVER__TOOL") to the skip
+// list, by name or by one server's prefix ("mcp__SERVER__*"): Claude
+// Code's own tools (Bash, Write, Edit, ...) act on the host and always go
+// to the Bridge, and a prefix spanning servers ("mcp__*") would let any
+// MCP server added later pass unjudged.
+func checkSkip(s string) error {
+	name, prefix := strings.CutSuffix(s, "*")
+	rest, ok := strings.CutPrefix(name, "mcp__")
+	server, tool, hasTool := strings.Cut(rest, "__")
+	switch {
+	case !ok || server == "" || !hasTool:
+		return errors.New("only MCP tools may be skipped, as mcp__SERVER__TOOL or mcp__SERVER__*; Claude Code's own tools always go to the Bridge")
+	case strings.Contains(name, "*"), prefix && tool != "", !prefix && tool == "":
+		return errors.New("name one tool, or one server's tools with a single trailing * (mcp__SERVER__*)")
+	}
+	return nil
 }
 
 func (p Policy) skips(tool string) bool {

@@ -31,9 +31,9 @@ const (
 	// EnvHookUnreachable is what the hook answers when the Bridge cannot
 	// decide (no answer, 429, 502, 503, 504): deny (default), ask or allow.
 	EnvHookUnreachable = "LIGHTHOUSE_HOOK_UNREACHABLE"
-	// EnvHookSkipTools lists tools the hook leaves to Claude Code's own
-	// permission rules instead of asking the Bridge: names separated by
-	// commas, a trailing * matching a prefix ("mcp__lighthouse__*").
+	// EnvHookSkipTools lists MCP tools the hook leaves to Claude Code's
+	// own permission rules instead of asking the Bridge, separated by
+	// commas: mcp__SERVER__TOOL, or mcp__SERVER__* for one server's tools.
 	EnvHookSkipTools = "LIGHTHOUSE_HOOK_SKIP_TOOLS"
 )
 
