@@ -15,8 +15,8 @@ import (
 const hookLong = `Claude Code's PreToolUse hook: read the hook input (JSON) on stdin, ask
 the Bridge's /validate about the tool call, and print the decision as the
 hook's JSON output (allow, deny or ask, with the Bridge's reasoning). It
-always exits 0 with a decision; whatever it cannot read or decide is
-denied, and when the Bridge cannot decide, LIGHTHOUSE_HOOK_UNREACHABLE says
+exits 0 with a decision; whatever it cannot read or decide is denied, a
+failure of the command itself exits 2 (Claude Code blocks the call), and when the Bridge cannot decide, LIGHTHOUSE_HOOK_UNREACHABLE says
 what to answer (deny by default). See host/hook for every rule.
 
 Install it in .claude/settings.json:
@@ -25,9 +25,14 @@ Install it in .claude/settings.json:
 
 func newHookCmd(getenv func(string) string) *cobra.Command {
 	h := &cobra.Command{
-		Use:   "hook",
+		Use:   "hook EVENT",
 		Short: "Agent hooks",
 		Args:  cobra.NoArgs,
+		// Runnable, so that a missing or mistyped event is an error (exit
+		// 2, a block), not the help text and exit 0.
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("name the hook's event: lighthouse-mcp hook pre-tool-use")
+		},
 	}
 	h.AddCommand(&cobra.Command{
 		Use:   "pre-tool-use",

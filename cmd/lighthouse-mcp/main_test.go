@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -230,5 +231,29 @@ func TestCheck(t *testing.T) {
 	}
 	if out, err := run(t, nil, "version"); err != nil || !strings.HasPrefix(out, "lighthouse-mcp ") {
 		t.Fatalf("version: %q %v", out, err)
+	}
+}
+
+// TestHookFailuresExit2: a hook command that fails for any reason exits
+// 2, which Claude Code treats as a block; other commands exit 1.
+func TestHookFailuresExit2(t *testing.T) {
+	bin := binary(t)
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"hook", "pre-tool-us"}, 2},
+		{[]string{"hook", "pre-tool-use", "--nope"}, 2},
+		{[]string{"hook"}, 2},
+		{[]string{"check"}, 1},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		cmd.Stdin = strings.NewReader("{}")
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != tc.want {
+			t.Errorf("%v: %v, want exit status %d", tc.args, err, tc.want)
+		}
 	}
 }

@@ -33,6 +33,12 @@
 //     tool_name, or whose tool_input is not a JSON object; a missing or
 //     invalid configuration; a refusal of the Bridge (a wrong key, a
 //     tool_input over the Bridge's 1 MiB limit).
+//   - The hook answers within LIGHTHOUSE_VALIDATE_TIMEOUT (input read,
+//     session and /validate together), which must stay under the hook's
+//     timeout in Claude Code's settings: a hook that times out, or exits
+//     with a status other than 0 and 2, lets the call through. Every
+//     error of the hook command itself exits 2, which Claude Code treats
+//     as a block (cmd/lighthouse-mcp).
 //   - When the Bridge cannot decide (no answer within the timeout, 429,
 //     502, 503, 504) the answer is LIGHTHOUSE_HOOK_UNREACHABLE: deny by
 //     default; ask or allow only when an operator chose them.
@@ -169,7 +175,7 @@ type Validator interface {
 // the hook abstains. v is nil when the configuration is invalid (cfgErr
 // says why): every call is then denied.
 func Decide(ctx context.Context, r io.Reader, v Validator, cfgErr error, p Policy) *Output {
-	in, err := ReadInput(r)
+	in, err := readInput(ctx, r)
 	if err != nil {
 		return deny("lighthouse hook: " + err.Error())
 	}
@@ -215,6 +221,27 @@ func (p Policy) failed(err error) *Output {
 	}
 	why := fmt.Sprintf("the Bridge could not decide (%v); %s=%s", err, hostenv.EnvHookUnreachable, p.Unreachable)
 	return decision(p.Unreachable, "lighthouse hook: "+why)
+}
+
+// readInput is ReadInput within ctx: an input that never ends (stdin
+// left open) is denied when ctx ends, not waited for until Claude Code's
+// own timeout, which would let the call through.
+func readInput(ctx context.Context, r io.Reader) (Input, error) {
+	type result struct {
+		in  Input
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		in, err := ReadInput(r)
+		ch <- result{in, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.in, res.err
+	case <-ctx.Done():
+		return Input{}, fmt.Errorf("the hook input did not end in time: %w", ctx.Err())
+	}
 }
 
 // ReadInput reads and checks one hook input: one JSON object of at most

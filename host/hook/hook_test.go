@@ -251,3 +251,20 @@ func FuzzReadInput(f *testing.F) {
 		}
 	})
 }
+
+type blockingReader struct{}
+
+func (blockingReader) Read([]byte) (int, error) { select {} }
+
+// TestInputThatNeverEndsIsDenied: stdin left open is denied when the
+// hook's time is up, before Claude Code's own timeout lets the call pass.
+func TestInputThatNeverEndsIsDenied(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	out := hook.Decide(ctx, io.MultiReader(strings.NewReader(`{"tool_name":"Bash",`), blockingReader{}), failingValidator{t}, nil, hook.Policy{Unreachable: hook.Allow})
+	want(t, "open stdin", out, hook.Deny, "did not end in time")
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
