@@ -48,8 +48,13 @@ func (e *Error) Temporary() bool {
 // readError builds the Error of a refused request from its answer, read
 // up to maxErrorBytes.
 func readError(method, path string, resp *http.Response) *Error {
-	e := &Error{Method: method, Path: path, Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	b, _ := readAtMost(resp.Body, maxErrorBytes)
+	return errorFrom(method, path, resp, b)
+}
+
+// errorFrom is the Error of an answer whose body (bounded) is b.
+func errorFrom(method, path string, resp *http.Response, b []byte) *Error {
+	e := &Error{Method: method, Path: path, Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var body api.ErrorResponse
 	if json.Unmarshal(b, &body) == nil && body.Detail != "" {
 		e.Code, e.Message = clean(body.Error, 64), clean(body.Detail, maxErrorBytes)

@@ -207,3 +207,26 @@ func TestARangeIsTheRangeAskedFor(t *testing.T) {
 		}
 	}
 }
+
+// TestNotReady: a 503 of /status carries the status (and says what is
+// not ready); a 503 that is an error body (the probe path's) is that error.
+func TestNotReady(t *testing.T) {
+	srv, _ := fakeBridge(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/status":
+			api.WriteJSON(w, 503, api.StatusResponse{Status: "not_ready", Mode: "degraded", Components: map[string]string{"fuse_mount": "error: not mounted", "event_store": "ok"}})
+		case "/health/ready":
+			w.Header().Set("Retry-After", "1")
+			api.WriteError(w, 503, "the bridge is at its connection limit")
+		}
+	})
+	c := fakeClient(t, srv.URL, client.Options{})
+	st, err := c.Status(context.Background())
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 503 || st.Mode != "degraded" || !strings.Contains(e.Message, "fuse_mount: error: not mounted") {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	if _, err := c.Ready(context.Background()); !errors.As(err, &e) || e.Status != 503 || e.RetryAfter != time.Second || !strings.Contains(e.Message, "connection limit") {
+		t.Fatalf("ready: %v", err)
+	}
+}

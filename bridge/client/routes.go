@@ -3,10 +3,14 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -47,17 +51,27 @@ func (c *Client) readiness(ctx context.Context, path string) (api.StatusResponse
 	}
 	defer cancel()
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		var st api.StatusResponse
+		return st, c.decode(r, resp, &st)
+	}
+	// 503: the status of a Bridge that is not ready, or the error of one
+	// that answers nothing else (its probe path) or of what stands in front.
+	b, err := readAtMost(resp.Body, maxErrorBytes)
+	if err != nil {
+		return api.StatusResponse{}, fmt.Errorf("lighthouse bridge: GET %s: %w", path, err)
+	}
 	var st api.StatusResponse
-	if err := c.decode(r, resp, &st); err != nil {
-		return st, err
+	if json.Unmarshal(b, &st) != nil || st.Status == "" {
+		return api.StatusResponse{}, errorFrom(r.method, path, resp, b)
 	}
-	if resp.StatusCode != http.StatusOK {
-		e := &Error{Method: r.method, Path: path, Status: resp.StatusCode, Code: "service_unavailable",
-			Message:    fmt.Sprintf("not ready: mode %s, components %v", clean(st.Mode, 64), st.Components),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-		return st, e
+	comps := make([]string, 0, len(st.Components))
+	for _, k := range slices.Sorted(maps.Keys(st.Components)) {
+		comps = append(comps, k+": "+st.Components[k])
 	}
-	return st, nil
+	return st, &Error{Method: r.method, Path: path, Status: resp.StatusCode, Code: "service_unavailable",
+		Message:    clean(fmt.Sprintf("not ready (%s, mode %s): %s", st.Status, st.Mode, strings.Join(comps, "; ")), 4096),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 }
 
 // sendStatus is send for the readiness routes, whose 503 carries the
