@@ -212,6 +212,10 @@ func newTransport(dial time.Duration) *http.Transport {
 	return t
 }
 
+// CloseIdleConnections closes the connections the client keeps for its
+// next requests (a Bridge counts them against its connection limits).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // BaseURL is the Bridge the client talks to.
 func (c *Client) BaseURL() string { return c.base.String() }
 

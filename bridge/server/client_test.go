@@ -41,7 +41,9 @@ func agentClient(t testing.TB, url, agent string, admin bool) *client.Client {
 // newSession creates a session of agent and returns its token.
 func newSession(t testing.TB, url, agent string, admin bool) string {
 	t.Helper()
-	ns, err := agentClient(t, url, agent, admin).CreateSession(context.Background())
+	c := agentClient(t, url, agent, admin)
+	defer c.CloseIdleConnections() // no connection of it left counted by the bridge
+	ns, err := c.CreateSession(context.Background())
 	if err != nil {
 		t.Fatalf("session of %s: %v", agent, err)
 	}
