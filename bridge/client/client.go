@@ -390,6 +390,14 @@ func (c *Client) createLocked(ctx context.Context) error {
 	return nil
 }
 
+// Connect makes sure the client holds a session, creating one when it
+// has none (it does so itself on its first authenticated call): a wrong
+// key or an unreachable Bridge shows here, before any work.
+func (c *Client) Connect(ctx context.Context) error {
+	_, _, err := c.session(ctx)
+	return err
+}
+
 // Session is the session the client holds (zero before its first
 // authenticated call, or when it was given only a token).
 func (c *Client) Session() auth.NewSession {

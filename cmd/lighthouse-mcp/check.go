@@ -31,10 +31,10 @@ func newCheckCmd(getenv func(string) string) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*cfg.Timeout)
 			defer cancel()
-			ns, err := c.CreateSession(ctx)
-			if err != nil {
+			if err := c.Connect(ctx); err != nil {
 				return fmt.Errorf("%s as agent %s: %w", cfg.BridgeURL, cfg.AgentID, err)
 			}
+			ns := c.Session()
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err

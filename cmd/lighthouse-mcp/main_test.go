@@ -257,3 +257,45 @@ func TestHookFailuresExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWithAWrongKeySaysSoAtStart: the Bridge's 401 is on stderr at
+// start, and every tool answers it.
+func TestServeWithAWrongKeySaysSoAtStart(t *testing.T) {
+	bin := binary(t)
+	br := servertest.Start(t, servertest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), hostenv.EnvBridgeURL + "=" + br.URL, hostenv.EnvAgentID + "=builder-1",
+		hostenv.EnvAgentKey + "=" + br.Key("someone-else", false)}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "task_list", Arguments: map[string]any{}})
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "401") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	waitFor := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "agent_key is not the key of agent") {
+		if time.Now().After(waitFor) {
+			t.Fatalf("stderr %q", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

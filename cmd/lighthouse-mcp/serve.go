@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -32,6 +33,17 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				o.ConfigErr = err
 				fmt.Fprintf(cmd.ErrOrStderr(), "lighthouse-mcp: not configured, every tool will answer so: %v\n", err)
+			} else {
+				// A wrong key or an absent Bridge is said at start too,
+				// without holding up the agent's handshake; the tools
+				// answer the same error when called.
+				go func() {
+					ctx, cancel := context.WithTimeout(cmd.Context(), cfg.Timeout)
+					defer cancel()
+					if err := o.Client.Connect(ctx); err != nil && cmd.Context().Err() == nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "lighthouse-mcp: warning: no session with the Bridge yet: %v\n", err)
+					}
+				}()
 			}
 			return mcpserver.New(o).Run(cmd.Context(), &mcp.StdioTransport{})
 		},
