@@ -11,7 +11,7 @@ deps:
 
 # binaries builds every command into ./bin.
 binaries:
-	$(GO) build -o $(BIN)/ ./cmd/lighthouse-gen ./cmd/lighthouse-bridge
+	$(GO) build -o $(BIN)/ ./cmd/lighthouse-gen ./cmd/lighthouse-bridge ./cmd/lighthouse-mcp
 
 # build regenerates deploy/ from the spec embedded in lighthouse-gen.
 build: binaries

@@ -292,7 +292,7 @@ func TestAuthTable(t *testing.T) {
 				t.Fatalf("%d %s, want %d", code, body, tc.want)
 			}
 			if code >= 400 {
-				if b := decode[errorBody](t, body); b.Detail == "" || b.Status != code {
+				if b := decode[ErrorResponse](t, body); b.Detail == "" || b.Status != code {
 					t.Fatalf("error body %s", body)
 				}
 			}
@@ -364,7 +364,7 @@ func TestBadInputTable(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("%d %s, want %d", code, body, tc.want)
 			}
-			b := decode[errorBody](t, body)
+			b := decode[ErrorResponse](t, body)
 			if b.Status != code || b.Error == "" || !strings.Contains(b.Detail, tc.detail) {
 				t.Fatalf("error body %s, want detail containing %q", body, tc.detail)
 			}

@@ -36,8 +36,9 @@ func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorBody is the JSON shape of every error answer.
-type errorBody struct {
+// ErrorResponse is the JSON shape of every error answer (and of the
+// final session_ended event of a stream).
+type ErrorResponse struct {
 	Error  string `json:"error"`  // machine-readable: the status text in snake_case
 	Detail string `json:"detail"` // what went wrong and what to do
 	Status int    `json:"status"`
@@ -63,11 +64,18 @@ func newEncoder(w io.Writer) *json.Encoder {
 
 // WriteError writes the standard JSON error for status.
 func WriteError(w http.ResponseWriter, status int, detail string) {
+	WriteJSON(w, status, NewErrorResponse(status, detail))
+}
+
+// NewErrorResponse is the error answer for status: its machine-readable
+// code is the status text in snake_case ("error" for a status without
+// one).
+func NewErrorResponse(status int, detail string) ErrorResponse {
 	code := strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
 	if code == "" {
 		code = "error"
 	}
-	WriteJSON(w, status, errorBody{Error: code, Detail: detail, Status: status})
+	return ErrorResponse{Error: code, Detail: detail, Status: status}
 }
 
 // WriteErr writes err: an *Error with its status, anything else as 500

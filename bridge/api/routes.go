@@ -220,6 +220,46 @@ const (
 // queryParams are /event/query's parameters, each single-valued.
 var queryParams = []string{"event_type", "agent_id", "aggregate_id", "since", "start_time", "end_time", "limit"}
 
+// EventQuery is GET /event/query's parameters as a client sends them
+// (ParseFilter reads them): the zero value of a field leaves its filter
+// out. Since is exclusive: events after it.
+type EventQuery struct {
+	EventType   string
+	AgentID     string
+	AggregateID string
+	Since       uint64
+	StartTime   time.Time
+	EndTime     time.Time
+	Limit       int // 0: the default (100); at most 1000
+}
+
+// Values encodes q as the query string ParseFilter reads; times are
+// RFC 3339 with nanoseconds, in UTC.
+func (q EventQuery) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("event_type", q.EventType)
+	set("agent_id", q.AgentID)
+	set("aggregate_id", q.AggregateID)
+	if q.Since > 0 {
+		v.Set("since", strconv.FormatUint(q.Since, 10))
+	}
+	if !q.StartTime.IsZero() {
+		v.Set("start_time", q.StartTime.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.EndTime.IsZero() {
+		v.Set("end_time", q.EndTime.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return v
+}
+
 // ParseFilter reads /event/query's parameters. Times are RFC 3339 or unix
 // seconds; limit defaults to 100 and must be 1..1000.
 func ParseFilter(v url.Values) (store.Filter, error) {
@@ -380,6 +420,22 @@ func DecodeValidate(body []byte) (req validate.Request, legacy *LegacyValidateRe
 // EventValidationDecision is the type of the event recording a decision.
 const EventValidationDecision = "validation_decision"
 
+// ValidationDecisionData is the data of a validation_decision event (its
+// fields in the order of the map it replaced, so the bytes are unchanged).
+type ValidationDecisionData struct {
+	Confidence       float64         `json:"confidence"`
+	Decision         string          `json:"decision"`
+	Expert           string          `json:"expert"`
+	ExpertRequired   bool            `json:"expert_required"`
+	Legacy           bool            `json:"legacy"`
+	ProcessingTimeMS float64         `json:"processing_time_ms"`
+	Reasoning        string          `json:"reasoning"`
+	RiskLevel        string          `json:"risk_level"`
+	Rule             string          `json:"rule"`
+	ToolInput        json.RawMessage `json:"tool_input"`
+	ToolName         string          `json:"tool_name"`
+}
+
 func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	body, err := readBody(w, r)
@@ -401,10 +457,10 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	d := s.validator.Validate(r.Context(), req)
 	took := float64(time.Since(start).Microseconds()) / 1000
 	var buf bytes.Buffer
-	newEncoder(&buf).Encode(map[string]any{
-		"tool_name": req.ToolName, "tool_input": req.ToolInput, "decision": d.Decision, "reasoning": d.Reasoning,
-		"confidence": d.Confidence, "risk_level": d.RiskLevel, "rule": d.Rule, "expert_required": d.ExpertRequired,
-		"expert": d.Expert, "processing_time_ms": took, "legacy": legacy != nil,
+	newEncoder(&buf).Encode(ValidationDecisionData{
+		ToolName: req.ToolName, ToolInput: req.ToolInput, Decision: d.Decision, Reasoning: d.Reasoning,
+		Confidence: d.Confidence, RiskLevel: d.RiskLevel, Rule: d.Rule, ExpertRequired: d.ExpertRequired,
+		Expert: d.Expert, ProcessingTimeMS: took, Legacy: legacy != nil,
 	})
 	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	evs, err := s.store.Append(r.Context(), store.Event{

@@ -35,6 +35,14 @@ const (
 
 func shadowUploadBudget(maxFile int64) int64 { return max(minShadowUploadBudget, 2*maxFile) }
 
+// Headers of GET and HEAD /shadow/{path}, besides ETag (the content's
+// quoted SHA-256) and Content-Length: the sequence of the event that
+// wrote the version read, and the sequence of the state it was read from.
+const (
+	HeaderSequence     = "X-Lighthouse-Sequence"
+	HeaderViewSequence = "X-Lighthouse-View-Sequence"
+)
+
 // ShadowWrite is the answer to PUT and DELETE /shadow/{path}.
 type ShadowWrite struct {
 	Path     string `json:"path"`
@@ -349,8 +357,8 @@ func (h *shadowRoutes) get(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("ETag", `"`+hex.EncodeToString(f.SHA256[:])+`"`)
-	hd.Set("X-Lighthouse-Sequence", strconv.FormatUint(f.Seq, 10))
-	hd.Set("X-Lighthouse-View-Sequence", strconv.FormatUint(v.Seq(), 10))
+	hd.Set(HeaderSequence, strconv.FormatUint(f.Seq, 10))
+	hd.Set(HeaderViewSequence, strconv.FormatUint(v.Seq(), 10))
 	// Streamed from the store in small reads, with Range, If-Range,
 	// If-None-Match and HEAD handled by the standard library.
 	http.ServeContent(w, r, "", f.ModTime, io.NewSectionReader(f, 0, f.Size))

@@ -304,8 +304,15 @@ func (h *hub) read(cursor uint64) ringRead {
 func (h *hub) pumpedLocked() bool { return h.epoch > 0 }
 
 // sseName is the event's SSE name: its type, when it is a name that cannot
-// break the SSE framing (every type POST /event/store accepts is).
+// break the SSE framing (every type POST /event/store accepts is) and is
+// not one of the stream's own control names. An agent may store an event
+// of type "reconnect", "session_ended" or "error": named so, it would
+// tell every reader to resume elsewhere, renew its session or give up.
 func sseName(t string) string {
+	switch t {
+	case SSEReconnect, SSESessionEnded, SSEError:
+		return "event"
+	}
 	if len(t) <= MaxNameLen && snakeCase.MatchString(t) {
 		return t
 	}
@@ -588,7 +595,8 @@ func (st *streamer) catchUp() bool {
 		if st.r.Context().Err() != nil || st.s.isStopping() {
 			return false
 		}
-		fmt.Fprintf(st.w, "event: error\ndata: %q\n\n", err.Error())
+		b, _ := json.Marshal(err.Error())
+		fmt.Fprintf(st.w, "event: %s\ndata: %s\n\n", SSEError, b)
 		st.flush()
 		return false
 	}
@@ -644,17 +652,38 @@ func (st *streamer) gatherBatch(applied uint64) ([]byte, uint64, func(), error) 
 	return batch, cursor, g.release, nil
 }
 
+// SSE event names /event/stream writes besides the events themselves
+// (whose name is their type, or "event"). Each ends the stream.
+const (
+	// SSEReconnect: the stream fell behind; its data is a StreamReconnect
+	// and its id the sequence to resume after.
+	SSEReconnect = "reconnect"
+	// SSESessionEnded: the session was evicted or expired; its data is
+	// the ErrorResponse (401) a new request would get.
+	SSESessionEnded = "session_ended"
+	// SSEError: the stream could not read the store; its data is a JSON
+	// string saying why.
+	SSEError = "error"
+)
+
+// StreamReconnect is the data of the reconnect event.
+type StreamReconnect struct {
+	Detail      string `json:"detail"`
+	LastEventID uint64 `json:"last_event_id"`
+	Reason      string `json:"reason"` // "fell_behind"
+}
+
 // fellBehind ends a stream whose frames left the ring before it sent
 // them: a last "reconnect" event, whose id is the sequence the stream
 // covered, tells the reader to reconnect (EventSource does, with that
 // Last-Event-ID) and catch up from the store.
 func (st *streamer) fellBehind() {
-	b, _ := json.Marshal(map[string]any{
-		"reason":        "fell_behind",
-		"last_event_id": st.cursor,
-		"detail":        "this stream fell too far behind the log; reconnect with Last-Event-ID (or since) set to last_event_id",
+	b, _ := json.Marshal(StreamReconnect{
+		Reason:      "fell_behind",
+		LastEventID: st.cursor,
+		Detail:      "this stream fell too far behind the log; reconnect with Last-Event-ID (or since) set to last_event_id",
 	})
-	fmt.Fprintf(st.w, "id: %d\nevent: reconnect\nretry: 1000\ndata: %s\n\n", st.cursor, b)
+	fmt.Fprintf(st.w, "id: %d\nevent: %s\nretry: 1000\ndata: %s\n\n", st.cursor, SSEReconnect, b)
 	st.flush()
 }
 
@@ -668,8 +697,8 @@ func (st *streamer) sessionValid() bool {
 	if err == nil {
 		return true
 	}
-	b, _ := json.Marshal(map[string]any{"error": "unauthorized", "detail": err.Error(), "status": http.StatusUnauthorized})
-	fmt.Fprintf(st.w, "event: session_ended\ndata: %s\n\n", b)
+	b, _ := json.Marshal(NewErrorResponse(http.StatusUnauthorized, err.Error()))
+	fmt.Fprintf(st.w, "event: %s\ndata: %s\n\n", SSESessionEnded, b)
 	st.flush()
 	return false
 }

@@ -55,7 +55,7 @@ func TestStreamCaps(t *testing.T) {
 			t.Fatalf("stream: %d, want %d", resp.StatusCode, code)
 		}
 		if code == 429 {
-			var b errorBody
+			var b ErrorResponse
 			json.NewDecoder(resp.Body).Decode(&b)
 			if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 || !strings.Contains(b.Detail, detail) {
 				t.Fatalf("429: Retry-After %q, %q", resp.Header.Get("Retry-After"), b.Detail)
@@ -303,4 +303,20 @@ func heapBytes() uint64 {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// TestStoredEventsCannotPoseAsControlEvents: an agent may store an event
+// of type reconnect, session_ended or error (snake_case names); on the
+// stream it is named "event", so no reader takes it for the stream's
+// own word to resume elsewhere, renew its session or stop.
+func TestStoredEventsCannotPoseAsControlEvents(t *testing.T) {
+	for _, typ := range []string{SSEReconnect, SSESessionEnded, SSEError} {
+		f := string(encodeFrame(&store.Event{Sequence: 7, Type: typ, Data: json.RawMessage(`{}`)}))
+		if !strings.Contains(f, "\nevent: event\n") {
+			t.Errorf("an event of type %q is framed as %q", typ, f)
+		}
+	}
+	if f := string(encodeFrame(&store.Event{Sequence: 7, Type: "build_done", Data: json.RawMessage(`{}`)})); !strings.Contains(f, "\nevent: build_done\n") {
+		t.Errorf("an ordinary type lost its name: %q", f)
+	}
 }

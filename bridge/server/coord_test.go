@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lighthouse-project/lighthouse/bridge/api"
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 )
 
@@ -110,38 +113,63 @@ func TestCoordinationScenarioAcrossRestart(t *testing.T) {
 	for _, a := range []string{"builder", "sec", "perf"} {
 		ag[a] = session(t, r.url, a)
 	}
+	ctx := context.Background()
+	// as is agent who's client of the running bridge (its token alone:
+	// sessions live in the store, so they survive the restarts).
+	as := func(who string) *client.Client { return tokenClient(t, r.url, ag[who]) }
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	busy := func(l api.ExpertListResponse) bool {
+		for _, x := range l.Experts {
+			if x.Status == "busy" {
+				return true
+			}
+		}
+		return false
+	}
 
 	// Experts register; the list shows them available.
-	ag.do(t, r.url, "sec", "POST", "/expert/register", `{"capabilities":["security","command_validation"]}`, 200)
-	ag.do(t, r.url, "perf", "POST", "/expert/register", `{"capabilities":["performance"]}`, 200)
-	list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200)
-	if list.body["count"] != 2.0 {
-		t.Fatalf("experts: %s", list.raw)
+	_, err := as("sec").RegisterExpert(ctx, api.RegisterRequest{Capabilities: []string{"security", "command_validation"}})
+	must("register sec", err)
+	_, err = as("perf").RegisterExpert(ctx, api.RegisterRequest{Capabilities: []string{"performance"}})
+	must("register perf", err)
+	list, err := as("builder").Experts(ctx)
+	if err != nil || list.Count != 2 {
+		t.Fatalf("experts: %+v %v", list, err)
 	}
 
 	// The builder delegates by capability and by name, asks a question,
 	// dispatches a task and starts a collaboration.
-	d1 := ag.do(t, r.url, "builder", "POST", "/expert/delegate", `{"tool_name":"Write","tool_input":{"file_path":"main.go"},"capabilities":["performance"]}`, 200)
-	if d1.str("target_expert") != "perf" || d1.str("status") != "delegated" || d1.str("delegation_id") == "" {
-		t.Fatalf("delegate by capability: %s", d1.raw)
+	d1, err := as("builder").Delegate(ctx, api.DelegateRequest{ToolName: "Write", ToolInput: json.RawMessage(`{"file_path":"main.go"}`), Capabilities: []string{"performance"}})
+	if err != nil || d1.TargetExpert != "perf" || d1.Status != "delegated" || d1.DelegationID == "" {
+		t.Fatalf("delegate by capability: %+v %v", d1, err)
 	}
-	d2 := ag.do(t, r.url, "builder", "POST", "/expert/delegate", `{"tool_name":"Edit","tool_input":{"file_path":"auth.go"},"target_expert":"sec"}`, 200)
-	if d2.str("target_expert") != "sec" {
-		t.Fatalf("delegate by name: %s", d2.raw)
+	d2, err := as("builder").Delegate(ctx, api.DelegateRequest{ToolName: "Edit", ToolInput: json.RawMessage(`{"file_path":"auth.go"}`), TargetExpert: "sec"})
+	if err != nil || d2.TargetExpert != "sec" {
+		t.Fatalf("delegate by name: %+v %v", d2, err)
 	}
-	q := ag.do(t, r.url, "builder", "POST", "/elicitation/create",
-		`{"to_agent":"sec","message":"Which TLS version?","schema":{"type":"object","required":["tls"],"properties":{"tls":{"enum":["1.2","1.3"]}}},"timeout_seconds":600}`, 200)
-	qid := q.str("elicitation_id")
-	task := ag.do(t, r.url, "builder", "POST", "/task/dispatch", `{"target_agent":"perf","description":"profile the build","data":{"target":"ci"}}`, 200)
-	col := ag.do(t, r.url, "builder", "POST", "/collaboration/start", `{"participants":["sec","perf"],"topic":"release 1.0"}`, 200)
-	if list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200); !strings.Contains(list.raw, `"status":"busy"`) {
-		t.Fatalf("experts with pending work are busy: %s", list.raw)
+	timeout := 600.0
+	q, err := as("builder").CreateElicitation(ctx, api.ElicitRequest{ToAgent: "sec", Message: "Which TLS version?",
+		Schema: json.RawMessage(`{"type":"object","required":["tls"],"properties":{"tls":{"enum":["1.2","1.3"]}}}`), TimeoutSeconds: &timeout})
+	must("elicit", err)
+	qid := q.ElicitationID
+	task, err := as("builder").DispatchTask(ctx, api.TaskRequest{TargetAgent: "perf", Description: "profile the build", Data: json.RawMessage(`{"target":"ci"}`)})
+	must("dispatch", err)
+	col, err := as("builder").StartCollaboration(ctx, api.CollaborationRequest{Participants: []string{"sec", "perf"}, Topic: "release 1.0"})
+	must("collaborate", err)
+	if list, err := as("builder").Experts(ctx); err != nil || !busy(list) {
+		t.Fatalf("experts with pending work are busy: %+v %v", list, err)
 	}
 
-	m := call(t, "GET", r.url+"/metrics", "", "")
-	for _, want := range []string{"lighthouse_delegations_pending 2", "lighthouse_elicitations_open 1", "lighthouse_tasks_pending 1", "lighthouse_experts_available 2"} {
-		if !strings.Contains(m.raw, want+"\n") {
-			t.Fatalf("/metrics lacks %q", want)
+	fams, err := as("builder").Metrics(ctx)
+	must("metrics", err)
+	for name, want := range map[string]float64{"lighthouse_delegations_pending": 2, "lighthouse_elicitations_open": 1, "lighthouse_tasks_pending": 1, "lighthouse_experts_available": 2} {
+		if m := fams[name].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != want {
+			t.Fatalf("/metrics %s = %v, want %v", name, m, want)
 		}
 	}
 
@@ -152,80 +180,95 @@ func TestCoordinationScenarioAcrossRestart(t *testing.T) {
 	clk.add(time.Minute)
 	r = startClocked(t, cfg, clk, 10*time.Second)
 
-	work := ag.do(t, r.url, "perf", "GET", "/expert/delegations", "", 200)
-	if work.body["count"] != 1.0 || !strings.Contains(work.raw, d1.str("delegation_id")) || !strings.Contains(work.raw, `"main.go"`) {
-		t.Fatalf("perf's pending work after restart: %s", work.raw)
+	work, err := as("perf").Delegations(ctx)
+	if err != nil || work.Count != 1 || work.Delegations[0].ID != d1.DelegationID || !strings.Contains(string(work.Delegations[0].ToolInput), `"main.go"`) {
+		t.Fatalf("perf's pending work after restart: %+v %v", work, err)
 	}
-	ag.do(t, r.url, "perf", "POST", "/expert/delegations/"+d1.str("delegation_id")+"/complete", `{"result":{"verdict":"fine","allocs":0}}`, 200)
-	got := ag.do(t, r.url, "builder", "GET", "/expert/delegations/"+d1.str("delegation_id"), "", 200)
-	if got.str("status") != "completed" || !strings.Contains(got.raw, `"verdict":"fine"`) {
-		t.Fatalf("builder reads the result: %s", got.raw)
+	_, err = as("perf").CompleteDelegation(ctx, d1.DelegationID, api.CompleteRequest{Result: json.RawMessage(`{"verdict":"fine","allocs":0}`)})
+	must("complete", err)
+	got, err := as("builder").Delegation(ctx, d1.DelegationID)
+	if err != nil || got.Status != "completed" || !strings.Contains(string(got.Result), `"verdict":"fine"`) {
+		t.Fatalf("builder reads the result: %+v %v", got, err)
 	}
-	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+d2.str("delegation_id")+"/complete", `{"result":"looks safe"}`, 200)
-	if list := ag.do(t, r.url, "builder", "GET", "/expert/list", "", 200); strings.Contains(list.raw, `"status":"busy"`) {
-		t.Fatalf("experts stay busy after completing: %s", list.raw)
+	_, err = as("sec").CompleteDelegation(ctx, d2.DelegationID, api.CompleteRequest{Result: json.RawMessage(`"looks safe"`)})
+	must("complete", err)
+	if list, err := as("builder").Experts(ctx); err != nil || busy(list) {
+		t.Fatalf("experts stay busy after completing: %+v %v", list, err)
 	}
 
-	pend := ag.do(t, r.url, "sec", "GET", "/elicitation/pending", "", 200)
-	if pend.body["count"] != 1.0 || !strings.Contains(pend.raw, "Which TLS version?") {
-		t.Fatalf("sec's questions after restart: %s", pend.raw)
+	pend, err := as("sec").PendingElicitations(ctx)
+	if err != nil || pend.Count != 1 || pend.Elicitations[0].Message != "Which TLS version?" {
+		t.Fatalf("sec's questions after restart: %+v %v", pend, err)
 	}
-	ag.do(t, r.url, "sec", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{"tls":"1.1"}}`, qid), 400)
-	ag.do(t, r.url, "sec", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{"tls":"1.3"}}`, qid), 200)
-	st := ag.do(t, r.url, "builder", "GET", "/elicitation/status/"+qid, "", 200)
-	if st.str("status") != "accepted" || !strings.Contains(st.raw, `"data":{"tls":"1.3"}`) {
-		t.Fatalf("the asker sees the answer: %s", st.raw)
+	var e *client.Error
+	_, err = as("sec").RespondElicitation(ctx, api.RespondRequest{ElicitationID: qid, ResponseType: "accept", Data: json.RawMessage(`{"tls":"1.1"}`)})
+	if !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("an answer outside its schema: %v", err)
+	}
+	_, err = as("sec").RespondElicitation(ctx, api.RespondRequest{ElicitationID: qid, ResponseType: "accept", Data: json.RawMessage(`{"tls":"1.3"}`)})
+	must("respond", err)
+	st, err := as("builder").ElicitationStatus(ctx, qid)
+	if err != nil || st.Status != "accepted" || string(st.Data) != `{"tls":"1.3"}` {
+		t.Fatalf("the asker sees the answer: %+v %v", st, err)
 	}
 
 	// Escalation: a command no rule decides goes to sec, who answers.
-	vc := make(chan reply, 1)
+	type validated struct {
+		v   api.ValidateResponse
+		err error
+	}
+	vc := make(chan validated, 1)
 	go func() {
-		vc <- call(t, "POST", r.url+"/validate", ag["builder"], `{"tool_name":"Bash","tool_input":{"command":"make release"}}`)
+		v, err := as("builder").Validate(ctx, api.ValidateRequest{ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"make release"}`)})
+		vc <- validated{v, err}
 	}()
 	var vid string
 	waitFor(t, "the validation delegation", func() bool {
 		select {
 		case v := <-vc:
-			t.Fatalf("validate returned before the expert answered: %s", v.raw)
+			t.Fatalf("validate returned before the expert answered: %+v %v", v.v, v.err)
 		default:
 		}
-		w := call(t, "GET", r.url+"/expert/delegations", ag["sec"], "")
-		var b struct {
-			Delegations []struct {
-				ID   string `json:"delegation_id"`
-				Kind string `json:"kind"`
-			}
-		}
-		json.Unmarshal([]byte(w.raw), &b)
-		for _, d := range b.Delegations {
+		w, err := as("sec").Delegations(ctx)
+		must("delegations", err)
+		for _, d := range w.Delegations {
 			if d.Kind == "validation" {
 				vid = d.ID
 			}
 		}
 		return vid != ""
 	})
-	ag.do(t, r.url, "sec", "POST", "/expert/delegations/"+vid+"/complete", `{"result":{"decision":"approved","reasoning":"release target only packages","confidence":0.85}}`, 200)
+	_, err = as("sec").CompleteDelegation(ctx, vid, api.CompleteRequest{Result: json.RawMessage(`{"decision":"approved","reasoning":"release target only packages","confidence":0.85}`)})
+	must("answer the escalation", err)
 	v := <-vc
-	if v.code != 200 || v.body["approved"] != true || v.str("decision") != "approved" ||
-		v.str("reasoning") != "release target only packages" || v.body["confidence"] != 0.85 {
-		t.Fatalf("validate after escalation: %d %s", v.code, v.raw)
+	if v.err != nil || !v.v.Approved || v.v.Decision != "approved" || v.v.Reasoning != "release target only packages" || v.v.Confidence != 0.85 {
+		t.Fatalf("validate after escalation: %+v %v", v.v, v.err)
 	}
-	if md, _ := v.body["metadata"].(map[string]any); md["expert_required"] != true || md["rule"] != "expert" {
-		t.Fatalf("metadata: %s", v.raw)
+	if md := v.v.Metadata; !md.ExpertRequired || md.Rule != "expert" {
+		t.Fatalf("metadata: %+v", md)
 	}
-	ev := ag.do(t, r.url, "builder", "GET", "/event/query?event_type=validation_decision", "", 200)
-	if !strings.Contains(ev.raw, `"expert":"sec"`) {
-		t.Fatalf("the decision event names the expert: %s", ev.raw)
+	ev, err := as("builder").QueryEvents(ctx, api.EventQuery{EventType: api.EventValidationDecision})
+	must("query", err)
+	var named bool
+	for _, e := range ev.Events {
+		var d api.ValidationDecisionData
+		json.Unmarshal(e.Data, &d)
+		named = named || d.Expert == "sec"
+	}
+	if !named {
+		t.Fatalf("the decision event names the expert: %+v", ev.Events)
 	}
 
 	// Task and collaboration end.
-	ag.do(t, r.url, "perf", "POST", "/task/"+task.str("task_id")+"/complete", `{"result":{"p99_ms":12}}`, 200)
-	if tk := ag.do(t, r.url, "builder", "GET", "/task/"+task.str("task_id"), "", 200); tk.str("status") != "completed" {
-		t.Fatalf("task: %s", tk.raw)
+	_, err = as("perf").CompleteTask(ctx, task.TaskID, api.CompleteRequest{Result: json.RawMessage(`{"p99_ms":12}`)})
+	must("complete task", err)
+	if tk, err := as("builder").Task(ctx, task.TaskID); err != nil || tk.Status != "completed" {
+		t.Fatalf("task: %+v %v", tk, err)
 	}
-	ag.do(t, r.url, "perf", "POST", "/collaboration/"+col.str("collaboration_id")+"/end", `{"summary":"shipped"}`, 200)
-	if c := ag.do(t, r.url, "sec", "GET", "/collaboration/"+col.str("collaboration_id"), "", 200); c.str("status") != "ended" || c.str("ended_by") != "perf" {
-		t.Fatalf("collaboration: %s", c.raw)
+	_, err = as("perf").EndCollaboration(ctx, col.ID, api.EndRequest{Summary: "shipped"})
+	must("end", err)
+	if c, err := as("sec").Collaboration(ctx, col.ID); err != nil || c.Status != "ended" || c.EndedBy != "perf" {
+		t.Fatalf("collaboration: %+v %v", c, err)
 	}
 
 	// A second restart gives back the finished state.
@@ -233,14 +276,14 @@ func TestCoordinationScenarioAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = startClocked(t, cfg, clk, 10*time.Second)
-	if got := ag.do(t, r.url, "builder", "GET", "/expert/delegations/"+vid, "", 200); got.str("status") != "completed" || got.str("kind") != "validation" {
-		t.Fatalf("after the second restart: %s", got.raw)
+	if got, err := as("builder").Delegation(ctx, vid); err != nil || got.Status != "completed" || got.Kind != "validation" {
+		t.Fatalf("after the second restart: %+v %v", got, err)
 	}
-	if st := ag.do(t, r.url, "builder", "GET", "/elicitation/status/"+qid, "", 200); st.str("status") != "accepted" {
-		t.Fatalf("after the second restart: %s", st.raw)
+	if st, err := as("builder").ElicitationStatus(ctx, qid); err != nil || st.Status != "accepted" {
+		t.Fatalf("after the second restart: %+v %v", st, err)
 	}
-	if w := ag.do(t, r.url, "sec", "GET", "/expert/delegations", "", 200); w.body["count"] != 0.0 {
-		t.Fatalf("no work left: %s", w.raw)
+	if w, err := as("sec").Delegations(ctx); err != nil || w.Count != 0 {
+		t.Fatalf("no work left: %+v %v", w, err)
 	}
 }
 

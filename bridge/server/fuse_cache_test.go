@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -44,6 +43,7 @@ func TestFUSECachedViewUnderConcurrentWrites(t *testing.T) {
 			}
 		}()
 	}
+	c := tokenClient(t, r.url, tok)
 	var writers sync.WaitGroup
 	errs := make(chan error, 64)
 	for w := range 4 {
@@ -53,16 +53,8 @@ func TestFUSECachedViewUnderConcurrentWrites(t *testing.T) {
 			for i := range 40 {
 				p := fmt.Sprintf("w%d/d%d/f%d.txt", w, i%3, i%5)
 				content := fmt.Sprintf("writer %d round %d %s", w, i, strings.Repeat("x", i))
-				req, _ := http.NewRequestWithContext(ctx, "PUT", r.url+"/shadow/"+p, strings.NewReader(content))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs <- fmt.Errorf("PUT %s: %d", p, resp.StatusCode)
+				if _, err := c.PutShadow(ctx, p, []byte(content)); err != nil {
+					errs <- fmt.Errorf("PUT %s: %w", p, err)
 					return
 				}
 				out, err := exec.CommandContext(ctx, "cat", filepath.Join(cur, p)).Output()
@@ -71,10 +63,7 @@ func TestFUSECachedViewUnderConcurrentWrites(t *testing.T) {
 					return
 				}
 				if i%7 == 6 {
-					req, _ := http.NewRequestWithContext(ctx, "DELETE", r.url+"/shadow/"+p, nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
-					if resp, err := http.DefaultClient.Do(req); err == nil {
-						resp.Body.Close()
+					if _, err := c.DeleteShadow(ctx, p); err == nil {
 						if out, err := exec.CommandContext(ctx, "stat", filepath.Join(cur, p)).CombinedOutput(); err == nil {
 							errs <- fmt.Errorf("after DELETE %s answered, stat still finds it: %s", p, out)
 							return

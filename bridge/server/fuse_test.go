@@ -2,12 +2,11 @@ package server
 
 import (
 	"bufio"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 )
 
@@ -75,14 +75,16 @@ func mounted(dir string) bool {
 
 func statusOf(t *testing.T, url string) (int, map[string]string) {
 	t.Helper()
-	resp, err := http.Get(url + "/status")
-	if err != nil {
-		t.Fatal(err)
+	st, err := tokenClient(t, url, "").Status(context.Background())
+	var e *client.Error
+	switch {
+	case err == nil:
+		return 200, st.Components
+	case errors.As(err, &e):
+		return e.Status, st.Components
 	}
-	defer resp.Body.Close()
-	var st struct{ Components map[string]string }
-	json.NewDecoder(resp.Body).Decode(&st)
-	return resp.StatusCode, st.Components
+	t.Fatal(err)
+	return 0, nil
 }
 
 // TestFUSEViewOfTheRunningBridge: files PUT over HTTP are read through the
@@ -161,15 +163,22 @@ func TestFUSEViewOfTheRunningBridge(t *testing.T) {
 	}
 
 	// The operation counters are exported.
-	resp, err := http.Get(r.url + "/metrics")
+	fams, err := tokenClient(t, r.url, "").Metrics(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `lighthouse_fuse_operations_total{op="read",result="ok"}`) ||
-		strings.Contains(string(body), `lighthouse_fuse_operations_total{op="read",result="ok"} 0`+"\n") {
-		t.Errorf("metrics lack FUSE reads:\n%s", grepLines(string(body), "lighthouse_fuse"))
+	reads := 0.0
+	for _, m := range fams["lighthouse_fuse_operations_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["op"] == "read" && labels["result"] == "ok" {
+			reads += m.GetCounter().GetValue()
+		}
+	}
+	if reads == 0 {
+		t.Errorf("metrics count no FUSE reads: %v", fams["lighthouse_fuse_operations_total"])
 	}
 
 	// Readiness comes from a stat through the mount: detach it behind the

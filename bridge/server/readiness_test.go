@@ -2,9 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 )
 
 // TestReadinessHealsWhenSpaceReturns fills the event store's file system
@@ -37,13 +39,16 @@ func TestReadinessHealsWhenSpaceReturns(t *testing.T) {
 	r, _ := startOpts(t, cfg, Options{})
 	tok := session(t, r.url, "builder")
 	status := func() int {
-		resp, err := http.Get(r.url + "/status")
-		if err != nil {
-			t.Fatal(err)
+		_, err := tokenClient(t, r.url, "").Status(context.Background())
+		var e *client.Error
+		switch {
+		case err == nil:
+			return 200
+		case errors.As(err, &e):
+			return e.Status
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		t.Fatal(err)
+		return 0
 	}
 	if c := status(); c != 200 {
 		t.Fatalf("/status before: %d", c)

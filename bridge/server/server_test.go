@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/api"
-	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
@@ -90,12 +89,8 @@ func post(t *testing.T, url, token, body string) (int, map[string]any) {
 }
 
 func session(t *testing.T, url, agent string) string {
-	key, _ := auth.AgentKey(secret, agent, false)
-	code, m := post(t, url+"/session/create", "", fmt.Sprintf(`{"agent_id":%q,"agent_key":%q}`, agent, key))
-	if code != 200 {
-		t.Fatalf("session: %d %v", code, m)
-	}
-	return m["session_token"].(string)
+	t.Helper()
+	return newSession(t, url, agent, false)
 }
 
 func TestShutdownFinishesInFlightRequestsAndClosesStore(t *testing.T) {
@@ -130,7 +125,7 @@ func TestShutdownFinishesInFlightRequestsAndClosesStore(t *testing.T) {
 	if !hooked {
 		t.Fatal("shutdown hook not run")
 	}
-	if _, err := http.Get(r.url + "/health"); err == nil {
+	if _, err := tokenClient(t, r.url, tok).Health(context.Background()); err == nil {
 		t.Fatal("still accepting after shutdown")
 	}
 	// The lock is released and the session survives the restart.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
@@ -113,12 +115,10 @@ func contentOf(t *testing.T, f shadow.File) string {
 
 func putFile(t *testing.T, url, tok, path, content string) uint64 {
 	t.Helper()
-	code, body, _ := do(t, "PUT", url+"/shadow/"+path, tok, []byte(content))
-	if code != 200 {
-		t.Fatalf("PUT %s: %d %s", path, code, body)
+	w, err := tokenClient(t, url, tok).PutShadow(context.Background(), path, []byte(content))
+	if err != nil {
+		t.Fatalf("PUT %s: %v", path, err)
 	}
-	var w struct{ Sequence uint64 }
-	json.Unmarshal(body, &w)
 	return w.Sequence
 }
 
@@ -396,6 +396,7 @@ func TestBackupRestoresEveryEvent(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	writer := tokenClient(t, r.url, tok)
 	go func() {
 		defer wg.Done()
 		for i := 0; ; i++ {
@@ -404,11 +405,7 @@ func TestBackupRestoresEveryEvent(t *testing.T) {
 				return
 			default:
 			}
-			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/shadow/during/%d", r.url, i%5), strings.NewReader(fmt.Sprint(i)))
-			req.Header.Set("Authorization", "Bearer "+tok)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			writer.PutShadow(context.Background(), fmt.Sprintf("during/%d", i%5), []byte(fmt.Sprint(i)))
 		}
 	}()
 	code, backup, hd := do(t, "GET", r.url+"/admin/backup", admin, nil)
@@ -478,6 +475,7 @@ func TestConcurrentConflictingWrites(t *testing.T) {
 	}
 	results := make(chan result, 400)
 	var wg sync.WaitGroup
+	c := tokenClient(t, r.url, tok)
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
@@ -488,22 +486,18 @@ func TestConcurrentConflictingWrites(t *testing.T) {
 					p = "c/f/g"
 				}
 				content := fmt.Sprintf("%d.%d", w, i)
-				req, _ := http.NewRequest("PUT", r.url+"/shadow/"+p, strings.NewReader(content))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
+				sw, err := c.PutShadow(context.Background(), p, []byte(content))
+				code := 200
+				var e *client.Error
+				switch {
+				case errors.As(err, &e):
+					code = e.Status
+				case err != nil:
 					continue
 				}
-				var sw struct{ Sequence uint64 }
-				json.NewDecoder(resp.Body).Decode(&sw)
-				resp.Body.Close()
-				results <- result{p, content, resp.StatusCode, sw.Sequence}
-				if i%5 == 0 && p == "c/f" && resp.StatusCode == 200 {
-					req, _ := http.NewRequest("DELETE", r.url+"/shadow/c/f", nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
-					if resp, err := http.DefaultClient.Do(req); err == nil {
-						resp.Body.Close()
-					}
+				results <- result{p, content, code, sw.Sequence}
+				if i%5 == 0 && p == "c/f" && code == 200 {
+					c.DeleteShadow(context.Background(), "c/f")
 				}
 			}
 		}()

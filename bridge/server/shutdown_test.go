@@ -118,6 +118,10 @@ func TestShutdownIsBoundedWithTheProbePathFull(t *testing.T) {
 		Doc: "a request that never finishes"}}})
 	r := serve(t, b)
 	tok := session(t, r.url, "alice")
+	// The session's connection is closed (session closes it): until the
+	// bridge sees it gone it takes a place, and a busy connection below
+	// would go to the probe path instead (a 503), making six there.
+	waitFor(t, "the session's connection to close", func() bool { return metricValue(t, b, "lighthouse_connections_open") == 0 })
 	addr := strings.TrimPrefix(r.url, "http://")
 	busy := func(req string) net.Conn {
 		c, err := net.Dial("tcp", addr)
@@ -126,8 +130,9 @@ func TestShutdownIsBoundedWithTheProbePathFull(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 		fmt.Fprint(c, req)
-		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil { // its status line: it is being served
-			t.Fatal(err)
+		line, err := bufio.NewReader(c).ReadString('\n') // its status line: it is being served
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+			t.Fatalf("%q: %q %v", req, line, err)
 		}
 		return c
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lighthouse-project/lighthouse/bridge/auth"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 	"github.com/lighthouse-project/lighthouse/bridge/snapshot"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
@@ -21,16 +21,11 @@ import (
 // adminBackup takes a backup of the running bridge as an admin.
 func adminBackup(t *testing.T, r *running) []byte {
 	t.Helper()
-	key, _ := auth.AgentKey(secret, "ops", true)
-	code, m := post(t, r.url+"/session/create", "", fmt.Sprintf(`{"agent_id":"ops","agent_key":%q}`, key))
-	if code != 200 {
-		t.Fatalf("admin session: %d %v", code, m)
+	var backup bytes.Buffer
+	if _, err := agentClient(t, r.url, "ops", true).Backup(context.Background(), &backup); err != nil {
+		t.Fatalf("backup: %v", err)
 	}
-	code, backup, _ := do(t, "GET", r.url+"/admin/backup", m["session_token"].(string), nil)
-	if code != 200 {
-		t.Fatalf("backup: %d", code)
-	}
-	return backup
+	return backup.Bytes()
 }
 
 // serveOnce builds a bridge on cfg and serves until it is up, then stops

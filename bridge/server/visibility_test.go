@@ -1,20 +1,20 @@
 package server
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
 	"github.com/lighthouse-project/lighthouse/bridge/shadow"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
@@ -22,36 +22,53 @@ import (
 
 func adminSession(t *testing.T, url, agent string) string {
 	t.Helper()
-	key, _ := auth.AgentKey(secret, agent, true)
-	code, m := post(t, url+"/session/create", "", fmt.Sprintf(`{"agent_id":%q,"agent_key":%q}`, agent, key))
-	if code != 200 {
-		t.Fatalf("admin session: %d %v", code, m)
-	}
-	return m["session_token"].(string)
+	return newSession(t, url, agent, true)
 }
 
 // coordinationScenario writes every coordination event type between
-// alice (builder) and bob (expert), then a shadow write and a marker.
+// alice (builder) and bob (expert), then a shadow write and a marker,
+// through the client, as agents do.
 func coordinationScenario(t *testing.T, url string, ag agents) {
 	t.Helper()
-	ag.do(t, url, "bob", "POST", "/expert/register", `{"capabilities":["security"]}`, 200)
-	ag.do(t, url, "bob", "POST", "/expert/heartbeat", ``, 200)
-	d := ag.do(t, url, "alice", "POST", "/expert/delegate", `{"tool_name":"Write","target_expert":"bob","tool_input":{"secret":"delegated"}}`, 200).str("delegation_id")
-	ag.do(t, url, "bob", "POST", "/expert/delegations/"+d+"/complete", `{"result":{"secret":"answer"}}`, 200)
-	// No answer to the escalation: the Bridge expires it (delegation_expired).
-	ag.do(t, url, "alice", "POST", "/validate", `{"tool_name":"Write","tool_input":{"file_path":"src/secret.go"}}`, 200)
-	task := ag.do(t, url, "alice", "POST", "/task/dispatch", `{"target_agent":"bob","description":"secret task"}`, 200).str("task_id")
-	ag.do(t, url, "bob", "POST", "/task/"+task+"/complete", `{"result":"done"}`, 200)
-	c := ag.do(t, url, "alice", "POST", "/collaboration/start", `{"participants":["bob"],"topic":"secret topic"}`, 200).str("collaboration_id")
-	ag.do(t, url, "bob", "POST", "/collaboration/"+c+"/end", `{"summary":"secret summary"}`, 200)
-	e1 := ag.do(t, url, "alice", "POST", "/elicitation/create", `{"to_agent":"bob","message":"secret question"}`, 200).str("elicitation_id")
-	ag.do(t, url, "bob", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"accept","data":{"secret":"yes"}}`, e1), 200)
-	e2 := ag.do(t, url, "alice", "POST", "/elicitation/create", `{"to_agent":"bob","message":"withdrawn"}`, 200).str("elicitation_id")
-	ag.do(t, url, "alice", "POST", "/elicitation/respond", fmt.Sprintf(`{"elicitation_id":%q,"response_type":"cancel"}`, e2), 200)
-	if code, _, _ := do(t, "PUT", url+"/shadow/src/a.go", ag["alice"], []byte("package a\n")); code != 200 {
-		t.Fatalf("shadow put: %d", code)
+	ctx := context.Background()
+	alice, bob := tokenClient(t, url, ag["alice"]), tokenClient(t, url, ag["bob"])
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
-	ag.do(t, url, "alice", "POST", "/event/store", `{"event_type":"visibility_marker","data":1}`, 200)
+	_, err := bob.RegisterExpert(ctx, api.RegisterRequest{Capabilities: []string{"security"}})
+	must("register", err)
+	_, err = bob.Heartbeat(ctx)
+	must("heartbeat", err)
+	d, err := alice.Delegate(ctx, api.DelegateRequest{ToolName: "Write", TargetExpert: "bob", ToolInput: json.RawMessage(`{"secret":"delegated"}`)})
+	must("delegate", err)
+	_, err = bob.CompleteDelegation(ctx, d.DelegationID, api.CompleteRequest{Result: json.RawMessage(`{"secret":"answer"}`)})
+	must("complete", err)
+	// No answer to the escalation: the Bridge expires it (delegation_expired).
+	_, err = alice.Validate(ctx, api.ValidateRequest{ToolName: "Write", ToolInput: json.RawMessage(`{"file_path":"src/secret.go"}`)})
+	must("validate", err)
+	task, err := alice.DispatchTask(ctx, api.TaskRequest{TargetAgent: "bob", Description: "secret task"})
+	must("dispatch", err)
+	_, err = bob.CompleteTask(ctx, task.TaskID, api.CompleteRequest{Result: json.RawMessage(`"done"`)})
+	must("complete task", err)
+	c, err := alice.StartCollaboration(ctx, api.CollaborationRequest{Participants: []string{"bob"}, Topic: "secret topic"})
+	must("collaborate", err)
+	_, err = bob.EndCollaboration(ctx, c.ID, api.EndRequest{Summary: "secret summary"})
+	must("end", err)
+	e1, err := alice.CreateElicitation(ctx, api.ElicitRequest{ToAgent: "bob", Message: "secret question"})
+	must("elicit", err)
+	_, err = bob.RespondElicitation(ctx, api.RespondRequest{ElicitationID: e1.ElicitationID, ResponseType: "accept", Data: json.RawMessage(`{"secret":"yes"}`)})
+	must("respond", err)
+	e2, err := alice.CreateElicitation(ctx, api.ElicitRequest{ToAgent: "bob", Message: "withdrawn"})
+	must("elicit", err)
+	_, err = alice.RespondElicitation(ctx, api.RespondRequest{ElicitationID: e2.ElicitationID, ResponseType: "cancel"})
+	must("cancel", err)
+	_, err = alice.PutShadow(ctx, "src/a.go", []byte("package a\n"))
+	must("shadow put", err)
+	_, err = alice.StoreEvent(ctx, api.EventStoreRequest{EventType: "visibility_marker", Data: json.RawMessage(`1`)})
+	must("marker", err)
 }
 
 // mayRead is the access rule, written out independently of the code: who
@@ -68,53 +85,34 @@ func mayRead(e store.Event, reader string) bool {
 	return true // registrations, heartbeats, shadow files, the agents' own types
 }
 
-func queryAll(t *testing.T, url, tok, params string) []store.Event {
+func queryAll(t *testing.T, url, tok string, q api.EventQuery) []store.Event {
 	t.Helper()
-	r := call(t, "GET", url+"/event/query?limit=1000"+params, tok, "")
-	if r.code != 200 {
-		t.Fatalf("query %s: %d %s", params, r.code, r.raw)
+	q.Limit = 1000
+	res, err := tokenClient(t, url, tok).QueryEvents(context.Background(), q)
+	if err != nil {
+		t.Fatalf("query %+v: %v", q, err)
 	}
-	var b api.EventQueryResponse
-	if err := json.Unmarshal([]byte(r.raw), &b); err != nil {
-		t.Fatal(err)
-	}
-	return b.Events
+	return res.Events
 }
 
 // streamAll reads /event/stream from the start until the marker event.
 func streamAll(t *testing.T, url, tok string) []store.Event {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/event/stream?since=0", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("stream: %d", resp.StatusCode)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var out []store.Event
-	done := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
-	defer done.Stop()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 2<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var e store.Event
-		if err := json.Unmarshal([]byte(data), &e); err != nil {
-			t.Fatalf("stream data %q: %v", data, err)
-		}
+	errMarker := errors.New("marker")
+	err := tokenClient(t, url, tok).Stream(ctx, 0, client.StreamOptions{MaxAttempts: 1}, func(e store.Event) error {
 		out = append(out, e)
 		if e.Type == "visibility_marker" {
-			return out
+			return errMarker
 		}
+		return nil
+	})
+	if !errors.Is(err, errMarker) {
+		t.Fatalf("stream ended before the marker after %d events: %v", len(out), err)
 	}
-	t.Fatalf("stream ended before the marker after %d events", len(out))
-	return nil
+	return out
 }
 
 func seqsOf(evs []store.Event) []uint64 {
@@ -145,7 +143,7 @@ func TestEveryReadPathAppliesVisibility(t *testing.T) {
 	ag["root"] = adminSession(t, r.url, "root")
 	coordinationScenario(t, r.url, ag)
 
-	all := queryAll(t, r.url, ag["root"], "")
+	all := queryAll(t, r.url, ag["root"], api.EventQuery{})
 	seen := map[string]bool{}
 	for _, e := range all {
 		seen[e.Type] = true
@@ -163,18 +161,18 @@ func TestEveryReadPathAppliesVisibility(t *testing.T) {
 					want = append(want, e)
 				}
 			}
-			if got := seqsOf(queryAll(t, url, ag[reader], "")); !slices.Equal(got, seqsOf(want)) {
+			if got := seqsOf(queryAll(t, url, ag[reader], api.EventQuery{})); !slices.Equal(got, seqsOf(want)) {
 				t.Errorf("%s: query as %s gave %v, want %v", phase, reader, got, seqsOf(want))
 			}
 			// Each index (type, aggregate, agent) gives the same answer.
 			for _, e := range all {
-				for _, p := range []string{"&event_type=" + e.Type, "&aggregate_id=" + e.AggregateID, "&agent_id=" + e.AgentID} {
-					if strings.HasSuffix(p, "=") {
+				for _, p := range []api.EventQuery{{EventType: e.Type}, {AggregateID: e.AggregateID}, {AgentID: e.AgentID}} {
+					if p == (api.EventQuery{}) {
 						continue
 					}
 					for _, got := range queryAll(t, url, ag[reader], p) {
 						if !mayRead(got, reader) {
-							t.Errorf("%s: query%s as %s gave %s %d", phase, p, reader, got.Type, got.Sequence)
+							t.Errorf("%s: query %+v as %s gave %s %d", phase, p, reader, got.Type, got.Sequence)
 						}
 					}
 				}

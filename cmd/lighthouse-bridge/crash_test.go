@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/auth"
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/store"
 )
 
@@ -55,26 +55,26 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		for c := range next {
+		for i := range next {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				client := &http.Client{Timeout: 5 * time.Second}
+				c := p.tokenClient(t, token, 5*time.Second)
 				for {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					n := next[c]
-					next[c]++
-					body := fmt.Sprintf(`{"event_type":"crash_probe","data":{"client":%d,"n":%d}}`, c, n)
-					seq, err := p.post(client, token, body)
-					if err != nil {
+					n := next[i]
+					next[i]++
+					data := fmt.Sprintf(`{"client":%d,"n":%d}`, i, n)
+					res, err := c.StoreEvent(context.Background(), api.EventStoreRequest{EventType: "crash_probe", Data: json.RawMessage(data)})
+					if err != nil || res.Status != "stored" {
 						continue // not acknowledged: may or may not be stored
 					}
 					ackMu.Lock()
-					acked[seq] = ack{c, n}
+					acked[res.Sequence] = ack{i, n}
 					ackMu.Unlock()
 				}
 			}()
@@ -132,14 +132,15 @@ func startBinaryEnv(t *testing.T, bin, dir, secret string, extra ...string) *pro
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	c, err := client.New(client.Options{BaseURL: p.base, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(p.base + "/status")
+		_, err := c.Status(context.Background())
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+			return p
 		}
 		if time.Now().After(deadline) {
 			p.kill()
@@ -155,65 +156,39 @@ func (p *proc) kill() {
 	p.cmd.Wait()
 }
 
+// session creates a session of agent crasher with key and returns its token.
 func (p *proc) session(t *testing.T, key string) string {
-	resp, err := http.Post(p.base+"/session/create", "application/json",
-		bytes.NewBufferString(fmt.Sprintf(`{"agent_id":"crasher","agent_key":%q}`, key)))
+	t.Helper()
+	c, err := client.New(client.Options{BaseURL: p.base, AgentID: "crasher", AgentKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var s struct {
-		Token string `json:"session_token"`
+	ns, err := c.CreateSession(context.Background())
+	if err != nil {
+		t.Fatalf("session: %v", err)
 	}
-	json.NewDecoder(resp.Body).Decode(&s)
-	if resp.StatusCode != 200 || s.Token == "" {
-		t.Fatalf("session: %d", resp.StatusCode)
-	}
-	return s.Token
+	return ns.Token
 }
 
-func (p *proc) post(c *http.Client, token, body string) (uint64, error) {
-	req, _ := http.NewRequest("POST", p.base+"/event/store", bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
+// tokenClient is a client holding token alone: a 401 is final, never
+// renewed, so a session that did not survive shows.
+func (p *proc) tokenClient(t *testing.T, token string, timeout time.Duration) *client.Client {
+	c, err := client.New(client.Options{BaseURL: p.base, Token: token, Timeout: timeout})
 	if err != nil {
-		return 0, err
+		t.Error(err)
+		return nil
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("%d %s", resp.StatusCode, b)
-	}
-	var r struct {
-		Sequence uint64 `json:"sequence"`
-		Status   string `json:"status"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil || r.Status != "stored" {
-		return 0, fmt.Errorf("answer %s", b)
-	}
-	return r.Sequence, nil
+	return c
 }
 
 func verify(t *testing.T, p *proc, token string, acked map[uint64]ack) {
 	t.Helper()
 	var all []store.Event
+	c := p.tokenClient(t, token, 30*time.Second)
 	for {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/event/query?since=%d&limit=1000", p.base, len(all)), nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
+		page, err := c.QueryEvents(context.Background(), api.EventQuery{Since: uint64(len(all)), Limit: 1000})
 		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Events []store.Event `json:"events"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || err != nil {
-			t.Fatalf("query after crashes: %d %v (the session did not survive?)", resp.StatusCode, err)
+			t.Fatalf("query after crashes: %v (the session did not survive?)", err)
 		}
 		if len(page.Events) == 0 {
 			break

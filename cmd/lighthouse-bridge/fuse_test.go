@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,13 +38,9 @@ func TestKill9LeavesAStaleMountTheNextBridgeClears(t *testing.T) {
 
 	p := startBinaryEnv(t, bin, dir, secret, env)
 	tok := p.session(t, key)
-	req, _ := http.NewRequest("PUT", p.base+"/shadow/cmd/tool/main.go", strings.NewReader("package main // before the crash\n"))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("PUT: %v %v", resp, err)
+	if _, err := p.tokenClient(t, tok, 10*time.Second).PutShadow(context.Background(), "cmd/tool/main.go", []byte("package main // before the crash\n")); err != nil {
+		t.Fatalf("PUT: %v", err)
 	}
-	resp.Body.Close()
 	cat := func() string {
 		out, err := exec.Command("cat", filepath.Join(mnt, "current/cmd/tool/main.go")).CombinedOutput()
 		if err != nil {

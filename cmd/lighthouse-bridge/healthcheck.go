@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/config"
 )
 
@@ -36,11 +34,15 @@ func newHealthcheckCmd(getenv func(string) string) *cobra.Command {
 				host = "127.0.0.1"
 			}
 			base := "http://" + net.JoinHostPort(host, strconv.Itoa(l.Port))
-			client := &http.Client{Timeout: timeout}
-			for _, path := range []string{"/health", "/status"} {
-				if err := probe(cmd.Context(), client, base+path); err != nil {
-					return err
-				}
+			c, err := client.New(client.Options{BaseURL: base, Timeout: timeout, DialTimeout: timeout})
+			if err != nil {
+				return err
+			}
+			if _, err := c.Health(cmd.Context()); err != nil {
+				return err
+			}
+			if _, err := c.Status(cmd.Context()); err != nil {
+				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "ok")
 			return nil
@@ -48,21 +50,4 @@ func newHealthcheckCmd(getenv func(string) string) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each request")
 	return cmd
-}
-
-func probe(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	return nil
 }

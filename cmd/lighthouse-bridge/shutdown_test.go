@@ -1,7 +1,7 @@
 package main
 
 import (
-	"net/http"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,13 +41,9 @@ func TestSIGTERMCompletesWithTheViewBusy(t *testing.T) {
 	p := startBinaryEnv(t, bin, dir, secret, env)
 	t.Cleanup(p.kill)
 	tok := p.session(t, key)
-	req, _ := http.NewRequest("PUT", p.base+"/shadow/src/held.txt", strings.NewReader("held open\n"))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("PUT: %v %v", resp, err)
+	if _, err := p.tokenClient(t, tok, 10*time.Second).PutShadow(context.Background(), "src/held.txt", []byte("held open\n")); err != nil {
+		t.Fatalf("PUT: %v", err)
 	}
-	resp.Body.Close()
 
 	// The shells change directory and open the file themselves, after exec.
 	cwd := holder(t, "cd "+strconv.Quote(filepath.Join(mnt, "current/src"))+" && exec sleep 300")
