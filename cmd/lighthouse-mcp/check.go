@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
 )
 
 const checkLong = `Check the configuration: read the variables, create a session with the

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
-	"github.com/lighthouse-project/lighthouse/host/hook"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hook"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
 )
 
 const hookLong = `Claude Code's PreToolUse hook: read the hook input (JSON) on stdin, ask

@@ -17,8 +17,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/lighthouse-project/lighthouse/bridge/server/servertest"
-	"github.com/lighthouse-project/lighthouse/host/hook"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hook"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
 )
 
 var (

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lighthouse-project/lighthouse/cmd/internal/version"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
-	"github.com/lighthouse-project/lighthouse/host/mcpserver"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/mcpserver"
 )
 
 const serveLong = `Serve the Bridge's routes as MCP tools (and its shadow files as resources)

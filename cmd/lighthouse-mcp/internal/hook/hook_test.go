@@ -16,8 +16,8 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/server/servertest"
-	"github.com/lighthouse-project/lighthouse/host/hook"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hook"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
 )
 
 func input(t *testing.T, name string) []byte {

@@ -21,7 +21,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/coord"
 	"github.com/lighthouse-project/lighthouse/bridge/server/servertest"
-	"github.com/lighthouse-project/lighthouse/host/mcpserver"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/mcpserver"
 )
 
 // agent is an MCP client session of one agent, connected in memory to

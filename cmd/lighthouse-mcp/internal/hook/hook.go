@@ -62,7 +62,7 @@ import (
 	"github.com/lighthouse-project/lighthouse/bridge/api"
 	"github.com/lighthouse-project/lighthouse/bridge/client"
 	"github.com/lighthouse-project/lighthouse/bridge/validate"
-	"github.com/lighthouse-project/lighthouse/host/hostenv"
+	"github.com/lighthouse-project/lighthouse/cmd/lighthouse-mcp/internal/hostenv"
 )
 
 // MaxInputBytes bounds the hook's input. A tool_input the Bridge would
