@@ -17,7 +17,7 @@ the Bridge's /validate about the tool call, and print the decision as the
 hook's JSON output (allow, deny or ask, with the Bridge's reasoning). It
 exits 0 with a decision; whatever it cannot read or decide is denied, a
 failure of the command itself exits 2 (Claude Code blocks the call), and when the Bridge cannot decide, LIGHTHOUSE_HOOK_UNREACHABLE says
-what to answer (deny by default). See host/hook for every rule.
+what to answer (deny by default). See internal/hook for every rule.
 
 Install it in .claude/settings.json:
   {"hooks": {"PreToolUse": [{"matcher": "*",

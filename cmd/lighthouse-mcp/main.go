@@ -1,7 +1,7 @@
 // Command lighthouse-mcp is the host side of the lighthouse agents: the
 // MCP server an agent (Claude Code) runs on its host to reach the
 // Bridge, and the agent's PreToolUse hook. It is never part of the
-// Bridge's image. See host/mcpserver and host/hook.
+// Bridge's image. See internal/mcpserver and internal/hook.
 package main
 
 import (

@@ -141,7 +141,7 @@ func TestServeWithoutConfiguration(t *testing.T) {
 // and returns its decision; the hook always exits 0.
 func runHook(t *testing.T, env []string, input string) hook.SpecificOutput {
 	t.Helper()
-	in, err := os.ReadFile(filepath.Join("..", "..", "host", "hook", "testdata", input))
+	in, err := os.ReadFile(filepath.Join("internal", "hook", "testdata", input))
 	if err != nil {
 		t.Fatal(err)
 	}
